@@ -1,0 +1,52 @@
+package vibepass
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes; the proxy maps each to one HTTP status in one place.
+const (
+	EINVALID      = "invalid"      // 400: the request is malformed
+	EUNAUTHORIZED = "unauthorized" // 401: no or bad credentials
+	EFORBIDDEN    = "forbidden"    // 403: credentials valid but not allowed
+	ENOTFOUND     = "not_found"    // 404: no such route
+	EMETHOD       = "method"       // 405: route exists, method does not
+	ETOOLARGE     = "too_large"    // 413: body or headers over the limit
+	ERATELIMIT    = "rate_limited" // 429: too many requests
+	EINTERNAL     = "internal"     // 500: a bug or an unexpected answer
+	EUNAVAILABLE  = "unavailable"  // 503: the database cannot be reached
+	ETIMEOUT      = "timeout"      // 504: the database did not answer in time
+)
+
+// Error is an error whose Message is safe to show to the client as is.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string { return fmt.Sprintf("vibepass: %s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or EINTERNAL when err is not an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-safe message of err; other errors get a generic one.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error"
+}

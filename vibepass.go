@@ -1,0 +1,73 @@
+// Package vibepass holds the domain of the vibepass session service: a vibe pass,
+// the people present right now, the errors the service reports, and the store
+// that keeps passes (Postgres, reached directly or through PostgREST).
+package vibepass
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Pass is a caller's live vibe pass, as GET /api/session reports it.
+type Pass struct {
+	SessionID        string    `json:"session_id"`
+	CheckedInAt      time.Time `json:"checked_in_at"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	MinutesRemaining int       `json:"minutes_remaining"`
+}
+
+// Checkin is the pass a check-in made or renewed, as POST /api/checkin reports it.
+type Checkin struct {
+	SessionID        string    `json:"session_id"`
+	ExpiresAt        time.Time `json:"expires_at"`
+	ExpiresInMinutes int       `json:"expires_in_minutes"`
+}
+
+// Checkout is what a checkout ended; Ended is false when the caller had no live pass.
+type Checkout struct {
+	Ended     bool
+	SessionID string
+}
+
+// ActiveUser is one person with a live pass, as the model sees them.
+type ActiveUser struct {
+	UserID      string    `json:"user_id"`
+	DisplayName string    `json:"display_name"`
+	CheckedInAt time.Time `json:"checked_in_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Preferences []float64 `json:"preferences"`
+}
+
+// Caller is the verified user a request acts for.
+type Caller struct {
+	// UserID is the token's sub claim, a UUID.
+	UserID string
+	// Token is the raw access token, forwarded to PostgREST as the Authorization header.
+	Token string
+	// Claims is the verified claim set, given to Postgres as request.jwt.claims.
+	Claims json.RawMessage
+}
+
+// Store keeps vibe passes. Every method runs the database function of the same name
+// (public.checkin, public.session_status, public.checkout, public.active_users) so
+// the same SQL, grants and row level security decide whatever the upstream.
+type Store interface {
+	// Checkin makes or renews the caller's pass.
+	Checkin(ctx context.Context, c Caller) (Checkin, error)
+	// SessionStatus returns the caller's live pass, or nil when there is none.
+	SessionStatus(ctx context.Context, c Caller) (*Pass, error)
+	// Checkout ends the caller's live pass, if any.
+	Checkout(ctx context.Context, c Caller) (Checkout, error)
+	// ActiveUsers reads everyone with a live pass, as the service role, handing each
+	// row to emit as it arrives so that no list is held in memory.
+	ActiveUsers(ctx context.Context, emit func(ActiveUser) error) error
+	// Ping reports whether the upstream answers.
+	Ping(ctx context.Context) error
+}
+
+// Clock tells the time; tests replace it.
+type Clock func() time.Time
+
+// SystemClock is the real clock.
+var SystemClock Clock = time.Now
