@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	"github.com/vibepass/vibepass"
+)
+
+// TokenVerifier verifies a user's bearer token (auth.Verifier implements it).
+type TokenVerifier interface {
+	Verify(ctx context.Context, rawToken string) (vibepass.Caller, error)
+}
+
+// KeyChecker checks a presented model API key (auth.APIKeys implements it).
+type KeyChecker interface {
+	Check(presented string) error
+}
+
+// Deps are what the server calls out to.
+type Deps struct {
+	Store    vibepass.Store
+	Verifier TokenVerifier
+	APIKeys  KeyChecker
+	// Logger receives the JSON access and error logs; nil means stderr at the configured level.
+	Logger *slog.Logger
+	// Clock stamps the model response; nil means the system clock.
+	Clock vibepass.Clock
+}
+
+// Server is the vibepass HTTP server.
+type Server struct {
+	cfg            Config
+	deps           Deps
+	log            *slog.Logger
+	app            *fiber.App
+	checkinMessage string
+	close          func() // releases what Open built; nil for New
+}
+
+// New builds the server and its routes; it does not listen yet.
+func New(cfg Config, deps Deps) *Server {
+	if deps.Logger == nil {
+		deps.Logger = NewLogger(os.Stderr, cfg.Log.Level)
+	}
+	if deps.Clock == nil {
+		deps.Clock = vibepass.SystemClock
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, checkinMessage: CheckinMessage(cfg.Pass.LengthMinutes)}
+	s.app = fiber.New(fiber.Config{
+		// Strings from the ctx are copies, so nothing kept (limiter keys, the caller's
+		// token) points into fasthttp's reused buffers.
+		Immutable: true,
+		// ReadBufferSize is also the largest header block: Supabase tokens with a lot of
+		// user metadata are several KB.
+		ReadBufferSize:        cfg.Limits.HeaderBytes,
+		BodyLimit:             cfg.Limits.BodyBytes,
+		ReadTimeout:           cfg.Timeouts.Read,
+		WriteTimeout:          cfg.Timeouts.Write,
+		IdleTimeout:           cfg.Timeouts.Idle,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		AppName:               "vibepass",
+	})
+	s.routes()
+	return s
+}
+
+// App returns the Fiber app, for tests and for mounting more routes.
+func (s *Server) App() *fiber.App { return s.app }
+
+// CheckinMessage names the pass length the way the spec does: "1-hour vibe pass
+// activated" for 60 minutes, "2-hour ..." for whole hours, "30-minute ..." otherwise.
+func CheckinMessage(minutes int) string {
+	if minutes%60 == 0 {
+		return fmt.Sprintf("%d-hour vibe pass activated", minutes/60)
+	}
+	return fmt.Sprintf("%d-minute vibe pass activated", minutes)
+}
+
+// routes installs the middleware chain and the endpoints.
+func (s *Server) routes() {
+	app := s.app
+	app.Use(requestid.New(requestid.Config{ContextKey: localRequestID}))
+	app.Use(s.accessLog)
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
+	if len(s.cfg.CORS.Origins) > 0 { // with no origins Fiber's cors would allow "*"
+		app.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(s.cfg.CORS.Origins, ","),
+			AllowMethods:  "GET,POST,OPTIONS",
+			AllowHeaders:  "Authorization,Content-Type,X-API-Key,X-Request-ID",
+			ExposeHeaders: "X-Request-ID,Retry-After",
+			MaxAge:        600,
+		}))
+	}
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+
+	ipLimit := s.limiter(s.cfg.RateLimit.IPPerMinute, func(c *fiber.Ctx) string { return c.IP() })
+	userLimit := s.limiter(s.cfg.RateLimit.UserPerMinute, func(c *fiber.Ctx) string { return caller(c).UserID })
+	user := []fiber.Handler{ipLimit, s.authenticate, userLimit}
+	app.Post("/api/checkin", append(user, s.checkin)...)
+	app.Get("/api/session", append(user, s.session)...)
+	app.Post("/api/checkout", append(user, s.checkout)...)
+
+	modelLimit := s.limiter(s.cfg.RateLimit.ModelKeyPerMinute, func(c *fiber.Ctx) string { return c.Locals(localKeyID).(string) })
+	app.Get("/api/model/active-users", s.checkAPIKey, modelLimit, s.activeUsers)
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Listen binds the configured address and serves until Shutdown.
+func (s *Server) Listen() error { return s.app.Listen(s.cfg.Listen) }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for in-flight
+// requests to finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// Close releases what Open built (the database pool); a no-op for New.
+func (s *Server) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
+
+// Run serves on ln until ctx ends (e.g. on SIGTERM), then shuts down gracefully
+// within timeouts.shutdown. ready, if not nil, is told the address once listening.
+func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr string)) error {
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.cfg.Timeouts.Shutdown.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
+	defer cancel()
+	if err := s.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// upstreamContext bounds one store call by timeouts.upstream.
+func (s *Server) upstreamContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), s.cfg.Timeouts.Upstream)
+}
+
+// timestamp is a time that encodes as ISO 8601 UTC with whole seconds, like the spec.
+type timestamp time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return time.Time(t).UTC().Truncate(time.Second).AppendFormat(nil, `"2006-01-02T15:04:05Z"`), nil
+}

@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/vibepass/vibepass"
+)
+
+// rowBatchSize is how many rows travel together from the store to the writer:
+// large enough to keep channel hand-offs cheap, small enough to bound memory.
+const rowBatchSize = 256
+
+// rowBatch is one hand-off from the store reader to the response writer. The
+// last one has end set and carries the store's result.
+type rowBatch struct {
+	rows []vibepass.ActiveUser
+	end  bool
+	err  error
+}
+
+type activeUserJSON struct {
+	UserID      string    `json:"user_id"`
+	DisplayName string    `json:"display_name"`
+	CheckedInAt timestamp `json:"checked_in_at"`
+	ExpiresAt   timestamp `json:"expires_at"`
+	Preferences []float64 `json:"preferences"`
+}
+
+// comma separates rows.
+var comma = []byte{','}
+
+// errStreamCut reports rows that stopped before the store finished (timeout or cancel).
+var errStreamCut = errors.New("active users stream cut before the store finished")
+
+// activeUsers handles GET /api/model/active-users. It streams
+// {"success":true,"timestamp":...,"data":[rows...],"count":N} as rows arrive, so
+// the list is never held in memory. The status is committed only once the store has
+// produced its first rows (or finished), so a database that is down still gets a
+// proper error response; an error after that cuts the body short, which leaves
+// invalid JSON (and a broken gzip stream) that no client can take for a full list.
+func (s *Server) activeUsers(c *fiber.Ctx) error {
+	// The read may outlive this handler: it ends when the stream does, or at the
+	// write timeout, which caps the response anyway.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Write)
+	batches := make(chan rowBatch, 2)
+	go s.readActiveUsers(ctx, batches)
+
+	first, err := awaitFirstBatch(batches, s.cfg.Timeouts.Upstream)
+	if err != nil {
+		cancel()
+		return err
+	}
+
+	gz := c.AcceptsEncodings("gzip") == "gzip"
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Vary(fiber.HeaderAcceptEncoding)
+	if gz {
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+	}
+	stamp := timestamp(s.deps.Clock())
+	log := s.log.With("request_id", requestID(c)) // the ctx must not be touched in the writer
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer cancel()
+		n, err := writeActiveUsers(w, gz, stamp, first, batches)
+		if err != nil {
+			log.Error("active users stream failed", "rows_sent", n, "error", err.Error())
+			return
+		}
+		log.Debug("active users streamed", "count", n)
+	})
+	return nil
+}
+
+// readActiveUsers runs the store's read, handing rows on in batches. It stops when
+// ctx ends, so an abandoned stream frees its database connection.
+func (s *Server) readActiveUsers(ctx context.Context, out chan<- rowBatch) {
+	defer close(out)
+	send := func(b rowBatch) error {
+		select {
+		case out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	batch := make([]vibepass.ActiveUser, 0, rowBatchSize)
+	err := s.deps.Store.ActiveUsers(ctx, func(u vibepass.ActiveUser) error {
+		batch = append(batch, u)
+		if len(batch) < rowBatchSize {
+			return nil
+		}
+		full := batch
+		batch = make([]vibepass.ActiveUser, 0, rowBatchSize)
+		return send(rowBatch{rows: full})
+	})
+	_ = send(rowBatch{rows: batch, end: true, err: err}) // fails only when ctx ended: the reader is gone
+}
+
+// awaitFirstBatch waits up to timeout for the store's first rows or its result.
+func awaitFirstBatch(batches <-chan rowBatch, timeout time.Duration) (rowBatch, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case b, ok := <-batches:
+		if !ok {
+			return rowBatch{}, errStreamCut
+		}
+		if b.err != nil {
+			return rowBatch{}, b.err
+		}
+		return b, nil
+	case <-timer.C:
+		return rowBatch{}, vibepass.Errorf(vibepass.ETIMEOUT, "The database did not answer in time")
+	}
+}
+
+// writeActiveUsers writes the response body from first and then batches, gzipped
+// when gz is set, and returns how many rows it wrote. The JSON is closed (with the
+// count, known only now) only when the store finished without error.
+func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, first rowBatch, batches <-chan rowBatch) (int, error) {
+	var out io.Writer = w
+	var zw *gzip.Writer
+	if gz {
+		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // the level is valid: no error
+		out = zw
+	}
+	head, _ := stamp.MarshalJSON()
+	buf := append([]byte(`{"success":true,"timestamp":`), head...)
+	buf = append(buf, `,"data":[`...)
+	if _, err := out.Write(buf); err != nil {
+		return 0, err
+	}
+	count := 0
+	for b, ok := first, true; ; b, ok = <-batches {
+		if !ok {
+			return count, errStreamCut
+		}
+		for _, u := range b.rows {
+			row, err := json.Marshal(activeUserJSON{
+				UserID: u.UserID, DisplayName: u.DisplayName, CheckedInAt: timestamp(u.CheckedInAt),
+				ExpiresAt: timestamp(u.ExpiresAt), Preferences: u.Preferences,
+			})
+			if err != nil {
+				return count, err
+			}
+			if count > 0 {
+				if _, err := out.Write(comma); err != nil {
+					return count, err
+				}
+			}
+			if _, err := out.Write(row); err != nil { // a client that left shows up here
+				return count, err
+			}
+			count++
+		}
+		if b.end {
+			if b.err != nil {
+				return count, b.err
+			}
+			break
+		}
+	}
+	if _, err := out.Write([]byte(`],"count":` + strconv.Itoa(count) + `}`)); err != nil {
+		return count, err
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return count, err
+		}
+	}
+	return count, w.Flush()
+}
