@@ -1,0 +1,341 @@
+// Package rest is the PostgREST upstream: a vibepass.Store that calls the SQL
+// functions at <URL>/rest/v1/rpc/<fn>, forwarding the user's JWT as Authorization
+// with the anon key as apikey, and using the service-role key for the model read.
+//
+// The three user calls go through postgrest-go v0.0.11, the client the design names,
+// with its traps handled: a client is built per request (about a microsecond) because
+// its headers live in one map that a shared client would race on; only the fixed
+// function names below are called, because Rpc joins the name into the URL unescaped;
+// and the request's context, the shared http.Transport, the real HTTP status and a
+// guard that refuses any URL but the one meant all come from a round tripper set as
+// the client's Transport.Parent, because Rpc takes no context and reports no status.
+//
+// active_users does not use postgrest-go: Rpc reads the whole body into a string,
+// so 100k rows (about 20 MB) would be held twice before the first row reached the
+// model client. It is a plain net/http request whose body is read as a JSON token
+// stream, one row at a time.
+//
+// supabase-go v0.0.4 is not used: it wraps the same postgrest-go client in a private
+// field, so neither Transport.Parent (context, status, shared transport, URL guard)
+// nor a per-token client is reachable through it, and it also builds Auth, Storage
+// and Functions clients this store has no use for.
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	postgrest "github.com/supabase-community/postgrest-go"
+
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/pgstore/sqlapi"
+)
+
+// The functions this store calls; no other name ever reaches a URL.
+const (
+	fnCheckin       = "checkin"
+	fnSessionStatus = "session_status"
+	fnCheckout      = "checkout"
+	fnActiveUsers   = "active_users"
+)
+
+// DefaultTimeout bounds how long a call waits for PostgREST's answer when Options.Timeout is 0.
+const DefaultTimeout = 10 * time.Second
+
+// maxRPCBody caps what a user call reads: the functions answer with a small object.
+const maxRPCBody = 64 << 10
+
+// Options configure a Store.
+type Options struct {
+	// URL is the project URL, e.g. http://127.0.0.1:54321; the store calls URL/rest/v1/rpc/<fn>.
+	URL string
+	// AnonKey goes as the apikey header of user calls (the gateway wants one on every request).
+	AnonKey string
+	// ServiceRoleKey is apikey and bearer token of the model read, never of a user call.
+	ServiceRoleKey string
+	// HTTPClient's Transport carries every request (shared, so connections are reused);
+	// nil means a clone of http.DefaultTransport. Its Timeout and redirect policy are not
+	// used: Timeout below bounds each call and redirects are never followed.
+	HTTPClient *http.Client
+	// Timeout bounds each call until PostgREST's response headers arrive (PostgREST
+	// builds the whole answer before sending it); 0 means DefaultTimeout. The caller's
+	// context still applies on top, also while a model list streams.
+	Timeout time.Duration
+}
+
+// Store is a vibepass.Store over PostgREST. It is safe for concurrent use.
+type Store struct {
+	restURL    string // URL + /rest/v1, what postgrest-go resolves rpc/<fn> against
+	rpcURL     *url.URL
+	anonKey    string
+	serviceKey string
+	transport  http.RoundTripper
+	stream     *http.Client
+	timeout    time.Duration
+}
+
+var _ vibepass.Store = (*Store)(nil)
+
+// New returns a Store calling PostgREST under o.URL; it makes no request.
+func New(o Options) (*Store, error) {
+	base, err := url.Parse(strings.TrimRight(o.URL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("rest: URL %q is not an http(s) URL", o.URL)
+	}
+	if o.AnonKey == "" || o.ServiceRoleKey == "" {
+		return nil, errors.New("rest: both the anon key and the service role key are required")
+	}
+	var transport http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
+		transport = o.HTTPClient.Transport
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	restURL := base.String() + "/rest/v1"
+	return &Store{
+		restURL:    restURL,
+		rpcURL:     base.JoinPath("rest", "v1", "rpc"),
+		anonKey:    o.AnonKey,
+		serviceKey: o.ServiceRoleKey,
+		transport:  transport,
+		stream: &http.Client{
+			Transport:     transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: timeout,
+	}, nil
+}
+
+// Checkin makes or renews the caller's pass with rpc/checkin.
+func (s *Store) Checkin(ctx context.Context, c vibepass.Caller) (vibepass.Checkin, error) {
+	raw, err := s.userCall(ctx, fnCheckin, c)
+	if err != nil {
+		return vibepass.Checkin{}, err
+	}
+	return sqlapi.DecodeCheckin(raw)
+}
+
+// SessionStatus returns the caller's live pass from rpc/session_status, or nil.
+func (s *Store) SessionStatus(ctx context.Context, c vibepass.Caller) (*vibepass.Pass, error) {
+	raw, err := s.userCall(ctx, fnSessionStatus, c)
+	if err != nil {
+		return nil, err
+	}
+	return sqlapi.DecodePass(raw)
+}
+
+// Checkout ends the caller's live pass with rpc/checkout.
+func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Checkout, error) {
+	raw, err := s.userCall(ctx, fnCheckout, c)
+	if err != nil {
+		return vibepass.Checkout{}, err
+	}
+	return sqlapi.DecodeCheckout(raw)
+}
+
+// Ping reports whether PostgREST and the database behind it answer. It calls
+// rpc/session_status with the anon key: anon may not execute it, so the database
+// itself refuses (42501, 401) and nothing runs; any answer below 500 means both are up.
+func (s *Store) Ping(ctx context.Context) error {
+	status, body, err := s.rpc(ctx, fnSessionStatus, s.anonKey, s.anonKey)
+	if err != nil {
+		return err
+	}
+	if status >= 500 {
+		return responseError(status, body)
+	}
+	return nil
+}
+
+// userCall calls fn with the caller's token and the anon key and returns the 2xx body.
+func (s *Store) userCall(ctx context.Context, fn string, c vibepass.Caller) ([]byte, error) {
+	status, body, err := s.rpc(ctx, fn, c.Token, s.anonKey)
+	if err != nil {
+		return nil, err
+	}
+	if status/100 != 2 {
+		return nil, responseError(status, body)
+	}
+	return body, nil
+}
+
+// rpc POSTs {} to rpc/<fn> through a postgrest-go client built for this request only.
+// The error is already client-facing (transport failures); the status is PostgREST's.
+func (s *Store) rpc(ctx context.Context, fn, bearer, apikey string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	trip := &roundTrip{ctx: ctx, parent: s.transport, want: s.rpcURL.JoinPath(fn).String()}
+	client := postgrest.NewClient(s.restURL, "public", nil)
+	client.Transport.Parent = trip
+	client.SetApiKey(apikey).SetAuthToken(bearer)
+	body := client.Rpc(fn, "", struct{}{})
+	if err := client.ClientError; err != nil {
+		return 0, nil, transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fn, err))
+	}
+	if len(body) > maxRPCBody {
+		return 0, nil, fmt.Errorf("rest: rpc/%s answered more than %d bytes", fn, maxRPCBody)
+	}
+	return trip.status, []byte(body), nil
+}
+
+// roundTrip is one request's postgrest-go Transport.Parent: it gives the request the
+// call's context, refuses every URL but the one meant (a redirect included, since
+// postgrest-go's transport would add the token and key to it), caps the body and
+// keeps the status that Rpc drops.
+type roundTrip struct {
+	ctx    context.Context
+	parent http.RoundTripper
+	want   string
+	status int
+}
+
+// errOffPath means a request was about to leave the one rpc URL it was built for.
+var errOffPath = errors.New("request outside the called function's URL refused")
+
+// RoundTrip implements http.RoundTripper.
+func (t *roundTrip) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || req.URL.String() != t.want {
+		return nil, errOffPath
+	}
+	resp, err := t.parent.RoundTrip(req.WithContext(t.ctx))
+	if err != nil {
+		return nil, err
+	}
+	t.status = resp.StatusCode
+	resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, maxRPCBody+1), Closer: resp.Body}
+	return resp, nil
+}
+
+type limitedBody struct {
+	io.Reader
+	io.Closer
+}
+
+// ActiveUsers streams rpc/active_users, called with the service-role key, into emit,
+// decoding one row object at a time from PostgREST's JSON array.
+func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fnActiveUsers).String(), strings.NewReader("{}"))
+	if err != nil {
+		return fmt.Errorf("rest: %w", err)
+	}
+	req.Header.Set("apikey", s.serviceKey)
+	req.Header.Set("Authorization", "Bearer "+s.serviceKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	headersDue := time.AfterFunc(s.timeout, cancel)
+	resp, err := s.stream.Do(req)
+	headersDue.Stop()
+	if err != nil {
+		return transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fnActiveUsers, err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
+		return responseError(resp.StatusCode, body)
+	}
+	emitErr, err := streamRows(json.NewDecoder(resp.Body), emit)
+	if emitErr != nil {
+		return emitErr
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return transportError(ctx, err)
+		}
+		return fmt.Errorf("rest: reading rpc/%s: %w", fnActiveUsers, err)
+	}
+	return nil
+}
+
+// streamRows decodes a JSON array of active-user rows, handing each to emit; emit's
+// error is kept apart from decoding errors so the caller returns it as is.
+func streamRows(dec *json.Decoder, emit func(vibepass.ActiveUser) error) (emitErr, err error) {
+	if err := expectDelim(dec, '['); err != nil {
+		return nil, err
+	}
+	for dec.More() {
+		var u vibepass.ActiveUser
+		if err := dec.Decode(&u); err != nil {
+			return nil, err
+		}
+		u.CheckedInAt, u.ExpiresAt = u.CheckedInAt.UTC(), u.ExpiresAt.UTC()
+		if err := emit(u); err != nil {
+			return err, nil
+		}
+	}
+	return nil, expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("expected %q, got %v", want, tok)
+	}
+	return nil
+}
+
+// transportError maps a failed HTTP exchange: the call's deadline or the caller
+// leaving -> ETIMEOUT, a URL the guard refused -> internal, anything else (refused,
+// reset, closed) -> EUNAVAILABLE.
+func transportError(ctx context.Context, err error) error {
+	if errors.Is(err, errOffPath) {
+		return err
+	}
+	if e := sqlapi.ContextError(ctx, err); e != nil {
+		return sqlapi.Wrap(e, err)
+	}
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) && urlErr.Timeout() {
+		return sqlapi.Wrap(sqlapi.TimedOut(), err)
+	}
+	return sqlapi.Wrap(sqlapi.Unavailable(), err)
+}
+
+// apiError is PostgREST's error body.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// responseError maps a non-2xx PostgREST answer. A Postgres SQLSTATE in the body is
+// mapped exactly as the direct upstream maps it, so both agree; PostgREST's own
+// codes (PGRSTxxx) and bodies without a code are mapped by status.
+func responseError(status int, body []byte) error {
+	var ae apiError
+	_ = json.Unmarshal(body, &ae) // a gateway error page has no JSON; the status still tells
+	cause := fmt.Errorf("rest: PostgREST answered %d %s: %.200s", status, ae.Code, ae.Message)
+	if ae.Code != "" && !strings.HasPrefix(ae.Code, "PGRST") {
+		if e := sqlapi.Error(ae.Code, ae.Message); e != nil {
+			return sqlapi.Wrap(e, cause)
+		}
+		return cause
+	}
+	switch {
+	case status == http.StatusUnauthorized && strings.Contains(strings.ToLower(ae.Message), "expired"):
+		return sqlapi.Wrap(vibepass.Errorf(vibepass.EUNAUTHORIZED, "Token expired"), cause)
+	case status == http.StatusUnauthorized:
+		return sqlapi.Wrap(vibepass.Errorf(vibepass.EUNAUTHORIZED, "Invalid token"), cause)
+	case status == http.StatusForbidden:
+		return sqlapi.Wrap(vibepass.Errorf(vibepass.EFORBIDDEN, "Permission denied"), cause)
+	case status == http.StatusBadRequest:
+		return sqlapi.Wrap(vibepass.Errorf(vibepass.EINVALID, "Invalid request"), cause)
+	case status == http.StatusGatewayTimeout:
+		return sqlapi.Wrap(sqlapi.TimedOut(), cause)
+	case status >= 500:
+		return sqlapi.Wrap(sqlapi.Unavailable(), cause)
+	}
+	return cause // 404 PGRST202 (function missing: migrations not applied) and the like are bugs
+}
