@@ -33,9 +33,18 @@ $$;
 
 -- Supabase's search path: unqualified extension functions (uuid_generate_v4(), pgTAP in the
 -- tests) resolve through the extensions schema. Set per role, not per database, so databases
--- cloned from a template keep it.
-alter role postgres set search_path = "$user", public, extensions;
-alter role authenticator set search_path = "$user", public, extensions;
+-- cloned from a template keep it: for postgres, the superuser running this (if another), and
+-- authenticator. It applies from the next login.
+do $$
+declare
+  r text;
+begin
+  for r in select rolname from pg_catalog.pg_roles
+            where rolname in ('postgres', current_user, 'authenticator') loop
+    execute pg_catalog.format('alter role %I set search_path = "$user", public, extensions', r);
+  end loop;
+end
+$$;
 
 -- Extensions live in their own schema, as on Supabase.
 create schema if not exists extensions;
