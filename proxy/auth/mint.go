@@ -1,0 +1,88 @@
+package auth
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vibepass/vibepass"
+)
+
+// DevJWTSecret is the legacy JWT secret of the Supabase CLI's local stack; only for local use.
+const DevJWTSecret = "super-secret-jwt-token-with-at-least-32-characters-long"
+
+// DevIssuer is the iss claim of tokens from the Supabase CLI's local Auth server.
+const DevIssuer = "http://127.0.0.1:54321/auth/v1"
+
+// defaultTokenTTL matches Supabase Auth's default jwt_expiry (3600 s).
+const defaultTokenTTL = time.Hour
+
+// TokenRequest describes the user a minted token speaks for.
+type TokenRequest struct {
+	// Sub is the user's id, a UUID.
+	Sub string
+	// Email is the email claim; may be empty.
+	Email string
+	// TTL is the token's lifetime; 0 means one hour.
+	TTL time.Duration
+	// UserMetadata is the user_metadata claim; nil means {}.
+	UserMetadata map[string]any
+}
+
+// Mint returns an HS256 access token shaped like one from Supabase Auth, issued at now.
+func Mint(secret []byte, req TokenRequest, now time.Time) (string, error) {
+	if len(secret) == 0 {
+		return "", errors.New("auth: no secret to sign the token with")
+	}
+	claims, err := accessClaims(req, now)
+	if err != nil {
+		return "", err
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+}
+
+// accessClaims are the claims Supabase Auth puts in a user's access token.
+func accessClaims(req TokenRequest, now time.Time) (jwt.MapClaims, error) {
+	if !isUUID(req.Sub) {
+		return nil, vibepass.Errorf(vibepass.EINVALID, "sub must be a UUID")
+	}
+	if req.TTL < 0 {
+		return nil, vibepass.Errorf(vibepass.EINVALID, "token lifetime must not be negative")
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = defaultTokenTTL
+	}
+	metadata := req.UserMetadata
+	if metadata == nil {
+		metadata = map[string]any{}
+	}
+	return jwt.MapClaims{
+		"iss":           DevIssuer,
+		"sub":           req.Sub,
+		"aud":           userRole,
+		"exp":           now.Add(ttl).Unix(),
+		"iat":           now.Unix(),
+		"email":         req.Email,
+		"phone":         "",
+		"app_metadata":  map[string]any{"provider": "email", "providers": []string{"email"}},
+		"user_metadata": metadata,
+		"role":          userRole,
+		"aal":           "aal1",
+		"amr":           []map[string]any{{"method": "password", "timestamp": now.Unix()}},
+		"session_id":    newUUID(),
+		"is_anonymous":  false,
+	}, nil
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])         // never fails: it crashes the program instead (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,390 @@
+// Package auth checks who a request comes from: users by their Supabase access
+// token (ES256/RS256 through the project's JWKS, or the legacy HS256 secret) and
+// the model by its API key. It also mints Supabase-shaped tokens for local use.
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/vibepass/vibepass"
+)
+
+// Messages of the errors Verify returns; each names what was wrong, never the token.
+const (
+	msgMissing         = "Missing bearer token"
+	msgMalformed       = "Malformed token"
+	msgExpired         = "Token expired"
+	msgNoExpiry        = "Token has no expiry"
+	msgNotYetValid     = "Token not valid yet"
+	msgBadSignature    = "Invalid token signature"
+	msgWrongAudience   = "Invalid token audience"
+	msgWrongRole       = "Invalid token role"
+	msgBadSubject      = "Invalid token subject"
+	msgUnknownKey      = "Unknown token signing key"
+	msgUnsupportedAlg  = "Unsupported token algorithm"
+	msgKeysUnavailable = "Token signing keys are not loaded yet"
+)
+
+// The role and audience Supabase Auth gives a signed-in user.
+const userRole = "authenticated"
+
+// JWKS behaviour. Supabase caches its JWKS for 10 minutes at the edge, so
+// refreshing more often gains nothing, and less often keeps a revoked key longer.
+const (
+	jwksRefreshInterval = 10 * time.Minute
+	jwksHTTPTimeout     = 5 * time.Second
+	// A token with an unknown kid triggers at most one JWKS fetch a minute, and a
+	// request waits at most this long for it: a flood of bad kids cannot stall anyone.
+	unknownKIDRefreshEvery = time.Minute
+	unknownKIDWaitMax      = time.Second
+	// Retry schedule when the JWKS could not be fetched at start.
+	jwksRetryFirst = time.Second
+	jwksRetryMax   = 30 * time.Second
+	// Supabase's legacy secrets are at least 32 characters; shorter ones are guessable.
+	minHS256SecretLen = 32
+)
+
+var (
+	errUnknownKey      = errors.New("no JWKS key for the token")
+	errKeysUnavailable = errors.New("JWKS not loaded yet")
+	errWrongRole       = errors.New("role is not authenticated")
+	errBadSubject      = errors.New("sub is not a UUID")
+)
+
+// Options configure a Verifier. At least one of HS256Secret and JWKSURL is required.
+type Options struct {
+	// HS256Secret is the project's legacy JWT secret; HS256 tokens are refused without it.
+	HS256Secret []byte
+	// JWKSURL is <SUPABASE_URL>/auth/v1/.well-known/jwks.json; ES256/RS256 tokens are refused without it.
+	JWKSURL string
+	// Leeway is the clock skew allowed on exp and nbf; 0 means 30 s.
+	Leeway time.Duration
+	// Clock tells the time; nil means vibepass.SystemClock.
+	Clock vibepass.Clock
+	// HTTPClient fetches the JWKS; nil means http.DefaultClient (each fetch has its own timeout).
+	HTTPClient *http.Client
+	// Logger receives JWKS fetch failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Verifier checks user access tokens. It is safe for concurrent use.
+type Verifier struct {
+	secret  []byte
+	jwksURL string
+	parser  *jwt.Parser
+	client  *http.Client
+	logger  *slog.Logger
+	allowed map[string]bool
+
+	// jwks is nil until the key set has been fetched once.
+	jwks   atomic.Pointer[keySet]
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// keySet is a fetched JWKS kept fresh by keyfunc's refresh goroutine.
+type keySet struct {
+	keyfunc keyfunc.Keyfunc
+	// stop ends the refresh goroutine.
+	stop context.CancelFunc
+}
+
+// NewVerifier builds a Verifier; ctx (or Close) ends its background JWKS refresh.
+//
+// When the JWKS cannot be fetched at start, NewVerifier still succeeds: it logs
+// the failure and keeps retrying in the background (1 s doubling to 30 s), while
+// ES256/RS256 tokens get EUNAVAILABLE and Ready reports the problem. A proxy that
+// refused to start during a brief Supabase Auth outage would turn it into a crash
+// loop; HS256 tokens, /healthz and the model endpoint keep working meanwhile.
+// Configuration mistakes (no key source, short secret, bad URL) fail at once.
+func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
+	if len(opts.HS256Secret) == 0 && opts.JWKSURL == "" {
+		return nil, errors.New("auth: configure an HS256 secret, a JWKS URL, or both")
+	}
+	if len(opts.HS256Secret) > 0 && len(opts.HS256Secret) < minHS256SecretLen {
+		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", minHS256SecretLen)
+	}
+	if opts.JWKSURL != "" {
+		if u, err := url.Parse(opts.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("auth: the JWKS URL %q is not an absolute http(s) URL", opts.JWKSURL)
+		}
+	}
+	if opts.Leeway < 0 {
+		return nil, errors.New("auth: leeway must not be negative")
+	}
+	leeway := opts.Leeway
+	if leeway == 0 {
+		leeway = 30 * time.Second
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = vibepass.SystemClock
+	}
+	v := &Verifier{
+		secret:  bytes.Clone(opts.HS256Secret),
+		jwksURL: opts.JWKSURL,
+		client:  opts.HTTPClient,
+		logger:  opts.Logger,
+		allowed: map[string]bool{},
+	}
+	if v.logger == nil {
+		v.logger = slog.Default()
+	}
+	if len(v.secret) > 0 {
+		v.allowed[jwt.SigningMethodHS256.Alg()] = true
+	}
+	if v.jwksURL != "" {
+		v.allowed[jwt.SigningMethodES256.Alg()] = true
+		v.allowed[jwt.SigningMethodRS256.Alg()] = true
+	}
+	methods := make([]string, 0, len(v.allowed))
+	for alg := range v.allowed {
+		methods = append(methods, alg)
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithExpirationRequired(),
+		jwt.WithAudience(userRole),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(clock),
+	)
+
+	ctx, v.cancel = context.WithCancel(ctx)
+	if v.jwksURL != "" {
+		ks, err := v.loadJWKS(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				v.cancel()
+				return nil, ctx.Err()
+			}
+			v.logger.ErrorContext(ctx, "JWKS fetch failed at start; ES256/RS256 tokens are refused until it succeeds",
+				"url", v.jwksURL, "error", err)
+			v.wg.Add(1)
+			go v.retryJWKS(ctx)
+		} else {
+			v.jwks.Store(ks)
+		}
+	}
+	return v, nil
+}
+
+// loadJWKS fetches the key set once and starts keyfunc's background refresh.
+func (v *Verifier) loadJWKS(ctx context.Context) (*keySet, error) {
+	ctx, stop := context.WithCancel(ctx)
+	failFirst := false
+	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{v.jwksURL}, keyfunc.Override{
+		Client:                    v.client,
+		HTTPTimeout:               jwksHTTPTimeout,
+		NoErrorReturnFirstHTTPReq: &failFirst,
+		RateLimitWaitMax:          unknownKIDWaitMax,
+		RefreshInterval:           jwksRefreshInterval,
+		RefreshUnknownKID:         rate.NewLimiter(rate.Every(unknownKIDRefreshEvery), 1),
+		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+			return func(ctx context.Context, err error) {
+				v.logger.WarnContext(ctx, "JWKS refresh failed; keeping the keys already fetched", "url", u, "error", err)
+			}
+		},
+	})
+	if err != nil {
+		stop() // ends the refresh goroutine keyfunc started before its first fetch failed
+		return nil, err
+	}
+	return &keySet{keyfunc: kf, stop: stop}, nil
+}
+
+// retryJWKS keeps fetching the key set after a failed start until it succeeds.
+func (v *Verifier) retryJWKS(ctx context.Context) {
+	defer v.wg.Done()
+	wait := jwksRetryFirst
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		ks, err := v.loadJWKS(ctx)
+		if err == nil {
+			v.jwks.Store(ks)
+			v.logger.InfoContext(ctx, "JWKS fetched", "url", v.jwksURL)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		v.logger.WarnContext(ctx, "JWKS fetch failed; retrying", "url", v.jwksURL, "in", wait, "error", err)
+		wait = min(2*wait, jwksRetryMax)
+	}
+}
+
+// Ready reports whether the Verifier can check every algorithm it is configured
+// for: an EUNAVAILABLE error while the JWKS has not been fetched yet.
+func (v *Verifier) Ready() error {
+	if v.jwksURL != "" && v.jwks.Load() == nil {
+		return &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: msgKeysUnavailable}
+	}
+	return nil
+}
+
+// Close ends the background JWKS refresh and waits for it.
+func (v *Verifier) Close() {
+	v.cancel()
+	if ks := v.jwks.Load(); ks != nil {
+		ks.stop()
+	}
+	v.wg.Wait()
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>" header
+// value, or "" when the header is absent or of another scheme.
+func BearerToken(authorization string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// Verify checks an access token and returns the user it speaks for. Failures are
+// *vibepass.Error: EUNAUTHORIZED naming what was wrong, or EUNAVAILABLE while the
+// JWKS has not been fetched yet. ctx bounds the JWKS refresh an unknown kid causes.
+func (v *Verifier) Verify(ctx context.Context, rawToken string) (vibepass.Caller, error) {
+	if rawToken == "" {
+		return vibepass.Caller{}, unauthorized(msgMissing)
+	}
+	var claims tokenClaims
+	token, err := v.parser.ParseWithClaims(rawToken, &claims, v.keyFor(ctx))
+	if err != nil {
+		return vibepass.Caller{}, v.explain(err, token, &claims)
+	}
+	return vibepass.Caller{
+		UserID: claims.Subject,
+		// Callers may pass strings that alias reused buffers (fiber); the Caller outlives them.
+		Token:  strings.Clone(rawToken),
+		Claims: claims.raw,
+	}, nil
+}
+
+// keyFor picks the key by the token's alg: HS256 tokens carry no kid the JWKS
+// knows, and an ES256/RS256 token must never be checked against the secret.
+func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
+	return func(token *jwt.Token) (any, error) {
+		// The parser has already refused algorithms not in v.allowed.
+		if token.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+			return v.secret, nil
+		}
+		ks := v.jwks.Load()
+		if ks == nil {
+			return nil, errKeysUnavailable
+		}
+		key, err := ks.keyfunc.KeyfuncCtx(ctx)(token)
+		if err != nil {
+			// Not in the JWKS even after the rate-limited refresh, or published for another alg.
+			return nil, errors.Join(errUnknownKey, err)
+		}
+		return key, nil
+	}
+}
+
+// explain turns a parse failure into the client-safe error that names its cause.
+func (v *Verifier) explain(err error, token *jwt.Token, claims *tokenClaims) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed), token == nil:
+		return unauthorized(msgMalformed)
+	case token.Method == nil || !v.allowed[token.Method.Alg()]:
+		return unauthorized(msgUnsupportedAlg)
+	case errors.Is(err, errKeysUnavailable):
+		return &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: msgKeysUnavailable}
+	case errors.Is(err, errUnknownKey):
+		return unauthorized(msgUnknownKey)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return unauthorized(msgBadSignature)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return unauthorized(msgUnknownKey) // e.g. no kid and an empty key set
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return unauthorized(msgExpired)
+	case claims.ExpiresAt == nil:
+		return unauthorized(msgNoExpiry)
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return unauthorized(msgNotYetValid)
+	// Role before audience: the anon or service_role key sent as a user token lacks both.
+	case errors.Is(err, errWrongRole):
+		return unauthorized(msgWrongRole)
+	case errors.Is(err, jwt.ErrTokenInvalidAudience), errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return unauthorized(msgWrongAudience)
+	case errors.Is(err, errBadSubject):
+		return unauthorized(msgBadSubject)
+	default:
+		return unauthorized(msgMalformed)
+	}
+}
+
+// unauthorized is a fresh EUNAUTHORIZED error, so no caller can alter a shared one.
+func unauthorized(msg string) error {
+	return &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: msg}
+}
+
+// tokenClaims is what Verify reads from a token, plus the payload as sent.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Role string `json:"role"`
+	// raw is the verified payload, passed on to Postgres untouched.
+	raw json.RawMessage
+}
+
+// UnmarshalJSON keeps the payload bytes so Verify needs no second decode or re-encode.
+func (c *tokenClaims) UnmarshalJSON(data []byte) error {
+	type fields tokenClaims // without this method
+	if err := json.Unmarshal(data, (*fields)(c)); err != nil {
+		return err
+	}
+	c.raw = bytes.Clone(data)
+	return nil
+}
+
+// Validate adds Supabase's user-token rules to jwt's exp/nbf/aud checks.
+func (c *tokenClaims) Validate() error {
+	var errs []error
+	if c.Role != userRole {
+		errs = append(errs, errWrongRole)
+	}
+	if !isUUID(c.Subject) {
+		errs = append(errs, errBadSubject)
+	}
+	return errors.Join(errs...)
+}
+
+// isUUID reports whether s is a UUID in its canonical 8-4-4-4-12 hex form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,291 @@
+package auth
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vibepass/vibepass"
+)
+
+func TestVerifyHS256(t *testing.T) {
+	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret)})
+	token, err := Mint([]byte(DevJWTSecret), TokenRequest{Sub: testSub, Email: "ada@example.com"}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller, err := v.Verify(context.Background(), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caller.UserID != testSub || caller.Token != token {
+		t.Fatalf("caller = %q %q, want %q and the token", caller.UserID, caller.Token, testSub)
+	}
+
+	// Claims are the payload as signed, ready for request.jwt.claims.
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(caller.Claims) != string(payload) {
+		t.Fatalf("claims = %s, want the payload %s", caller.Claims, payload)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(caller.Claims, &claims); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]any{"sub": testSub, "role": "authenticated", "aud": "authenticated", "email": "ada@example.com"} {
+		if claims[name] != want {
+			t.Errorf("claims[%s] = %v, want %v", name, claims[name], want)
+		}
+	}
+}
+
+func TestVerifyFailures(t *testing.T) {
+	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
+	jwks := newJWKSServer(t, es)
+	both := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
+	hsOnly := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret)})
+	jwksOnly := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+
+	secret := []byte(DevJWTSecret)
+	hs := func(edit func(jwt.MapClaims)) string {
+		return signWith(t, jwt.SigningMethodHS256, secret, "", userClaims(t, edit))
+	}
+	valid := hs(nil)
+	parts := strings.Split(valid, ".")
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString(
+		[]byte(strings.Replace(string(mustDecode(t, parts[1])), testSub, "00000000-0000-4000-8000-000000000000", 1))) + "." + parts[2]
+	noneToken := signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", userClaims(t, nil))
+	publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: mustMarshalPKIX(t, es.key.Public())})
+	confused := signWith(t, jwt.SigningMethodHS256, publicPEM, es.kid, userClaims(t, nil))
+	unknownKid := newSigningKey(t, jwt.SigningMethodES256, "never-published").sign(t, userClaims(t, nil))
+	wrongKeyForKid := signingKey{method: jwt.SigningMethodES256, kid: es.kid, key: newSigningKey(t, jwt.SigningMethodES256, "x").key}.sign(t, userClaims(t, nil))
+
+	cases := []struct {
+		name    string
+		v       *Verifier
+		token   string
+		message string
+	}{
+		{"missing", both, "", msgMissing},
+		{"one segment", both, "not-a-jwt", msgMalformed},
+		{"garbage segments", both, "a.b.c", msgMalformed},
+		{"payload not json", both, parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte("{")) + "." + parts[2], msgMalformed},
+		{"expired past leeway", both, hs(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-31 * time.Second).Unix() }), msgExpired},
+		{"no exp", both, hs(func(c jwt.MapClaims) { delete(c, "exp") }), msgNoExpiry},
+		{"nbf in the future", both, hs(func(c jwt.MapClaims) { c["nbf"] = testNow.Add(time.Minute).Unix() }), msgNotYetValid},
+		{"signed with another secret", both, signWith(t, jwt.SigningMethodHS256, []byte(strings.Repeat("x", 40)), "", userClaims(t, nil)), msgBadSignature},
+		{"tampered payload", both, tampered, msgBadSignature},
+		{"ES256 kid with another key", both, wrongKeyForKid, msgBadSignature},
+		{"wrong audience", both, hs(func(c jwt.MapClaims) { c["aud"] = "anon" }), msgWrongAudience},
+		{"no audience", both, hs(func(c jwt.MapClaims) { delete(c, "aud") }), msgWrongAudience},
+		{"anon role", both, hs(func(c jwt.MapClaims) { c["role"] = "anon" }), msgWrongRole},
+		{"service_role", both, hs(func(c jwt.MapClaims) { c["role"] = "service_role" }), msgWrongRole},
+		{"no role", both, hs(func(c jwt.MapClaims) { delete(c, "role") }), msgWrongRole},
+		{"sub not a uuid", both, hs(func(c jwt.MapClaims) { c["sub"] = "ada" }), msgBadSubject},
+		{"no sub", both, hs(func(c jwt.MapClaims) { delete(c, "sub") }), msgBadSubject},
+		{"unknown kid", both, unknownKid, msgUnknownKey},
+		{"alg none", both, noneToken, msgUnsupportedAlg},
+		{"HS512", both, signWith(t, jwt.SigningMethodHS512, secret, "", userClaims(t, nil)), msgUnsupportedAlg},
+		{"HS256 without a secret", jwksOnly, valid, msgUnsupportedAlg},
+		{"ES256 without a JWKS", hsOnly, es.sign(t, userClaims(t, nil)), msgUnsupportedAlg},
+		{"HS256 signed with the public key", both, confused, msgBadSignature},
+		{"HS256 signed with the public key, no secret", jwksOnly, confused, msgUnsupportedAlg},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			caller, err := tc.v.Verify(context.Background(), tc.token)
+			wantError(t, err, vibepass.EUNAUTHORIZED, tc.message)
+			if caller.UserID != "" {
+				t.Errorf("caller = %+v on failure", caller)
+			}
+			if tc.token != "" && strings.Contains(err.Error(), tc.token) {
+				t.Errorf("error %q echoes the token", err)
+			}
+		})
+	}
+}
+
+func TestVerifyLeeway(t *testing.T) {
+	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret)})
+	claims := userClaims(t, func(c jwt.MapClaims) { c["exp"] = testNow.Add(-29 * time.Second).Unix() })
+	if _, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodHS256, []byte(DevJWTSecret), "", claims)); err != nil {
+		t.Fatalf("token expired 29 s ago: %v, want accepted within the 30 s leeway", err)
+	}
+}
+
+// An HS256 token naming a kid must still be checked with the secret, not looked up in the JWKS.
+func TestVerifyHS256WithKid(t *testing.T) {
+	jwks := newJWKSServer(t, newSigningKey(t, jwt.SigningMethodES256, "es-1"))
+	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
+	token := signWith(t, jwt.SigningMethodHS256, []byte(DevJWTSecret), "legacy", userClaims(t, nil))
+	if _, err := v.Verify(context.Background(), token); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyLargeMetadata(t *testing.T) {
+	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
+	jwks := newJWKSServer(t, es)
+	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
+	metadata := map[string]any{"bio": strings.Repeat("vibes ", 8192/6+1)}
+
+	hs, err := Mint([]byte(DevJWTSecret), TokenRequest{Sub: testSub, UserMetadata: metadata}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := es.sign(t, userClaims(t, func(c jwt.MapClaims) { c["user_metadata"] = metadata }))
+	for name, token := range map[string]string{"HS256": hs, "ES256": ec} {
+		if len(token) < 8192 {
+			t.Fatalf("%s token is %d bytes, want over 8 KB", name, len(token))
+		}
+		caller, err := v.Verify(context.Background(), token)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var claims struct {
+			UserMetadata map[string]string `json:"user_metadata"`
+		}
+		if err := json.Unmarshal(caller.Claims, &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims.UserMetadata["bio"] != metadata["bio"] {
+			t.Fatalf("%s: user_metadata did not survive", name)
+		}
+	}
+}
+
+// A new key published by rotation is picked up on first sight of its kid; a kid
+// never published fails fast and refetches the JWKS at most once a minute.
+func TestJWKSRotation(t *testing.T) {
+	for _, method := range []jwt.SigningMethod{jwt.SigningMethodES256, jwt.SigningMethodRS256} {
+		t.Run(method.Alg(), func(t *testing.T) {
+			old := newSigningKey(t, method, "key-1")
+			jwks := newJWKSServer(t, old)
+			v := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+			ctx := context.Background()
+
+			if _, err := v.Verify(ctx, old.sign(t, userClaims(t, nil))); err != nil {
+				t.Fatalf("token of the published key: %v", err)
+			}
+
+			rotated := newSigningKey(t, method, "key-2")
+			jwks.publish(t, old, rotated)
+			caller, err := v.Verify(ctx, rotated.sign(t, userClaims(t, nil)))
+			if err != nil {
+				t.Fatalf("token of the key published by rotation: %v", err)
+			}
+			if caller.UserID != testSub {
+				t.Fatalf("caller = %q", caller.UserID)
+			}
+			if _, err := v.Verify(ctx, old.sign(t, userClaims(t, nil))); err != nil {
+				t.Fatalf("token of the key still published: %v", err)
+			}
+
+			fetches := jwks.fetches.Load()
+			stranger := newSigningKey(t, method, "never-published")
+			for range 3 {
+				start := time.Now()
+				_, err = v.Verify(ctx, stranger.sign(t, userClaims(t, nil)))
+				wantError(t, err, vibepass.EUNAUTHORIZED, msgUnknownKey)
+				// A bound on stalling, not a benchmark: keyfunc's default would wait up to a minute.
+				if took := time.Since(start); took > 2*time.Second {
+					t.Fatalf("unknown kid took %s to refuse", took)
+				}
+			}
+			if got := jwks.fetches.Load() - fetches; got > 1 {
+				t.Fatalf("unknown kids fetched the JWKS %d times, want at most once a minute", got)
+			}
+		})
+	}
+}
+
+// A JWKS that cannot be fetched at start leaves HS256 working, refuses ES256 with
+// EUNAVAILABLE, and is fetched again in the background without a restart.
+func TestJWKSUnreachableAtStart(t *testing.T) {
+	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
+	jwks := newJWKSServer(t, es)
+	jwks.setFailing(true)
+	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
+	ctx := context.Background()
+	ecToken := es.sign(t, userClaims(t, nil))
+
+	wantError(t, v.Ready(), vibepass.EUNAVAILABLE, msgKeysUnavailable)
+	_, err := v.Verify(ctx, ecToken)
+	wantError(t, err, vibepass.EUNAVAILABLE, msgKeysUnavailable)
+	if _, err := v.Verify(ctx, signWith(t, jwt.SigningMethodHS256, []byte(DevJWTSecret), "", userClaims(t, nil))); err != nil {
+		t.Fatalf("HS256 while the JWKS is down: %v", err)
+	}
+
+	jwks.setFailing(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for v.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the JWKS was not fetched again after it came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := v.Verify(ctx, ecToken); err != nil {
+		t.Fatalf("ES256 after the JWKS came back: %v", err)
+	}
+}
+
+func TestNewVerifierRefusesBadConfig(t *testing.T) {
+	cases := map[string]Options{
+		"no key source":   {},
+		"short secret":    {HS256Secret: []byte("short")},
+		"relative URL":    {JWKSURL: "/auth/v1/.well-known/jwks.json"},
+		"not http":        {JWKSURL: "ftp://example.com/jwks.json"},
+		"negative leeway": {HS256Secret: []byte(DevJWTSecret), Leeway: -time.Second},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			if v, err := NewVerifier(context.Background(), opts); err == nil {
+				v.Close()
+				t.Fatal("NewVerifier accepted it")
+			}
+		})
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for header, want := range map[string]string{
+		"Bearer abc.def.ghi": "abc.def.ghi",
+		"bearer abc.def.ghi": "abc.def.ghi",
+		"Bearer  abc ":       "abc",
+		"Basic dXNlcjpwYXNz": "",
+		"Bearer":             "",
+		"abc.def.ghi":        "",
+		"":                   "",
+	} {
+		if got := BearerToken(header); got != want {
+			t.Errorf("BearerToken(%q) = %q, want %q", header, got, want)
+		}
+	}
+}
+
+func mustDecode(t testing.TB, segment string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustMarshalPKIX(t testing.TB, key any) []byte {
+	t.Helper()
+	b, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
