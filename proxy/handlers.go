@@ -95,13 +95,19 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 	return c.JSON(messageResponse{Success: true, Message: "ok"})
 }
 
-// readyz answers 200 when the upstream answers a ping within timeouts.ready, else 503.
+// readyz answers 200 when the upstream answers a ping within timeouts.ready and the
+// verifier has its keys, else 503.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.Timeouts.Ready)
 	defer cancel()
 	if err := s.deps.Store.Ping(ctx); err != nil {
 		s.log.Warn("readiness ping failed", "request_id", requestID(c), "error", err.Error())
 		return vibepass.Errorf(vibepass.EUNAVAILABLE, "The database is unreachable")
+	}
+	if r, ok := s.deps.Verifier.(interface{ Ready() error }); ok {
+		if err := r.Ready(); err != nil {
+			return err // EUNAVAILABLE: the JWKS has not been fetched yet
+		}
 	}
 	return c.JSON(messageResponse{Success: true, Message: "ready"})
 }

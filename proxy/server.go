@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/page"
 )
 
 // TokenVerifier verifies a user's bearer token (auth.Verifier implements it).
@@ -107,6 +108,9 @@ func (s *Server) routes() {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
+	if s.cfg.Page.Enabled {
+		page.Register(app)
+	}
 
 	ipLimit := s.limiter(s.cfg.RateLimit.IPPerMinute, func(c *fiber.Ctx) string { return c.IP() })
 	userLimit := s.limiter(s.cfg.RateLimit.UserPerMinute, func(c *fiber.Ctx) string { return caller(c).UserID })
@@ -141,6 +145,7 @@ func (s *Server) Close() {
 func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr string)) error {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
+	s.log.Info("listening", "addr", ln.Addr().String())
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
