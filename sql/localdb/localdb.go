@@ -1,0 +1,693 @@
+// Package localdb runs a throwaway PostgreSQL made to look like Supabase's, from the machine's
+// own PostgreSQL binaries, for the tests and `vibepass dev`.
+//
+// A Cluster is one postgres server listening on 127.0.0.1 (a free port unless told otherwise),
+// with its own data directory and Unix socket directory. On start it builds three template
+// databases from the SQL embedded in package vibepass, each applied with the simple protocol,
+// one whole file at a time:
+//
+//	vibepass_base      sql/supabase_base.sql only
+//	vibepass_schema    + supabase/migrations/*.sql in file name order
+//	vibepass_template  + supabase/seed.sql
+//
+// NewDatabase clones one of them (CREATE DATABASE ... TEMPLATE), which takes milliseconds, so
+// every test can have its own database. Nothing else is recorded in the databases: no
+// migration history table (the Supabase CLI writes one when it pushes).
+//
+// Running as root, initdb and postgres run as the postgres system user, which must own the
+// cluster directory and be able to reach it.
+package localdb
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/vibepass/vibepass"
+)
+
+// Template database names, from least to most content.
+const (
+	BaseTemplate   = "vibepass_base"     // sql/supabase_base.sql only
+	SchemaTemplate = "vibepass_schema"   // base and migrations
+	SeedTemplate   = "vibepass_template" // base, migrations and seed
+)
+
+// startTimeout bounds how long a starting server may take, crash recovery included.
+const startTimeout = 60 * time.Second
+
+// Options configure Start.
+type Options struct {
+	// Dir holds the cluster: data/, run/ (socket) and postgres.log. "" makes a temporary
+	// directory that Close removes. An existing Dir is reused with its data.
+	Dir string
+	// Port is the TCP port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Fsync keeps commits durable (fsync, synchronous_commit, full_page_writes on). Tests leave
+	// it off: faster, and a crash of the machine may lose the data.
+	Fsync bool
+	// Logf receives progress lines; nil is silent.
+	Logf func(format string, args ...any)
+}
+
+// Cluster is a running (or stopped) local PostgreSQL server.
+type Cluster struct {
+	opts    Options
+	binDir  string
+	root    string // the cluster directory
+	temp    bool   // root was made by Start and is removed by Close
+	dataDir string
+	sockDir string // "" when the path is too long for a Unix socket
+	logPath string
+	port    int
+	cred    *syscall.Credential // the postgres user, when running as root
+	hash    string              // of the embedded SQL, to spot stale templates
+
+	mu     sync.Mutex // guards server and exited
+	server *exec.Cmd
+	exited chan struct{} // closed when server has exited
+
+	createMu sync.Mutex // serializes admin
+	seq      int        // for generated database names, guarded by createMu
+}
+
+// Database is one database of a Cluster.
+type Database struct {
+	// Name is the database name.
+	Name string
+	// Port is the cluster's TCP port on 127.0.0.1.
+	Port int
+	// SuperuserURL connects as the postgres superuser over TCP (psql, pg_prove and the Supabase CLI accept it).
+	SuperuserURL string
+	// AuthenticatorURL connects as authenticator, the role PostgREST and the direct upstream log in as.
+	AuthenticatorURL string
+}
+
+// Start starts a cluster as opts says, making the data directory if needed, and (re)builds
+// the template databases when the embedded SQL changed since they were made.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	binDir, err := findBinDir()
+	if err != nil {
+		return nil, err
+	}
+	hash, err := schemaHash()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts, binDir: binDir, port: opts.Port, hash: hash}
+	if c.cred, err = postgresCredential(); err != nil {
+		return nil, err
+	}
+	if err := c.makeDir(); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+	if err := c.initdb(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.buildTemplates(ctx); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// Port returns the TCP port the cluster listens on at 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
+
+// Dir returns the cluster directory.
+func (c *Cluster) Dir() string { return c.root }
+
+// LogTail returns the end of the server log, for error messages.
+func (c *Cluster) LogTail() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return ""
+	}
+	const max = 4000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+// Exited returns a channel closed when the running server exits for any reason.
+func (c *Cluster) Exited() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exited
+}
+
+// Database returns the handle of database name on this cluster; it does not check that it exists.
+func (c *Cluster) Database(name string) *Database {
+	return &Database{
+		Name:             name,
+		Port:             c.port,
+		SuperuserURL:     c.url("postgres", name),
+		AuthenticatorURL: c.url("authenticator", name),
+	}
+}
+
+// NewDatabase makes a fresh database by cloning the templates: with the seed, or with base
+// and migrations only. An empty name picks a new unique one.
+func (c *Cluster) NewDatabase(ctx context.Context, name string, seed bool) (*Database, error) {
+	template := SchemaTemplate
+	if seed {
+		template = SeedTemplate
+	}
+	return c.clone(ctx, name, template)
+}
+
+// NewBaseDatabase makes a fresh database holding only sql/supabase_base.sql, as a Supabase
+// project is before its migrations are pushed. An empty name picks a new unique one.
+func (c *Cluster) NewBaseDatabase(ctx context.Context, name string) (*Database, error) {
+	return c.clone(ctx, name, BaseTemplate)
+}
+
+// EnsureDatabase returns database name, cloned from the seeded template if it does not
+// exist yet. If it was made from other SQL than the embedded one (the migrations changed),
+// it is dropped and made again, and its data is lost: Logf says so.
+func (c *Cluster) EnsureDatabase(ctx context.Context, name string) (*Database, error) {
+	err := c.admin(ctx, func(conn *pgx.Conn) error {
+		comment, exists, err := databaseComment(ctx, conn, name)
+		if err != nil || (exists && comment == c.hash) {
+			return err
+		}
+		if exists {
+			c.opts.Logf("localdb: the SQL changed since database %s was made: making it again (its data is dropped)", name)
+			if err := dropDatabase(ctx, conn, name); err != nil {
+				return err
+			}
+		}
+		return createDatabase(ctx, conn, name, SeedTemplate, c.hash)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Database(name), nil
+}
+
+// DropDatabase drops database name, ending its sessions first.
+func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
+	return c.admin(ctx, func(conn *pgx.Conn) error { return dropDatabase(ctx, conn, name) })
+}
+
+// admin runs fn on a superuser connection to the postgres database, one caller at a time
+// (CREATE DATABASE ... TEMPLATE fails while another session uses the template).
+func (c *Cluster) admin(ctx context.Context, fn func(conn *pgx.Conn) error) error {
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	conn, err := c.connect(ctx, "postgres")
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return fn(conn)
+}
+
+// Stop stops the server like `pg_ctl stop -m fast` (sessions are ended, data is checkpointed)
+// and keeps the data: Restart starts it again. Stopping a stopped cluster does nothing.
+func (c *Cluster) Stop() error {
+	c.mu.Lock()
+	server, exited := c.server, c.exited
+	c.server = nil
+	c.mu.Unlock()
+	if server == nil {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil // it died on its own; nothing to stop
+	default:
+	}
+	if err := server.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("localdb: stopping postgres: %w", err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(startTimeout):
+		// Immediate shutdown: the next start runs crash recovery, which is safe.
+		_ = server.Process.Signal(syscall.SIGQUIT)
+		<-exited
+		return errors.New("localdb: postgres did not stop within a minute; sent SIGQUIT")
+	}
+}
+
+// Restart starts the server again on the same port and data, stopping it first if it runs.
+// Tests use it to take the database away and bring it back.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if err := c.Stop(); err != nil {
+		return err
+	}
+	return c.startServer(ctx)
+}
+
+// Close stops the server and, for a temporary cluster (Options.Dir ""), removes its directory.
+func (c *Cluster) Close() error {
+	err := c.Stop()
+	if c.temp && c.root != "" {
+		if rmErr := os.RemoveAll(c.root); rmErr != nil && err == nil {
+			err = fmt.Errorf("localdb: removing %s: %w", c.root, rmErr)
+		}
+	}
+	return err
+}
+
+// findBinDir finds the directory of initdb and postgres: PostgreSQL 15 first, then pg_config.
+func findBinDir() (string, error) {
+	candidates := []string{"/usr/lib/postgresql/15/bin"}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		candidates = append(candidates, strings.TrimSpace(string(out)))
+	}
+	newer, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	candidates = append(candidates, newer...)
+	for _, dir := range candidates {
+		if isExecutable(filepath.Join(dir, "initdb")) && isExecutable(filepath.Join(dir, "postgres")) {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("localdb: PostgreSQL server binaries (initdb, postgres) not found in %s: install them with `apt-get install postgresql-15`",
+		strings.Join(candidates, ", "))
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+// postgresCredential returns the postgres system user when running as root (initdb and
+// postgres refuse root), and nil otherwise (they run as the current user).
+func postgresCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("localdb: running as root needs the postgres system user (made by `apt-get install postgresql-15`): %w", err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, err
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+}
+
+// makeDir makes (or reuses) the cluster directory, owned by the user the server runs as.
+func (c *Cluster) makeDir() error {
+	if c.opts.Dir == "" {
+		removeStaleTempDirs()
+		dir, err := os.MkdirTemp("", fmt.Sprintf("vibepass-localdb-%d-", os.Getpid()))
+		if err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+		c.root, c.temp = dir, true
+	} else {
+		dir, err := filepath.Abs(c.opts.Dir)
+		if err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+		c.root = dir
+	}
+	c.dataDir = filepath.Join(c.root, "data")
+	c.logPath = filepath.Join(c.root, "postgres.log")
+	// A Unix socket path is limited to 107 bytes; deep directories go without a socket (TCP only).
+	if sock := filepath.Join(c.root, "run"); len(sock)+len("/.s.PGSQL.65535") < 107 {
+		c.sockDir = sock
+	}
+	if c.cred == nil {
+		if c.sockDir != "" {
+			return os.MkdirAll(c.sockDir, 0o700)
+		}
+		return nil
+	}
+	if err := reachable(c.root, c.cred.Uid); err != nil {
+		return err
+	}
+	for _, dir := range []string{c.root, c.sockDir} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+	}
+	return nil
+}
+
+// reachable checks that user uid can search every directory above dir, which the postgres
+// user needs to reach its data (a root-owned 0700 parent, like t.TempDir's, stops it).
+func reachable(dir string, uid uint32) error {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok && st.Uid != uid && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("localdb: the postgres user cannot reach %s because %s has mode %v: choose a directory others can search",
+				dir, p, fi.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// removeStaleTempDirs removes temporary clusters left by processes that are gone
+// (a test binary killed before its cleanup ran; its server stopped with it).
+func removeStaleTempDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "vibepass-localdb-*-*"))
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(strings.Split(strings.TrimPrefix(filepath.Base(dir), "vibepass-localdb-"), "-")[0])
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) {
+			_ = os.RemoveAll(dir)
+		}
+	}
+}
+
+// command builds a command running as the server's user, with the PostgreSQL binaries' directory.
+func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, name), args...)
+	cmd.Dir = c.root
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	return cmd
+}
+
+// initdb makes the data directory unless it already holds a cluster.
+func (c *Cluster) initdb(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err == nil {
+		c.opts.Logf("localdb: reusing the data in %s", c.dataDir)
+		return nil
+	}
+	args := []string{"-D", c.dataDir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"}
+	if !c.opts.Fsync {
+		args = append(args, "--no-sync")
+	}
+	out, err := c.command(ctx, "initdb", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("localdb: initdb: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// startServer starts postgres and waits until it accepts connections. A free port taken
+// by someone else in the meantime is replaced by another one.
+func (c *Cluster) startServer(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		pickPort := c.opts.Port == 0 && (c.port == 0 || attempt > 0)
+		if pickPort {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			c.port = port
+		}
+		err := c.startServerOnce(ctx)
+		if err == nil || !pickPort || attempt == 2 || !strings.Contains(c.LogTail(), "could not bind") {
+			return err
+		}
+	}
+}
+
+func (c *Cluster) startServerOnce(ctx context.Context) error {
+	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	defer logFile.Close() // the server keeps its own copy of the descriptor
+	settings := map[string]string{
+		"listen_addresses":        "127.0.0.1",
+		"port":                    strconv.Itoa(c.port),
+		"unix_socket_directories": c.sockDir,
+		"max_connections":         "200", // concurrency tests and benchmarks open many sessions
+		"timezone":                "UTC", // as on Supabase
+	}
+	if !c.opts.Fsync {
+		settings["fsync"] = "off"
+		settings["synchronous_commit"] = "off"
+		settings["full_page_writes"] = "off"
+	}
+	args := []string{"-D", c.dataDir}
+	for k, v := range settings {
+		args = append(args, "-c", k+"="+v)
+	}
+	// Not CommandContext: the server outlives the ctx of the call that started it.
+	cmd := c.command(context.Background(), "postgres", args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own process group keeps a terminal's Ctrl-C away from it (dev stops it in order);
+	// Pdeathsig stops it (fast shutdown) when this process dies without cleaning up.
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("localdb: starting postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	c.mu.Lock()
+	c.server, c.exited = cmd, exited
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	for {
+		conn, err := c.connect(ctx, "postgres")
+		if err == nil {
+			conn.Close(ctx)
+			c.opts.Logf("localdb: postgres is up on 127.0.0.1:%d (data %s)", c.port, c.dataDir)
+			return nil
+		}
+		select {
+		case <-exited:
+			c.mu.Lock()
+			c.server = nil
+			c.mu.Unlock()
+			return fmt.Errorf("localdb: postgres exited while starting; log %s:\n%s", c.logPath, c.LogTail())
+		case <-ctx.Done():
+			_ = c.Stop()
+			return fmt.Errorf("localdb: postgres did not accept connections: %w; log %s:\n%s", ctx.Err(), c.logPath, c.LogTail())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("localdb: finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (c *Cluster) url(role, db string) string {
+	u := url.URL{
+		Scheme:   "postgresql",
+		User:     url.User(role),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+func (c *Cluster) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, c.url("postgres", db))
+	if err != nil {
+		return nil, fmt.Errorf("localdb: connecting to %s: %w", db, err)
+	}
+	return conn, nil
+}
+
+// buildTemplates makes the three templates unless they exist and were made from the same SQL.
+func (c *Cluster) buildTemplates(ctx context.Context) error {
+	return c.admin(ctx, func(conn *pgx.Conn) error { return c.buildTemplatesOn(ctx, conn) })
+}
+
+func (c *Cluster) buildTemplatesOn(ctx context.Context, conn *pgx.Conn) error {
+	current := true
+	for _, name := range []string{BaseTemplate, SchemaTemplate, SeedTemplate} {
+		comment, _, err := databaseComment(ctx, conn, name)
+		if err != nil {
+			return err
+		}
+		current = current && comment == c.hash
+	}
+	if current {
+		return nil
+	}
+	start := time.Now()
+	steps := []struct {
+		name, from string
+		files      []string
+	}{
+		{BaseTemplate, "template1", []string{vibepass.BaseFile}},
+		{SchemaTemplate, BaseTemplate, vibepass.MigrationFiles()},
+		{SeedTemplate, SchemaTemplate, []string{vibepass.SeedFile}},
+	}
+	for _, s := range steps {
+		if err := dropDatabase(ctx, conn, s.name); err != nil {
+			return err
+		}
+	}
+	for _, s := range steps {
+		// The hash comment is set last, so an interrupted build is redone next time.
+		if err := createDatabase(ctx, conn, s.name, s.from, ""); err != nil {
+			return err
+		}
+		if err := c.apply(ctx, s.name, s.files); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf("alter database %s is_template true", quote(s.name))); err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+	}
+	for _, s := range steps {
+		if err := setComment(ctx, conn, s.name, c.hash); err != nil {
+			return err
+		}
+	}
+	c.opts.Logf("localdb: built the template databases in %v", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// apply runs each file whole in database db, with the simple protocol (several statements
+// per file), as the superuser.
+func (c *Cluster) apply(ctx context.Context, db string, files []string) error {
+	conn, err := c.connect(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, f := range files {
+		sql, err := fs.ReadFile(vibepass.Schema, f)
+		if err != nil {
+			return fmt.Errorf("localdb: %w", err)
+		}
+		if _, err := conn.Exec(ctx, string(sql), pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("localdb: applying %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) clone(ctx context.Context, name, template string) (*Database, error) {
+	err := c.admin(ctx, func(conn *pgx.Conn) error {
+		if name == "" {
+			c.seq++
+			name = fmt.Sprintf("db%d", c.seq)
+		}
+		return createDatabase(ctx, conn, name, template, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Database(name), nil
+}
+
+// createDatabase clones template as name; a non-empty comment is recorded on it.
+func createDatabase(ctx context.Context, conn *pgx.Conn, name, template, comment string) error {
+	// FILE_COPY copies the files instead of WAL-logging every page: much faster for small
+	// templates, at the cost of a checkpoint, cheap here.
+	sql := fmt.Sprintf("create database %s template %s strategy file_copy", quote(name), quote(template))
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("localdb: creating database %s from %s: %w", name, template, err)
+	}
+	if comment != "" {
+		return setComment(ctx, conn, name, comment)
+	}
+	return nil
+}
+
+func dropDatabase(ctx context.Context, conn *pgx.Conn, name string) error {
+	// A template cannot be dropped until it is made an ordinary database again.
+	if _, err := conn.Exec(ctx, "update pg_database set datistemplate = false where datname = $1", name); err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("drop database if exists %s with (force)", quote(name))); err != nil {
+		return fmt.Errorf("localdb: dropping database %s: %w", name, err)
+	}
+	return nil
+}
+
+func setComment(ctx context.Context, conn *pgx.Conn, name, comment string) error {
+	// COMMENT takes no parameters: the hash is hex, safe to quote as a literal.
+	if _, err := conn.Exec(ctx, fmt.Sprintf("comment on database %s is '%s'", quote(name), comment)); err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	return nil
+}
+
+// databaseComment returns the comment on database name and whether it exists.
+func databaseComment(ctx context.Context, conn *pgx.Conn, name string) (comment string, exists bool, err error) {
+	err = conn.QueryRow(ctx,
+		"select coalesce(shobj_description(oid, 'pg_database'), '') from pg_database where datname = $1", name).Scan(&comment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("localdb: %w", err)
+	}
+	return comment, true, nil
+}
+
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// schemaHash identifies the embedded SQL, so templates made from other SQL are rebuilt.
+func schemaHash() (string, error) {
+	h := sha256.New()
+	files := append([]string{vibepass.BaseFile}, vibepass.MigrationFiles()...)
+	for _, f := range append(files, vibepass.SeedFile) {
+		b, err := fs.ReadFile(vibepass.Schema, f)
+		if err != nil {
+			return "", fmt.Errorf("localdb: %w", err)
+		}
+		// Name and length first, so moving text between files changes the hash.
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
