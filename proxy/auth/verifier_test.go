@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +292,30 @@ func mustMarshalPKIX(t testing.TB, key any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Supabase's JWKS entries carry "ext" and "key_ops" next to the usual fields;
+// keyfunc must accept them as served.
+func TestSupabaseShapedJWKS(t *testing.T) {
+	key := newSigningKey(t, jwt.SigningMethodES256, "b81269f1-21d8-4f2e-b719-c2240a840d90")
+	point, err := key.key.Public().(*ecdsa.PublicKey).Bytes() // 0x04 || X || Y
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	doc := fmt.Sprintf(`{"keys":[{"alg":"ES256","crv":"P-256","ext":true,"key_ops":["verify"],"kid":%q,"kty":"EC","use":"sig","x":%q,"y":%q}]}`,
+		key.kid, b64(point[1:33]), b64(point[33:]))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, doc)
+	}))
+	t.Cleanup(srv.Close)
+
+	v := newTestVerifier(t, Options{JWKSURL: srv.URL + "/auth/v1/.well-known/jwks.json"})
+	if err := v.Ready(); err != nil {
+		t.Fatalf("Supabase-shaped JWKS not loaded: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), key.sign(t, userClaims(t, nil))); err != nil {
+		t.Fatal(err)
+	}
 }
