@@ -60,7 +60,8 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 		return err
 	}
 
-	gz := c.AcceptsEncodings("gzip") == "gzip"
+	// AcceptsEncodings takes a missing header as "anything": gzip only when asked for.
+	gz := c.Get(fiber.HeaderAcceptEncoding) != "" && c.AcceptsEncodings("gzip") == "gzip"
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Vary(fiber.HeaderAcceptEncoding)
 	if gz {

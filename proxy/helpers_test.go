@@ -1,0 +1,196 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/rest/resttest"
+	"github.com/vibepass/vibepass/sql/localdb"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
+)
+
+func TestMain(m *testing.M) { localdbtest.Main(m) }
+
+// Model keys the test servers accept: two at once, as during a rotation.
+const (
+	modelKey    = "model-key-new-0123456789abcdef"
+	oldModelKey = "model-key-old-0123456789abcdef"
+	appOrigin   = "https://app.example.com"
+)
+
+// Demo users from supabase/seed.sql.
+const (
+	musicFan  = "00000000-0000-4000-8000-000000000001"
+	beatLover = "00000000-0000-4000-8000-000000000002"
+)
+
+var upstreamKinds = []string{proxy.UpstreamPostgres, proxy.UpstreamPostgREST}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testServer is a running proxy over a real database.
+type testServer struct {
+	URL  string
+	DB   *localdb.Database
+	Rest *resttest.Server // the PostgREST stand-in; nil for the postgres upstream
+	Logs *syncBuffer
+}
+
+// startServer runs a proxy with the given upstream kind over db (a fresh seeded
+// database when nil) on a real listener, until the test ends.
+func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*proxy.Config)) *testServer {
+	t.Helper()
+	if db == nil {
+		db = localdbtest.ForTest(t)
+	}
+	ts := &testServer{DB: db, Logs: &syncBuffer{}}
+	cfg := proxy.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Auth.JWTSecret = auth.DevJWTSecret
+	cfg.ModelAPIKeys = []string{modelKey, oldModelKey}
+	cfg.CORS.Origins = []string{appOrigin}
+	cfg.Log.Level = "debug"
+	switch kind {
+	case proxy.UpstreamPostgres:
+		cfg.Upstream = proxy.UpstreamConfig{Kind: kind, DBURL: db.AuthenticatorURL}
+	case proxy.UpstreamPostgREST:
+		rs, err := resttest.Start(db.AuthenticatorURL, []byte(auth.DevJWTSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rs.Close)
+		ts.Rest = rs
+		cfg.Upstream = proxy.UpstreamConfig{Kind: kind, URL: rs.URL, AnonKey: rs.AnonKey, ServiceRoleKey: rs.ServiceRoleKey}
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	srv, err := proxy.Open(cfg, proxy.NewLogger(ts.Logs, cfg.Log.Level))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		srv.Close()
+	})
+	ts.URL = "http://" + ln.Addr().String()
+	return ts
+}
+
+// mint returns an access token for user sub, signed with the dev secret.
+func mint(t testing.TB, sub string) string {
+	t.Helper()
+	tok, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: sub, Email: "u@example.com"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// client does not ask for gzip by itself, so tests see exactly what they asked for.
+var client = &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 30 * time.Second}
+
+// response is an answer with its JSON body decoded.
+type response struct {
+	Status int
+	Header http.Header
+	Raw    []byte
+	Body   map[string]any
+}
+
+// do sends a request; header values are "Name: value" strings.
+func do(t testing.TB, method, url string, body io.Reader, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ": ")
+		req.Header.Set(name, value)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 && resp.Header.Get("Content-Encoding") == "" {
+		if err := json.Unmarshal(raw, &r.Body); err != nil {
+			t.Fatalf("%s %s: body is not a JSON object: %v: %s", method, url, err, raw)
+		}
+	}
+	return r
+}
+
+// bearer is the Authorization header for token.
+func bearer(token string) string { return "Authorization: Bearer " + token }
+
+// apiKey is the X-API-Key header for key.
+func apiKey(key string) string { return "X-API-Key: " + key }
+
+// wantError checks the spec's error shape and status; the message must contain want.
+func wantError(t testing.TB, r response, status int, want string) {
+	t.Helper()
+	if r.Status != status {
+		t.Errorf("status = %d, want %d (body %s)", r.Status, status, r.Raw)
+	}
+	msg, _ := r.Body["error"].(string)
+	if len(r.Body) != 2 || r.Body["success"] != false || msg == "" {
+		t.Errorf("body = %s, want exactly {\"success\": false, \"error\": \"...\"}", r.Raw)
+	}
+	if !strings.Contains(msg, want) {
+		t.Errorf("error = %q, want it to contain %q", msg, want)
+	}
+}
+
+// keys returns the sorted keys of a JSON object.
+func keys(v any) []string {
+	m, _ := v.(map[string]any)
+	return slices.Sorted(maps.Keys(m))
+}
