@@ -150,7 +150,7 @@ func LoadConfig(path string) (Config, error) {
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		return Config{}, fmt.Errorf("%s: %s: unknown key", path, undecoded[0])
 	}
-	cfg.ModelAPIKeys = splitKeys(os.Getenv(ModelKeysEnv))
+	cfg.ModelAPIKeys = ModelKeysFromEnv()
 	if err := cfg.resolveEnv(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -160,10 +160,11 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
-// splitKeys splits a comma-separated key list, dropping blanks.
-func splitKeys(list string) []string {
+// ModelKeysFromEnv returns the model API keys in MODEL_API_KEY: comma-separated,
+// so that old and new key both work during a rotation; blanks are dropped.
+func ModelKeysFromEnv() []string {
 	var keys []string
-	for _, k := range strings.Split(list, ",") {
+	for _, k := range strings.Split(os.Getenv(ModelKeysEnv), ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			keys = append(keys, k)
 		}

@@ -60,7 +60,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		slog.String("method", c.Method()),
 		slog.String("path", c.Path()),
 		slog.Int("status", c.Response().StatusCode()),
-		slog.Duration("latency", time.Since(start)),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("request_id", requestID(c)),
 	}
 	if id := caller(c).UserID; id != "" {

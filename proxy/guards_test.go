@@ -1,0 +1,226 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/auth"
+)
+
+// signHS256 signs claims with secret, for tokens Mint would never make.
+func signHS256(t *testing.T, secret string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// TestAuthFailures checks every way a bearer token fails: 401 in the spec's shape,
+// a message naming the cause, and nothing sent upstream (the PostgREST stand-in
+// records every request).
+func TestAuthFailures(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgREST, nil, nil)
+	now := time.Now()
+	expired, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: musicFan, TTL: time.Hour}, now.Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSecret, err := auth.Mint([]byte("another-secret-of-at-least-32-characters!!"), auth.TokenRequest{Sub: musicFan}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongAudience := signHS256(t, auth.DevJWTSecret, jwt.MapClaims{
+		"sub": musicFan, "role": "authenticated", "aud": "someone-else", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(),
+	})
+	cases := []struct {
+		name, header, want string
+	}{
+		{"missing", "", "Missing bearer token"},
+		{"other scheme", "Authorization: Basic dXNlcjpwYXNz", "Missing bearer token"},
+		{"malformed", "Authorization: Bearer not.a.jwt", "Malformed token"},
+		{"expired", bearer(expired), "Token expired"},
+		{"bad signature", bearer(otherSecret), "Invalid token signature"},
+		{"wrong audience", bearer(wrongAudience), "Invalid token audience"},
+	}
+	for _, tc := range cases {
+		for _, route := range []struct{ method, path string }{{"POST", "/api/checkin"}, {"GET", "/api/session"}, {"POST", "/api/checkout"}} {
+			r := do(t, route.method, ts.URL+route.path, nil, tc.header)
+			wantError(t, r, http.StatusUnauthorized, tc.want)
+			if strings.Contains(string(r.Raw), strings.TrimPrefix(tc.header, "Authorization: Bearer ")) && tc.header != "" {
+				t.Errorf("%s %s: the error echoes the token", tc.name, route.path)
+			}
+		}
+	}
+	if reqs := ts.Rest.Requests(); len(reqs) != 0 {
+		t.Errorf("%d requests reached PostgREST with bad tokens, want none", len(reqs))
+	}
+}
+
+// TestLargeToken checks that a token carrying 8 KB of user metadata gets through
+// (Fiber's default 4 KB read buffer would refuse it).
+func TestLargeToken(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgres, nil, nil)
+	tok, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{
+		Sub: musicFan, UserMetadata: map[string]any{"bio": strings.Repeat("x", 8<<10)},
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) < 8<<10 {
+		t.Fatalf("token is %d bytes, want over 8 KB", len(tok))
+	}
+	if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)); r.Status != 200 || r.Body["success"] != true {
+		t.Errorf("checkin with an 8 KB token = %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestModelKey checks the X-API-Key answers: missing 401, wrong 403, and both keys of
+// a rotation accepted.
+func TestModelKey(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgres, nil, nil)
+	url := ts.URL + "/api/model/active-users"
+	wantError(t, do(t, "GET", url, nil), http.StatusUnauthorized, "Missing X-API-Key")
+	wantError(t, do(t, "GET", url, nil, apiKey("not-the-key-0123456789abcdef")), http.StatusForbidden, "Invalid API key")
+	wantError(t, do(t, "GET", url, nil, bearer(mint(t, musicFan))), http.StatusUnauthorized, "Missing X-API-Key")
+	for _, key := range []string{modelKey, oldModelKey} {
+		if r := do(t, "GET", url, nil, apiKey(key)); r.Status != 200 || r.Body["success"] != true {
+			t.Errorf("key %s...: %d %s", key[:12], r.Status, r.Raw)
+		}
+	}
+}
+
+// TestRateLimits checks 429 in the spec's shape per user, per IP and per model key.
+func TestRateLimits(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgres, nil, func(c *proxy.Config) {
+		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, IPPerMinute: 4, ModelKeyPerMinute: 1}
+	})
+	fan, lover := mint(t, musicFan), mint(t, beatLover)
+	for i := 0; i < 2; i++ {
+		if r := do(t, "GET", ts.URL+"/api/session", nil, bearer(fan)); r.Status != 200 {
+			t.Fatalf("request %d: %d %s", i+1, r.Status, r.Raw)
+		}
+	}
+	r := do(t, "GET", ts.URL+"/api/session", nil, bearer(fan))
+	wantError(t, r, http.StatusTooManyRequests, "Too many requests")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if r := do(t, "GET", ts.URL+"/api/session", nil, bearer(lover)); r.Status != 200 {
+		t.Errorf("another user is limited too: %d %s", r.Status, r.Raw)
+	}
+	// Four requests from this IP so far: the fifth is over the IP limit, whoever sends it.
+	wantError(t, do(t, "GET", ts.URL+"/api/session", nil, bearer(lover)), http.StatusTooManyRequests, "Too many requests")
+
+	model := ts.URL + "/api/model/active-users"
+	if r := do(t, "GET", model, nil, apiKey(modelKey)); r.Status != 200 {
+		t.Fatalf("model: %d %s", r.Status, r.Raw)
+	}
+	wantError(t, do(t, "GET", model, nil, apiKey(modelKey)), http.StatusTooManyRequests, "Too many requests")
+	if r := do(t, "GET", model, nil, apiKey(oldModelKey)); r.Status != 200 {
+		t.Errorf("the other key shares the first key's limit: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestCORS checks the preflight for a configured origin and silence for others.
+func TestCORS(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgres, nil, nil)
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", ts.URL+"/api/checkin", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := preflight(appOrigin)
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != appOrigin ||
+		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
+		t.Errorf("preflight from %s = %d %v", appOrigin, resp.StatusCode, resp.Header)
+	}
+	if got := preflight("https://evil.example.com").Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("preflight from another origin allowed %q", got)
+	}
+	r := do(t, "GET", ts.URL+"/api/session", nil, bearer(mint(t, musicFan)), "Origin: "+appOrigin)
+	if r.Header.Get("Access-Control-Allow-Origin") != appOrigin {
+		t.Errorf("actual request from %s: Access-Control-Allow-Origin %q", appOrigin, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// TestRoutingAndLimits checks Fiber's own errors leave in the spec's shape.
+func TestRoutingAndLimits(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgres, nil, func(c *proxy.Config) {
+		c.Limits = proxy.LimitsConfig{BodyBytes: 1024, HeaderBytes: 16 << 10}
+	})
+	tok := mint(t, musicFan)
+	wantError(t, do(t, "GET", ts.URL+"/api/nope", nil), http.StatusNotFound, "Not found")
+	wantError(t, do(t, "GET", ts.URL+"/api/checkin", nil, bearer(tok)), http.StatusMethodNotAllowed, "Method not allowed")
+	wantError(t, do(t, "DELETE", ts.URL+"/api/session", nil, bearer(tok)), http.StatusMethodNotAllowed, "Method not allowed")
+	big := strings.NewReader(`{"pad":"` + strings.Repeat("x", 4096) + `"}`)
+	wantError(t, do(t, "POST", ts.URL+"/api/checkin", big, bearer(tok), "Content-Type: application/json"),
+		http.StatusRequestEntityTooLarge, "Request body too large")
+	wantError(t, do(t, "GET", ts.URL+"/api/session", nil, bearer(tok), "X-Padding: "+strings.Repeat("p", 20<<10)),
+		http.StatusRequestEntityTooLarge, "Request headers too large")
+	r := do(t, "GET", ts.URL+"/healthz", nil, "X-Request-ID: trace-me-42")
+	if r.Status != 200 || r.Header.Get("X-Request-ID") != "trace-me-42" {
+		t.Errorf("healthz = %d, X-Request-ID %q", r.Status, r.Header.Get("X-Request-ID"))
+	}
+	if r := do(t, "GET", ts.URL+"/healthz", nil); r.Header.Get("X-Request-ID") == "" {
+		t.Error("no X-Request-ID made for a request without one")
+	}
+	if r := do(t, "GET", ts.URL+"/readyz", nil); r.Status != 200 || r.Body["success"] != true {
+		t.Errorf("readyz = %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestLogsHoldNoSecrets runs requests that carry a token and model keys, good and
+// bad, and checks the JSON log lines carry what they should and no secret.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgREST, nil, nil)
+	tok := mint(t, musicFan)
+	wrongKey := "wrong-model-key-0123456789abcdef"
+	do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok))
+	do(t, "GET", ts.URL+"/api/session", nil, bearer(tok+"x"))
+	do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey))
+	do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(wrongKey))
+	logs := ts.Logs.String()
+	for name, secret := range map[string]string{
+		"token": tok, "token signature": tok[strings.LastIndex(tok, ".")+1:], "model key": modelKey,
+		"wrong key": wrongKey, "jwt secret": auth.DevJWTSecret, "service-role key": ts.Rest.ServiceRoleKey,
+		"anon key": ts.Rest.AnonKey,
+	} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
+	var checkin map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if entry["msg"] == "request" && entry["path"] == "/api/checkin" {
+			checkin = entry
+		}
+	}
+	for _, field := range []string{"method", "path", "status", "latency_ms", "request_id", "user_id"} {
+		if _, ok := checkin[field]; !ok {
+			t.Errorf("checkin log line %v lacks %s", checkin, field)
+		}
+	}
+	if checkin["user_id"] != musicFan || checkin["status"] != 200.0 {
+		t.Errorf("checkin log line = %v", checkin)
+	}
+}
