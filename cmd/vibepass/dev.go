@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/sql/localdb"
 )
 
@@ -25,7 +30,39 @@ const devDatabase = "vibepass"
 // serveDevAPI serves the API on db at addr until ctx ends, printing "ready: http://<addr>"
 // to stdout once it listens, and returns after shutting down. While it is nil, dev runs
 // the database alone.
-var serveDevAPI func(ctx context.Context, db *localdb.Database, addr string, stdout io.Writer) error
+var serveDevAPI = devAPI
+
+// devAPI serves the API on db with the direct upstream, tokens signed with the dev
+// secret (what `vibepass token` mints) and the demo page. The model keys come from
+// MODEL_API_KEY; without it one is made and printed once ("model key: ...").
+func devAPI(ctx context.Context, db *localdb.Database, addr string, stdout io.Writer) error {
+	cfg := proxy.DefaultConfig()
+	cfg.Listen = addr
+	cfg.Upstream = proxy.UpstreamConfig{Kind: proxy.UpstreamPostgres, DBURL: db.AuthenticatorURL}
+	cfg.Auth.JWTSecret = auth.DevJWTSecret
+	cfg.Page.Enabled = true
+	if cfg.ModelAPIKeys = proxy.ModelKeysFromEnv(); len(cfg.ModelAPIKeys) == 0 {
+		key := make([]byte, 24)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		cfg.ModelAPIKeys = []string{hex.EncodeToString(key)}
+		fmt.Fprintf(stdout, "model key: %s   (set %s to choose your own)\n", cfg.ModelAPIKeys[0], proxy.ModelKeysEnv)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	srv, err := proxy.Open(cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return srv.Run(ctx, ln, func(addr string) { fmt.Fprintf(stdout, "ready: http://%s\n", addr) })
+}
 
 // dev starts the local database (data kept in --data-dir across runs), prints its URL,
 // serves the API on it, and stops all of it on SIGINT or SIGTERM.
