@@ -42,10 +42,12 @@
     status.textContent = message;
   }
 
+  // showExpired stops everything that would use the token: it has expired (detail
+  // empty) or the proxy refused it (detail is the proxy's reason).
   function showExpired(detail) {
     stopRefreshing();
     forgetToken();
-    show('expired', 'Your sign-in has expired' + (detail ? ' (' + detail + ')' : '') +
+    show('expired', (detail ? 'Your sign-in was not accepted (' + detail + ')' : 'Your sign-in has expired') +
       '. Sign in again to get your vibe pass.');
   }
 
