@@ -1,0 +1,171 @@
+package supabase_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vibepass/vibepass/sql/localdb"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
+)
+
+// checkinAs calls public.checkin() as PostgREST would for user: one implicit transaction
+// that switches to the authenticated role, sets the JWT claims, and calls the function.
+func checkinAs(ctx context.Context, conn interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, user string) (sessionID string, err error) {
+	claims := fmt.Sprintf(`{"sub":%q,"role":"authenticated","aud":"authenticated"}`, user)
+	b := &pgx.Batch{}
+	b.Queue("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", claims)
+	var raw []byte
+	b.Queue("select public.checkin()").QueryRow(func(row pgx.Row) error { return row.Scan(&raw) })
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return "", err
+	}
+	var pass struct {
+		SessionID string `json:"session_id"`
+	}
+	if err := json.Unmarshal(raw, &pass); err != nil {
+		return "", fmt.Errorf("checkin returned %s: %w", raw, err)
+	}
+	return pass.SessionID, nil
+}
+
+// newUsers signs up n users (auth.users rows; the trigger makes their profiles).
+func newUsers(t *testing.T, db *localdb.Database, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db.SuperuserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `insert into auth.users (id, email)
+		select gen_random_uuid(), 'racer' || i || '@test.local' from generate_series(1, $1) i returning id::text`, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// activePasses returns each user's status='active' session ids.
+func activePasses(t *testing.T, db *localdb.Database) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db.SuperuserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "select user_id::text, id::text from public.sessions where status = 'active'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := map[string][]string{}
+	var user, id string
+	if _, err := pgx.ForEachRow(rows, []any{&user, &id}, func() error {
+		active[user] = append(active[user], id)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return active
+}
+
+// race fires every call at once, after all are ready, and returns each call's session id.
+func race(t *testing.T, calls []func() (string, error)) []string {
+	t.Helper()
+	ids := make([]string, len(calls))
+	errs := make([]error, len(calls))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Go(func() {
+			<-start
+			ids[i], errs[i] = call()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("check-in %d: %v", i, err)
+		}
+	}
+	return ids
+}
+
+// assertOnePassEach checks that every user has exactly one active pass and that it is the
+// session id all their check-ins returned.
+func assertOnePassEach(t *testing.T, db *localdb.Database, returned map[string][]string) {
+	t.Helper()
+	active := activePasses(t, db)
+	for user, ids := range returned {
+		if len(active[user]) != 1 {
+			t.Errorf("user %s has %d active passes, want 1", user, len(active[user]))
+			continue
+		}
+		for _, id := range ids {
+			if id != active[user][0] {
+				t.Errorf("user %s: a check-in returned %s, the live pass is %s", user, id, active[user][0])
+				break
+			}
+		}
+	}
+}
+
+func TestConcurrentCheckinsOneUser(t *testing.T) {
+	const callers = 100
+	db := localdbtest.Unseeded(t)
+	user := newUsers(t, db, 1)[0]
+	ctx := context.Background()
+	calls := make([]func() (string, error), callers)
+	for i := range calls {
+		conn, err := pgx.Connect(ctx, db.AuthenticatorURL) // each caller on its own connection, as separate tabs would be
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		calls[i] = func() (string, error) { return checkinAs(ctx, conn, user) }
+	}
+	ids := race(t, calls)
+	assertOnePassEach(t, db, map[string][]string{user: ids})
+}
+
+func TestConcurrentCheckinsManyUsers(t *testing.T) {
+	const users, perUser = 100, 5
+	db := localdbtest.Unseeded(t)
+	ids := newUsers(t, db, users)
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(db.AuthenticatorURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 100
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var calls []func() (string, error)
+	var owners []string
+	for range perUser {
+		for _, user := range ids {
+			calls = append(calls, func() (string, error) { return checkinAs(ctx, pool, user) })
+			owners = append(owners, user)
+		}
+	}
+	returned := map[string][]string{}
+	for i, id := range race(t, calls) {
+		returned[owners[i]] = append(returned[owners[i]], id)
+	}
+	assertOnePassEach(t, db, returned)
+}
