@@ -48,11 +48,7 @@ func TestSupabaseCLIPushesAndLintsTheMigrations(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, db.SuperuserURL)
 	rows, err := conn.Query(ctx, "select version from supabase_migrations.schema_migrations order by version")
 	if err != nil {
 		t.Fatal(err)

@@ -35,15 +35,22 @@ func checkinAs(ctx context.Context, conn interface {
 	return pass.SessionID, nil
 }
 
+// connect opens a connection closed when t ends.
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // newUsers signs up n users (auth.users rows; the trigger makes their profiles).
 func newUsers(t *testing.T, db *localdb.Database, n int) []string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, db.SuperuserURL)
 	rows, err := conn.Query(ctx, `insert into auth.users (id, email)
 		select gen_random_uuid(), 'racer' || i || '@test.local' from generate_series(1, $1) i returning id::text`, n)
 	if err != nil {
@@ -60,11 +67,7 @@ func newUsers(t *testing.T, db *localdb.Database, n int) []string {
 func activePasses(t *testing.T, db *localdb.Database) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, db.SuperuserURL)
 	rows, err := conn.Query(ctx, "select user_id::text, id::text from public.sessions where status = 'active'")
 	if err != nil {
 		t.Fatal(err)
@@ -129,11 +132,7 @@ func TestConcurrentCheckinsOneUser(t *testing.T) {
 	ctx := context.Background()
 	calls := make([]func() (string, error), callers)
 	for i := range calls {
-		conn, err := pgx.Connect(ctx, db.AuthenticatorURL) // each caller on its own connection, as separate tabs would be
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(ctx) })
+		conn := connect(t, db.AuthenticatorURL) // each caller on its own connection, as separate tabs would be
 		calls[i] = func() (string, error) { return checkinAs(ctx, conn, user) }
 	}
 	ids := race(t, calls)
