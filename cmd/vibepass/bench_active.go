@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// activeUsersClients are the model client counts the active-users figure runs at; the
+// RSS target is for the last.
+var activeUsersClients = []int{1, 4}
+
+// activeFigure is the active-users list read by clients model clients at once, three ways.
+type activeFigure struct {
+	clients  int
+	proxy    []time.Duration // full body through the proxy
+	fetch    []time.Duration // the rows through pgx, decoded but not encoded
+	jsonAgg  []time.Duration // Postgres building the JSON (PostgREST's way), read whole
+	bodySize int64           // bytes of one proxy response
+	peakRSS  uint64          // the proxy process's peak resident set during this figure, bytes
+	errs     int
+	firstErr error
+}
+
+// median returns the middle duration.
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// activeUsers reads the whole list with clients concurrent readers, rounds times per
+// method, the methods taking turns so that drift weighs on all three. The proxy's
+// peak RSS is reset first, so it covers this figure only.
+func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
+	f := activeFigure{clients: clients}
+	if err := r.proxy.resetPeakRSS(); err != nil {
+		f.errs, f.firstErr = 1, err
+	}
+	methods := []struct {
+		took *[]time.Duration
+		op   func(context.Context) error
+	}{
+		{&f.proxy, func(ctx context.Context) error { return r.activeUsersViaProxy(ctx, &f.bodySize) }},
+		{&f.fetch, r.fetchActiveUsers},
+		{&f.jsonAgg, r.jsonAggActiveUsers},
+	}
+	for range r.cfg.rounds {
+		for _, m := range methods {
+			took, errs := concurrently(ctx, clients, m.op)
+			*m.took = append(*m.took, took...)
+			for _, err := range errs {
+				if err != nil {
+					f.errs++
+					if f.firstErr == nil {
+						f.firstErr = err
+					}
+				}
+			}
+		}
+	}
+	peak, err := r.proxy.peakRSS()
+	if err != nil && f.firstErr == nil {
+		f.errs, f.firstErr = f.errs+1, err
+	}
+	f.peakRSS = peak
+	r.cfg.logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), proxy peak RSS %.0f MB, %d errors",
+		clients, ms(median(f.proxy)), ms(median(f.fetch)), ms(median(f.jsonAgg)), float64(f.peakRSS)/(1<<20), f.errs)
+	return f
+}
+
+// countRe finds the count at the end of a streamed active-users body.
+var countRe = regexp.MustCompile(`"count":(\d+)\}\s*$`)
+
+// activeUsersViaProxy reads the whole model response, uncompressed, and checks that it
+// lists every bench user; size receives its length.
+func (r *benchRun) activeUsersViaProxy(ctx context.Context, size *int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.proxy.url+"/api/model/active-users", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", r.modelKey)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	tail := &tailWriter{}
+	n, err := io.Copy(tail, resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("active users: %d %s", resp.StatusCode, tail.buf)
+	}
+	m := countRe.FindSubmatch(tail.buf)
+	if m == nil {
+		return fmt.Errorf("active users: body ends without a count: %q", tail.buf)
+	}
+	if count, _ := strconv.Atoi(string(m[1])); count < len(r.users) {
+		return fmt.Errorf("active users: count %d, want at least %d", count, len(r.users))
+	}
+	*size = n
+	return nil
+}
+
+// tailWriter discards what it is given but its last bytes.
+type tailWriter struct{ buf []byte }
+
+// Write keeps the last 64 bytes seen.
+func (t *tailWriter) Write(p []byte) (int, error) {
+	const keep = 64
+	t.buf = append(t.buf, p[max(0, len(p)-keep):]...)
+	t.buf = t.buf[max(0, len(t.buf)-keep):]
+	return len(p), nil
+}
+
+// fetchActiveUsers is the bare row fetch: the direct upstream's query as service_role,
+// every row decoded into Go values, nothing encoded.
+func (r *benchRun) fetchActiveUsers(ctx context.Context) error {
+	var (
+		id, name         string
+		checkedIn, until time.Time
+		prefs            []float64
+		n                int
+	)
+	err := r.asServiceRole(ctx, activeUsersSQL, func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&id, &name, &checkedIn, &until, &prefs); err != nil {
+				return err
+			}
+			n++
+		}
+		return rows.Err()
+	})
+	if err == nil && n < len(r.users) {
+		return fmt.Errorf("%w: %d", errNoRows, n)
+	}
+	return err
+}
+
+// jsonAggActiveUsers has Postgres build the list as one JSON array and reads it whole.
+func (r *benchRun) jsonAggActiveUsers(ctx context.Context) error {
+	var body []byte
+	err := r.asServiceRole(ctx, jsonAggSQL, func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&body); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err == nil && !bytes.HasPrefix(body, []byte("[")) {
+		return fmt.Errorf("%w: json_agg gave %q", errNoRows, truncate(body, 40))
+	}
+	return err
+}
+
+// asServiceRole runs query as service_role in one batch, as the direct upstream does
+// for the model, handing its rows to read.
+func (r *benchRun) asServiceRole(ctx context.Context, query string, read func(pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	b.Queue(setRoleSQL, "service_role", `{"role":"service_role"}`)
+	b.Queue(query)
+	br := r.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := read(rows); err != nil {
+		return err
+	}
+	rows.Close()
+	return br.Close()
+}

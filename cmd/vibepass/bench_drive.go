@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// loadResult is what one or more closed-loop runs measured.
+type loadResult struct {
+	ops       int
+	errs      int
+	firstErr  error
+	elapsed   time.Duration
+	latencies []time.Duration // sorted once the run is over
+}
+
+// rate returns operations per second.
+func (l loadResult) rate() float64 {
+	if l.elapsed <= 0 {
+		return 0
+	}
+	return float64(l.ops) / l.elapsed.Seconds()
+}
+
+// percentile returns the p-th percentile latency (0 < p < 100).
+func (l loadResult) percentile(p int) time.Duration {
+	if len(l.latencies) == 0 {
+		return 0
+	}
+	return l.latencies[min(len(l.latencies)-1, len(l.latencies)*p/100)]
+}
+
+// add merges another run into l.
+func (l *loadResult) add(o loadResult) {
+	l.ops += o.ops
+	l.elapsed += o.elapsed
+	l.latencies = append(l.latencies, o.latencies...)
+	l.addErrors(o.errs, o.firstErr)
+}
+
+// addErrors counts errs failures, keeping the first error seen.
+func (l *loadResult) addErrors(errs int, first error) {
+	l.errs += errs
+	if l.firstErr == nil {
+		l.firstErr = first
+	}
+}
+
+// closedLoop runs op from workers goroutines, each issuing the next as soon as the
+// last returned, until d has passed, and times every call.
+func closedLoop(ctx context.Context, workers int, d time.Duration, op func(context.Context) error) loadResult {
+	var (
+		mu  sync.Mutex
+		res loadResult
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine loadResult
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				t := time.Now()
+				err := op(ctx)
+				mine.latencies = append(mine.latencies, time.Since(t))
+				mine.ops++
+				if err != nil {
+					mine.addErrors(1, err)
+				}
+			}
+			mu.Lock()
+			res.add(mine)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	slices.Sort(res.latencies)
+	return res
+}
+
+// concurrently runs op once from each of n goroutines at the same time and returns
+// each call's duration and error.
+func concurrently(ctx context.Context, n int, op func(context.Context) error) ([]time.Duration, []error) {
+	took := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			errs[i] = op(ctx)
+			took[i] = time.Since(t)
+		}()
+	}
+	wg.Wait()
+	return took, errs
+}
+
+// pairedFigure is a user endpoint measured through the proxy and straight at Postgres.
+type pairedFigure struct {
+	name          string
+	proxy, direct loadResult
+}
+
+// paired measures proxyOp and directOp at the configured concurrency, each for the
+// configured duration, in the order direct, proxy, proxy, direct (half the time each):
+// drift of a noisy machine over the run then weighs on both sides alike. A first call
+// per client, untimed, opens the connections; its errors count.
+func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp func(context.Context) error) pairedFigure {
+	f := pairedFigure{name: name}
+	c, half := r.cfg.concurrency, r.cfg.duration/2
+	for _, side := range []struct {
+		res *loadResult
+		op  func(context.Context) error
+	}{{&f.direct, directOp}, {&f.proxy, proxyOp}} {
+		_, errs := concurrently(ctx, c, side.op)
+		for _, err := range errs {
+			if err != nil {
+				side.res.addErrors(1, err)
+			}
+		}
+	}
+	f.direct.add(closedLoop(ctx, c, half, directOp))
+	f.proxy.add(closedLoop(ctx, c, half, proxyOp))
+	f.proxy.add(closedLoop(ctx, c, half, proxyOp))
+	f.direct.add(closedLoop(ctx, c, half, directOp))
+	slices.Sort(f.proxy.latencies)
+	slices.Sort(f.direct.latencies)
+	for _, side := range []struct {
+		label string
+		res   loadResult
+	}{{"direct", f.direct}, {"proxy", f.proxy}} {
+		r.cfg.logf("%s %s: %.0f/s p50 %s ms p99 %s ms, %d errors", name, side.label, side.res.rate(),
+			ms(side.res.percentile(50)), ms(side.res.percentile(99)), side.res.errs)
+	}
+	return f
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/auth"
+)
+
+// benchChildEnv is set in the proxy process's environment, so that a test binary
+// standing in for vibepass knows to run the command instead of the tests.
+const benchChildEnv = "VIBEPASS_BENCH_CHILD"
+
+// benchProxyConfig is the proxy's config.toml for the benchmark: the direct upstream,
+// the HS256 secret the bench tokens are signed with, rate limits far above any rate
+// reached here (the limiter still runs on every request), and production logging.
+const benchProxyConfig = `listen = %q
+
+[upstream]
+kind = "postgres"
+db_url = "env(VIBEPASS_BENCH_DB_URL)"
+
+[auth]
+jwt_secret = "env(VIBEPASS_BENCH_JWT_SECRET)"
+
+[rate_limit]
+user_per_minute = 1000000000
+ip_per_minute = 1000000000
+model_key_per_minute = 1000000000
+
+[log]
+level = "info"
+`
+
+// benchProxy is the proxy under measurement: `vibepass serve` in a process of its own,
+// so that its resident set is its own and not the load generator's.
+type benchProxy struct {
+	cmd  *exec.Cmd
+	url  string
+	dir  string // config and log
+	done chan error
+}
+
+// startBenchProxy starts the proxy on a free loopback port over dbURL and waits until
+// /readyz answers 200. cpuProfile, if set, receives the process's CPU profile.
+func startBenchProxy(ctx context.Context, dbURL, modelKey, cpuProfile string) (*benchProxy, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vibepass-bench-")
+	if err != nil {
+		return nil, err
+	}
+	p := &benchProxy{url: "http://" + addr, dir: dir, done: make(chan error, 1)}
+	configPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr), 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "proxy.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"bench", "--serve-proxy", configPath}
+	if cpuProfile != "" {
+		if cpuProfile, err = filepath.Abs(cpuProfile); err != nil {
+			return nil, err
+		}
+		args = append(args, "--cpuprofile", cpuProfile)
+	}
+	p.cmd = exec.Command(exe, args...)
+	p.cmd.Env = append(os.Environ(),
+		benchChildEnv+"=1",
+		"VIBEPASS_BENCH_DB_URL="+dbURL,
+		"VIBEPASS_BENCH_JWT_SECRET="+auth.DevJWTSecret,
+		proxy.ModelKeysEnv+"="+modelKey,
+	)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	if err := p.awaitReady(ctx); err != nil {
+		_ = p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// awaitReady polls /readyz until it answers 200, the process exits, or 60 s pass.
+func (p *benchProxy) awaitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return fmt.Errorf("the proxy exited (%v); its log:\n%s", err, p.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("the proxy did not become ready; its log:\n%s", p.logTail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// logTail returns the end of the proxy's log, for error messages.
+func (p *benchProxy) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "proxy.log"))
+	return string(b[max(0, len(b)-2000):])
+}
+
+// stop ends the proxy with SIGTERM, as an operator would (it finishes in-flight
+// requests and writes its CPU profile), and removes its directory.
+func (p *benchProxy) stop() error {
+	defer os.RemoveAll(p.dir)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("the proxy did not stop within 30 s of SIGTERM; killed")
+	}
+}
+
+// resetPeakRSS sets the proxy's recorded peak resident set (VmHWM) back to its
+// current one, so the next peakRSS covers only what follows.
+func (p *benchProxy) resetPeakRSS() error {
+	path := fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid)
+	return os.WriteFile(path, []byte("5"), 0)
+}
+
+// peakRSS returns the proxy's peak resident set since the last reset, in bytes.
+func (p *benchProxy) peakRSS() (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" && f[2] == "kB" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+}
+
+// randomKey makes the model API key of one run.
+func randomKey() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets of the benchmark (issue 5); they are reported, never asserted in a test.
+const (
+	checkinTarget     = 0.85      // proxy rate / direct rate
+	statusTarget      = 0.7       // proxy rate / direct rate
+	fetchTarget       = 1.5       // proxy time / bare row fetch time, at most
+	jsonAggTarget     = 3.0       // json_agg time / proxy time, at least
+	rssTarget         = 150 << 20 // proxy peak RSS at 4 model clients, below
+	rssTargetFigure   = 4         // the client count the RSS target is for
+	durationPrecision = 100 * time.Microsecond
+)
+
+// benchReport is everything one run measured, and the machine it ran on.
+type benchReport struct {
+	cfg                benchConfig
+	pgVersion, fsync   string
+	syncCommit, memory string
+	loadTime           time.Duration
+	checkin, status    pairedFigure
+	active             []activeFigure
+}
+
+// errors returns the number of failed calls over every run.
+func (r *benchReport) errors() int {
+	n := r.checkin.proxy.errs + r.checkin.direct.errs + r.status.proxy.errs + r.status.direct.errs
+	for _, a := range r.active {
+		n += a.errs
+	}
+	return n
+}
+
+// firstError returns one of the errors counted, or nil.
+func (r *benchReport) firstError() error {
+	for _, err := range []error{r.checkin.proxy.firstErr, r.checkin.direct.firstErr, r.status.proxy.firstErr, r.status.direct.firstErr} {
+		if err != nil {
+			return err
+		}
+	}
+	for _, a := range r.active {
+		if a.firstErr != nil {
+			return a.firstErr
+		}
+	}
+	return nil
+}
+
+// print writes the table and how it was measured.
+func (r *benchReport) print(w io.Writer) {
+	c := r.cfg
+	fmt.Fprintf(w, "vibepass bench: %d users, %d passes, %d clients, %s per side per figure, %d active-users rounds\n",
+		c.users, c.users*c.passesPerUser, c.concurrency, c.duration, c.rounds)
+	fmt.Fprintf(w, "machine: %d CPUs, %s memory, PostgreSQL %s, fsync=%s, synchronous_commit=%s; data loaded in %s\n\n",
+		runtime.NumCPU(), r.memory, r.pgVersion, r.fsync, r.syncCommit, r.loadTime.Round(time.Second/10))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tproxy\tbaseline\tratio\ttarget\tmet?")
+	for _, p := range []struct {
+		f      pairedFigure
+		target float64
+	}{{r.checkin, checkinTarget}, {r.status, statusTarget}} {
+		ratio := p.f.proxy.rate() / p.f.direct.rate()
+		fmt.Fprintf(tw, "%s, %d clients (req/s)\t%.0f\t%.0f direct pgx\t%.2fx\t>= %.2fx\t%s\n",
+			p.f.name, c.concurrency, p.f.proxy.rate(), p.f.direct.rate(), ratio, p.target, met(ratio >= p.target))
+		fmt.Fprintf(tw, "  p50 / p99 (ms)\t%s / %s\t%s / %s\t\t\t\n",
+			ms(p.f.proxy.percentile(50)), ms(p.f.proxy.percentile(99)), ms(p.f.direct.percentile(50)), ms(p.f.direct.percentile(99)))
+	}
+	for _, a := range r.active {
+		proxy, fetch, agg := median(a.proxy), median(a.fetch), median(a.jsonAgg)
+		fmt.Fprintf(tw, "active users, %d client(s) (ms, median)\t%s\t%s row fetch\t%.2fx\t<= %.1fx\t%s\n",
+			a.clients, ms(proxy), ms(fetch), ratio(proxy, fetch), fetchTarget, met(ratio(proxy, fetch) <= fetchTarget))
+		fmt.Fprintf(tw, "\t\t%s json_agg\t%.2fx faster\t>= %.0fx faster\t%s\n",
+			ms(agg), ratio(agg, proxy), jsonAggTarget, met(ratio(agg, proxy) >= jsonAggTarget))
+	}
+	for _, a := range r.active {
+		line := fmt.Sprintf("proxy peak RSS, %d model client(s) (MB)\t%.1f\t\t\t", a.clients, float64(a.peakRSS)/(1<<20))
+		if a.clients == rssTargetFigure {
+			line += fmt.Sprintf("< %d MB\t%s", rssTarget>>20, met(a.peakRSS < rssTarget))
+		} else {
+			line += "\t"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	fmt.Fprintf(tw, "errors, all runs\t%d\t\t\t0\t%s\n", r.errors(), met(r.errors() == 0))
+	tw.Flush()
+
+	if len(r.active) > 0 {
+		fmt.Fprintf(w, "\nactive users body: %.1f MB uncompressed, %d rows.\n", float64(r.active[0].bodySize)/(1<<20), c.users)
+	}
+	fmt.Fprintln(w, "proxy: `vibepass serve` (direct upstream, log level info, rate limits on but out of reach) in its own process on 127.0.0.1,")
+	fmt.Fprintln(w, "  driven over HTTP/1.1 keep-alive with one HS256 token per user; baselines: the same batches through pgx from this process.")
+	fmt.Fprintln(w, "peak RSS: VmHWM of the proxy process from /proc/<pid>/status, reset (clear_refs 5) before each active-users figure.")
+	fmt.Fprintln(w, "token verification per request: go test -run '^$' -bench Verify ./proxy/auth/")
+	if err := r.firstError(); err != nil {
+		fmt.Fprintf(w, "first error: %v\n", err)
+	}
+}
+
+// ratio returns a/b.
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// ms formats a duration in milliseconds.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1f", float64(d.Round(durationPrecision))/float64(time.Millisecond))
+}
+
+// met says whether a target was met.
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vibepass/vibepass/proxy/auth"
+	benchsql "github.com/vibepass/vibepass/sql/bench"
+)
+
+// setRoleSQL is what the direct upstream (and PostgREST) sends before each call: role
+// and claims for the transaction only.
+const setRoleSQL = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
+
+// activeUsersSQL reads the model's list the way the direct upstream does.
+const activeUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
+
+// jsonAggSQL has Postgres build the whole list as one JSON value, as PostgREST does.
+const jsonAggSQL = "select json_agg(t) from public.active_users() t"
+
+// benchUser is one loaded user with the token its virtual client sends.
+type benchUser struct {
+	token  string
+	claims string // the token's payload, what the proxy gives Postgres as request.jwt.claims
+}
+
+// benchRun holds what the figures share: the users, the database pool for the
+// baselines, the proxy and an HTTP client for it.
+type benchRun struct {
+	cfg      benchConfig
+	users    []benchUser
+	next     atomic.Uint64 // the next user to act; shared so every figure moves on through the users
+	pool     *pgxpool.Pool // authenticator, like the proxy's: the direct baselines
+	proxy    *benchProxy
+	client   *http.Client
+	modelKey string
+}
+
+// runBench loads the population into the database at superURL, starts the proxy on
+// authURL and measures every figure.
+func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*benchReport, error) {
+	report := &benchReport{cfg: cfg}
+	if err := describeMachine(ctx, superURL, report); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := loadBenchData(ctx, superURL, cfg.users, cfg.passesPerUser); err != nil {
+		return nil, err
+	}
+	report.loadTime = time.Since(start)
+	cfg.logf("loaded %d users and %d passes in %s", cfg.users, cfg.users*cfg.passesPerUser, report.loadTime.Round(time.Second/10))
+
+	r := &benchRun{cfg: cfg}
+	var err error
+	if r.users, err = mintBenchTokens(ctx, superURL); err != nil {
+		return nil, err
+	}
+	if len(r.users) != cfg.users {
+		return nil, fmt.Errorf("loaded %d bench users, found %d", cfg.users, len(r.users))
+	}
+	conns := max(cfg.concurrency, activeUsersClients[len(activeUsersClients)-1])
+	if r.pool, err = openBenchPool(ctx, authURL, conns); err != nil {
+		return nil, err
+	}
+	defer r.pool.Close()
+	if r.modelKey, err = randomKey(); err != nil {
+		return nil, err
+	}
+	if r.proxy, err = startBenchProxy(ctx, withPoolSize(authURL, conns), r.modelKey, cfg.proxyProfile); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := r.proxy.stop(); err != nil {
+			cfg.logf("stopping the proxy: %v", err)
+		}
+	}()
+	r.client = &http.Client{
+		Timeout:   time.Minute,
+		Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true},
+	}
+	defer r.client.CloseIdleConnections()
+
+	report.checkin = r.paired(ctx, "check-in", r.viaProxy(http.MethodPost, "/api/checkin", `"success":true`), r.direct("select public.checkin()"))
+	if err := execScript(ctx, superURL, benchsql.CheckInAll); err != nil {
+		return nil, fmt.Errorf("checking in every bench user: %w", err)
+	}
+	report.status = r.paired(ctx, "session status", r.viaProxy(http.MethodGet, "/api/session", `"active":true`), r.direct("select public.session_status()"))
+	for _, clients := range activeUsersClients {
+		report.active = append(report.active, r.activeUsers(ctx, clients))
+	}
+	return report, nil
+}
+
+// describeMachine records what the table's reader needs to judge the numbers.
+func describeMachine(ctx context.Context, superURL string, report *benchReport) error {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	err = conn.QueryRow(ctx, "select current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')").
+		Scan(&report.pgVersion, &report.fsync, &report.syncCommit)
+	if err != nil {
+		return err
+	}
+	report.memory = memTotal()
+	return nil
+}
+
+// memTotal returns the machine's memory as /proc/meminfo states it, or "?".
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			if kb, err := strconv.Atoi(f[1]); err == nil {
+				return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return "?"
+}
+
+// loadBenchData runs sql/bench/load.sql for users users with passes finished passes each.
+func loadBenchData(ctx context.Context, superURL string, users, passes int) error {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "select set_config('vibepass_bench.users', $1, false), set_config('vibepass_bench.passes_per_user', $2, false)",
+		strconv.Itoa(users), strconv.Itoa(passes)); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, benchsql.Load); err != nil {
+		return fmt.Errorf("loading bench data (sql/bench/load.sql): %w", err)
+	}
+	return nil
+}
+
+// execScript runs one of the sql/bench scripts as the superuser.
+func execScript(ctx context.Context, superURL, script string) error {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, script)
+	return err
+}
+
+// mintBenchTokens mints, up front, one HS256 access token per bench user with the
+// secret the proxy is configured with (the local stack's), valid for the whole run.
+func mintBenchTokens(ctx context.Context, superURL string) ([]benchUser, error) {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "select id::text, email from auth.users where email like '%@bench.vibepass.invalid' order by email")
+	if err != nil {
+		return nil, err
+	}
+	type account struct{ id, email string }
+	accounts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (account, error) {
+		var a account
+		return a, row.Scan(&a.id, &a.email)
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	users := make([]benchUser, len(accounts))
+	for i, a := range accounts {
+		token, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: a.id, Email: a.email, TTL: 6 * time.Hour}, now)
+		if err != nil {
+			return nil, err
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+		if err != nil {
+			return nil, err
+		}
+		users[i] = benchUser{token: token, claims: string(payload)}
+	}
+	return users, nil
+}
+
+// openBenchPool opens the baselines' pool: the authenticator role, conns connections.
+func openBenchPool(ctx context.Context, authURL string, conns int) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(authURL)
+	if err != nil {
+		return nil, err
+	}
+	pcfg.MaxConns = int32(conns)
+	return pgxpool.NewWithConfig(ctx, pcfg)
+}
+
+// withPoolSize gives the proxy's pool as many connections as the baselines' pool has,
+// through pgxpool's pool_max_conns URL parameter (its default is max(4, CPUs)).
+func withPoolSize(dbURL string, conns int) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return dbURL // the proxy reports the bad URL itself
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(conns))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// nextUser returns the next user in the shared order, so consecutive requests, and
+// consecutive figures, act for different users.
+func (r *benchRun) nextUser() benchUser {
+	return r.users[(r.next.Add(1)-1)%uint64(len(r.users))]
+}
+
+// direct returns the baseline of a user endpoint: the same transaction the direct
+// upstream sends (role, claims, the function), straight from this process through pgx.
+// A SQL NULL counts as an error: every call here should find or make a pass.
+func (r *benchRun) direct(query string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		u := r.nextUser()
+		b := &pgx.Batch{}
+		b.Queue(setRoleSQL, "authenticated", u.claims)
+		var raw []byte
+		b.Queue(query).QueryRow(func(row pgx.Row) error { return row.Scan(&raw) })
+		if err := r.pool.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if raw == nil {
+			return fmt.Errorf("%s returned NULL", query)
+		}
+		return nil
+	}
+}
+
+// viaProxy returns one request to a user endpoint through the proxy, as the next
+// user; a status other than 200 or a body without want counts as an error.
+func (r *benchRun) viaProxy(method, path, want string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		u := r.nextUser()
+		req, err := http.NewRequestWithContext(ctx, method, r.proxy.url+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+u.token)
+		resp, err := r.client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+			return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, truncate(body, 200))
+		}
+		return nil
+	}
+}
+
+// truncate shortens a response body for an error message.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// errNoRows reports an active-users read that came back short.
+var errNoRows = errors.New("active users: fewer rows than bench users")

@@ -1,0 +1,61 @@
+-- Loads the benchmark's population: vibepass_bench.users users in auth.users (the
+-- auth.users trigger makes their profiles), random preferences, and
+-- vibepass_bench.passes_per_user finished passes per user, one a day going back.
+-- The caller sets both settings on the session first, e.g.
+--   select set_config('vibepass_bench.users', '100000', false),
+--          set_config('vibepass_bench.passes_per_user', '20', false);
+-- Bench users are marked by their email domain, so a rerun on the same database
+-- replaces them (the cascade removes their profiles and passes) and touches no one else.
+-- One transaction: a failed load leaves the database as it was.
+
+begin;
+set local synchronous_commit = off;
+
+delete from auth.users where email like '%@bench.vibepass.invalid';
+
+-- Ids are derived from the ordinal so that two loads of the same size make the same users;
+-- the trigger takes the display name from the sign-up metadata, as for a real sign-up.
+insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at)
+select md5('vibepass-bench-' || i)::uuid, 'authenticated', 'authenticated',
+       format('bench-%s@bench.vibepass.invalid', lpad(i::text, 7, '0')),
+       jsonb_build_object('name', format('Bench User %s', i), 'display_name', format('Viber%s', i)),
+       now() - interval '30 days'
+from generate_series(1, current_setting('vibepass_bench.users')::int) as i;
+
+update public.profiles p
+set preferences = array[round(random()::numeric, 2), round(random()::numeric, 2), round(random()::numeric, 2),
+                        round(random()::numeric, 2), round(random()::numeric, 2)]::double precision[]
+from auth.users u
+where u.id = p.id and u.email like '%@bench.vibepass.invalid';
+
+-- Pass d of a user started d days ago at a random hour and ended within its hour:
+-- a third by checkout, the rest by expiry. Ids ascend in insertion order so the
+-- primary key grows at its right edge (random v4 ids made this insert 3x slower),
+-- and rows come sorted by user for the user_id index. The rows are valid by
+-- construction, so the per-row foreign key checks are skipped (replica role).
+set local session_replication_role = replica;
+set local work_mem = '256MB';
+
+insert into public.sessions (id, user_id, checked_in_at, expires_at, status, created_at, ended_at, end_reason)
+select (lpad(to_hex(n), 8, '0') || '-be0c-4000-8000-000000000000')::uuid,
+       user_id, started, started + interval '60 minutes', 'inactive', started,
+       case when checked_out then started + random() * interval '59 minutes' else started + interval '60 minutes' end,
+       case when checked_out then 'checkout' else 'expired' end
+from (
+    select row_number() over (order by u.id, d) as n,
+           u.id as user_id,
+           now() - d * interval '1 day' - random() * interval '22 hours' as started,
+           random() < 0.33 as checked_out
+    from auth.users u
+    cross join generate_series(1, current_setting('vibepass_bench.passes_per_user')::int) as d
+    where u.email like '%@bench.vibepass.invalid'
+    order by u.id, d
+) as history;
+
+set local session_replication_role = origin;
+
+analyze auth.users;
+analyze public.profiles;
+analyze public.sessions;
+
+commit;
