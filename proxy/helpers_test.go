@@ -62,6 +62,11 @@ type testServer struct {
 	DB   *localdb.Database
 	Rest *resttest.Server // the PostgREST stand-in; nil for the postgres upstream
 	Logs *syncBuffer
+	// Stop starts the graceful shutdown (as SIGTERM does); Done closes when Run has
+	// returned, with RunErr.
+	Stop   func()
+	Done   chan struct{}
+	RunErr error
 }
 
 // startServer runs a proxy with the given upstream kind over db (a fresh seeded
@@ -105,12 +110,16 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln, nil) }()
+	ts.Stop, ts.Done = stop, make(chan struct{})
+	go func() {
+		defer close(ts.Done)
+		ts.RunErr = srv.Run(ctx, ln, nil)
+	}()
 	t.Cleanup(func() {
 		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		<-ts.Done
+		if ts.RunErr != nil {
+			t.Errorf("Run: %v", ts.RunErr)
 		}
 		srv.Close()
 	})
@@ -157,18 +166,34 @@ func do(t testing.TB, method, url string, body io.Reader, headers ...string) res
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
+	return readResponse(t, resp)
+}
+
+// readResponse reads and closes resp, decoding a body that is not compressed.
+func readResponse(t testing.TB, resp *http.Response) response {
+	t.Helper()
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, url, err)
+		t.Fatalf("%s %s: reading body: %v", resp.Request.Method, resp.Request.URL, err)
 	}
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 && resp.Header.Get("Content-Encoding") == "" {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			t.Fatalf("%s %s: body is not a JSON object: %v: %s", method, url, err, raw)
+			t.Fatalf("%s %s: body is not a JSON object: %v: %s", resp.Request.Method, resp.Request.URL, err, raw)
 		}
 	}
 	return r
+}
+
+// contains reports whether s holds every one of subs.
+func contains(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
 
 // bearer is the Authorization header for token.
