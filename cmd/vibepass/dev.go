@@ -61,7 +61,15 @@ func devAPI(ctx context.Context, db *localdb.Database, addr string, stdout io.Wr
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	return srv.Run(ctx, ln, func(addr string) { fmt.Fprintf(stdout, "ready: http://%s\n", addr) })
+	links, err := demoLinks(ctx, db, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return srv.Run(ctx, ln, func(addr string) {
+		fmt.Fprintf(stdout, "ready: http://%s\n", addr)
+		printDemoLinks(stdout, links)
+	})
 }
 
 // dev starts the local database (data kept in --data-dir across runs), prints its URL,
