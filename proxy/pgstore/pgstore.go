@@ -91,8 +91,14 @@ func (s *Store) callJSON(ctx context.Context, c vibepass.Caller, query string) (
 // implicit commit. When emit fails, the remaining rows are drained so the connection
 // goes back to the pool usable; emit's error is returned as is.
 func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+	return s.activeUsers(ctx, "service_role", serviceRoleClaims, emit)
+}
+
+// activeUsers reads public.active_users() as role with claims; tests use it to show
+// that any role but service_role is refused.
+func (s *Store) activeUsers(ctx context.Context, role, claims string, emit func(vibepass.ActiveUser) error) error {
 	b := &pgx.Batch{}
-	b.Queue(setRole, "service_role", serviceRoleClaims)
+	b.Queue(setRole, role, claims)
 	b.Queue("select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()")
 	br := s.pool.SendBatch(ctx, b)
 	emitErr, err := streamActiveUsers(br, emit)

@@ -223,14 +223,20 @@ type limitedBody struct {
 // ActiveUsers streams rpc/active_users, called with the service-role key, into emit,
 // decoding one row object at a time from PostgREST's JSON array.
 func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+	return s.activeUsers(ctx, s.serviceKey, s.serviceKey, emit)
+}
+
+// activeUsers reads rpc/active_users with the given credentials; tests use it to show
+// that a user's token is refused.
+func (s *Store) activeUsers(ctx context.Context, bearer, apikey string, emit func(vibepass.ActiveUser) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fnActiveUsers).String(), strings.NewReader("{}"))
 	if err != nil {
 		return fmt.Errorf("rest: %w", err)
 	}
-	req.Header.Set("apikey", s.serviceKey)
-	req.Header.Set("Authorization", "Bearer "+s.serviceKey)
+	req.Header.Set("apikey", apikey)
+	req.Header.Set("Authorization", "Bearer "+bearer)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	headersDue := time.AfterFunc(s.timeout, cancel)
