@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
 )
 
@@ -232,13 +230,7 @@ func TestModelStreamGzip(t *testing.T) {
 // checkInEveryone gives every user a live pass, straight in SQL.
 func checkInEveryone(t *testing.T, superuserURL string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, superuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `insert into public.sessions (user_id, expires_at)
+	if _, err := superuser(t, superuserURL).Exec(context.Background(), `insert into public.sessions (user_id, expires_at)
 		select id, now() + interval '1 hour' from auth.users`); err != nil {
 		t.Fatal(err)
 	}

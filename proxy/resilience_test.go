@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vibepass/vibepass"
@@ -80,11 +79,7 @@ func TestDatabaseStopped(t *testing.T) {
 func lockSessions(t *testing.T, superuserURL string) (release func()) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, superuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.Begin(ctx)
+	tx, err := superuser(t, superuserURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +91,6 @@ func lockSessions(t *testing.T, superuserURL string) (release func()) {
 		if !released {
 			released = true
 			_ = tx.Rollback(ctx)
-			_ = conn.Close(ctx)
 		}
 	}
 	t.Cleanup(release)
@@ -160,15 +154,10 @@ func TestGracefulShutdown(t *testing.T) {
 // waitForLockWaiter waits until a query of the test's database waits on a lock.
 func waitForLockWaiter(t *testing.T, superuserURL string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, superuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := superuser(t, superuserURL)
 	for attempt := 0; attempt < 200; attempt++ {
 		var n int
-		if err := conn.QueryRow(ctx, `select count(*) from pg_stat_activity
+		if err := conn.QueryRow(context.Background(), `select count(*) from pg_stat_activity
 			where datname = current_database() and wait_event_type = 'Lock'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
