@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,7 @@ func median(d []time.Duration) time.Duration {
 // peak RSS is reset first, so it covers this figure only.
 func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 	f := activeFigure{clients: clients}
+	var bodySize atomic.Int64
 	if err := r.proxy.resetPeakRSS(); err != nil {
 		f.errs, f.firstErr = 1, err
 	}
@@ -52,7 +54,7 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 		took *[]time.Duration
 		op   func(context.Context) error
 	}{
-		{&f.proxy, func(ctx context.Context) error { return r.activeUsersViaProxy(ctx, &f.bodySize) }},
+		{&f.proxy, func(ctx context.Context) error { return r.activeUsersViaProxy(ctx, &bodySize) }},
 		{&f.fetch, r.fetchActiveUsers},
 		{&f.jsonAgg, r.jsonAggActiveUsers},
 	}
@@ -74,7 +76,7 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 	if err != nil && f.firstErr == nil {
 		f.errs, f.firstErr = f.errs+1, err
 	}
-	f.peakRSS = peak
+	f.peakRSS, f.bodySize = peak, bodySize.Load()
 	r.cfg.logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), proxy peak RSS %.0f MB, %d errors",
 		clients, ms(median(f.proxy)), ms(median(f.fetch)), ms(median(f.jsonAgg)), float64(f.peakRSS)/(1<<20), f.errs)
 	return f
@@ -85,7 +87,7 @@ var countRe = regexp.MustCompile(`"count":(\d+)\}\s*$`)
 
 // activeUsersViaProxy reads the whole model response, uncompressed, and checks that it
 // lists every bench user; size receives its length.
-func (r *benchRun) activeUsersViaProxy(ctx context.Context, size *int64) error {
+func (r *benchRun) activeUsersViaProxy(ctx context.Context, size *atomic.Int64) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.proxy.url+"/api/model/active-users", nil)
 	if err != nil {
 		return err
@@ -111,7 +113,7 @@ func (r *benchRun) activeUsersViaProxy(ctx context.Context, size *int64) error {
 	if count, _ := strconv.Atoi(string(m[1])); count < len(r.users) {
 		return fmt.Errorf("active users: count %d, want at least %d", count, len(r.users))
 	}
-	*size = n
+	size.Store(n)
 	return nil
 }
 
