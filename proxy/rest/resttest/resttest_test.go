@@ -1,0 +1,209 @@
+package resttest_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
+	"github.com/vibepass/vibepass/proxy/rest/resttest"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
+)
+
+func TestMain(m *testing.M) { localdbtest.Main(m) }
+
+// testFunctions are extra public functions that show what the stand-in does per request.
+const testFunctions = `
+create function public.echo_request() returns json language sql as $$
+  select json_build_object('role', current_user, 'sub', auth.uid(),
+    'method', current_setting('request.method', true),
+    'apikey', current_setting('request.headers', true)::json ->> 'apikey')
+$$;
+create function public.add(a integer, b integer default 2) returns integer language sql as $$ select a + b $$;
+create function public.fail(kind text) returns void language plpgsql as $$
+begin
+  if kind = 'raise' then raise exception 'bad input'; end if;
+  raise unique_violation using message = 'already there';
+end $$;
+grant execute on function public.echo_request(), public.add(integer, integer), public.fail(text) to anon, authenticated;
+`
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (a answer) code(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Code string `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &e); err != nil {
+		t.Fatalf("error body %q: %v", a.body, err)
+	}
+	return e.Code
+}
+
+func TestPostgRESTBehaviour(t *testing.T) {
+	db := localdbtest.ForTest(t)
+	super := storetest.OpenPool(t, db.SuperuserURL)
+	if _, err := super.Exec(context.Background(), testFunctions); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := resttest.Start(db.AuthenticatorURL, storetest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	user := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+	send := func(method, path, body string, header map[string]string) answer {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return answer{resp.StatusCode, resp.Header, string(b)}
+	}
+	asUser := map[string]string{"apikey": srv.AnonKey, "Authorization": "Bearer " + user.Token}
+	anonOnly := map[string]string{"apikey": srv.AnonKey}
+	asService := map[string]string{"apikey": srv.ServiceRoleKey, "Authorization": "Bearer " + srv.ServiceRoleKey}
+
+	t.Run("RoleClaimsMethodAndHeadersPerRequest", func(t *testing.T) {
+		a := send("POST", "/rest/v1/rpc/echo_request", "{}", asUser)
+		want := `{"role" : "authenticated", "sub" : "` + user.UserID + `", "method" : "POST", "apikey" : "` + srv.AnonKey + `"}`
+		if a.status != 200 || a.body != want {
+			t.Fatalf("got %d %s, want %s", a.status, a.body, want)
+		}
+		if a := send("GET", "/rest/v1/rpc/echo_request", "", anonOnly); a.status != 200 || !strings.Contains(a.body, `"role" : "anon"`) || !strings.Contains(a.body, `"method" : "GET"`) {
+			t.Fatalf("apikey only: %d %s, want role anon", a.status, a.body)
+		}
+	})
+	t.Run("NamedArguments", func(t *testing.T) {
+		if a := send("POST", "/rest/v1/rpc/add", `{"a": 1}`, asUser); a.body != "3" {
+			t.Fatalf("add(a=1) = %d %s, want 3 (b's default)", a.status, a.body)
+		}
+		if a := send("GET", "/rest/v1/rpc/add?a=1&b=5", "", asUser); a.body != "6" {
+			t.Fatalf("GET add(1,5) = %d %s", a.status, a.body)
+		}
+		if a := send("POST", "/rest/v1/rpc/add", `{"c": 1}`, asUser); a.status != 404 || a.code(t) != "PGRST202" {
+			t.Fatalf("unknown argument: %d %s", a.status, a.body)
+		}
+		if a := send("POST", "/rest/v1/rpc/add", `{"a":`, asUser); a.status != 400 || a.code(t) != "PGRST102" {
+			t.Fatalf("bad JSON: %d %s", a.status, a.body)
+		}
+	})
+	t.Run("FunctionResults", func(t *testing.T) {
+		if a := send("POST", "/rest/v1/rpc/session_status", "{}", asUser); a.status != 200 || a.body != "null" {
+			t.Fatalf("no pass: %d %q, want JSON null", a.status, a.body)
+		}
+		if a := send("POST", "/rest/v1/rpc/checkin", "", asUser); a.status != 200 || !strings.HasPrefix(a.body, `{"session_id"`) {
+			t.Fatalf("checkin with an empty body: %d %s", a.status, a.body)
+		}
+		a := send("POST", "/rest/v1/rpc/active_users", "{}", asService)
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(a.body), &rows); err != nil || a.status != 200 || len(rows) != 1 || rows[0]["user_id"] != user.UserID {
+			t.Fatalf("active_users: %d %s", a.status, a.body)
+		}
+		if cr := a.header.Get("Content-Range"); cr != "0-0/*" {
+			t.Fatalf("Content-Range = %q", cr)
+		}
+	})
+	t.Run("ErrorsAsPostgREST", func(t *testing.T) {
+		cases := []struct {
+			name, method, path, body string
+			header                   map[string]string
+			status                   int
+			code                     string
+		}{
+			{"user reads the model list", "POST", "/rest/v1/rpc/active_users", "{}", asUser, 403, "42501"},
+			{"anon checks in", "POST", "/rest/v1/rpc/checkin", "{}", anonOnly, 401, "42501"},
+			{"GET of a writing function", "GET", "/rest/v1/rpc/checkin", "", asUser, 405, "25006"},
+			{"raise exception", "POST", "/rest/v1/rpc/fail", `{"kind":"raise"}`, asUser, 400, "P0001"},
+			{"unique violation", "POST", "/rest/v1/rpc/fail", `{"kind":"unique"}`, asUser, 409, "23505"},
+			{"unknown function", "POST", "/rest/v1/rpc/nope", "{}", asUser, 404, "PGRST202"},
+			{"private schema function", "POST", "/rest/v1/rpc/caller", "{}", asUser, 404, "PGRST202"},
+			{"table path", "GET", "/rest/v1/sessions", "", asUser, 404, "PGRST125"},
+			{"PATCH", "PATCH", "/rest/v1/rpc/checkin", "{}", asUser, 405, "PGRST101"},
+		}
+		for _, c := range cases {
+			if a := send(c.method, c.path, c.body, c.header); a.status != c.status || a.code(t) != c.code {
+				t.Errorf("%s: %d %s, want %d %s", c.name, a.status, a.body, c.status, c.code)
+			}
+		}
+	})
+	t.Run("GatewayAndJWT", func(t *testing.T) {
+		if a := send("POST", "/rest/v1/rpc/checkin", "{}", map[string]string{"Authorization": "Bearer " + user.Token}); a.status != 401 || !strings.Contains(a.body, "No API key") {
+			t.Fatalf("no apikey: %d %s", a.status, a.body)
+		}
+		if a := send("POST", "/rest/v1/rpc/checkin", "{}", map[string]string{"apikey": user.Token}); a.status != 401 {
+			t.Fatalf("a user token as apikey: %d %s", a.status, a.body)
+		}
+		expired, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user.UserID, "role": "authenticated", "exp": time.Now().Add(-time.Hour).Unix()}).SignedString(storetest.Secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user.UserID, "role": "service_role"}).SignedString([]byte("another secret of at least 32 characters"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, token := range map[string]string{"expired": expired, "forged": forged, "garbage": "abc"} {
+			a := send("POST", "/rest/v1/rpc/checkin", "{}", map[string]string{"apikey": srv.AnonKey, "Authorization": "Bearer " + token})
+			if a.status != 401 || a.code(t) != "PGRST301" || !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s token: %d %s %v", name, a.status, a.body, a.header)
+			}
+		}
+		if a := send("POST", "/auth/v1/admin/users", "{}", asService); a.status != 404 {
+			t.Fatalf("outside /rest/v1: %d", a.status)
+		}
+	})
+	t.Run("CORS", func(t *testing.T) {
+		a := send("OPTIONS", "/rest/v1/rpc/checkin", "", map[string]string{
+			"Origin": "http://localhost:5173", "Access-Control-Request-Method": "POST",
+			"Access-Control-Request-Headers": "apikey, content-type, x-client-info",
+		})
+		h := a.header
+		if a.status != 200 || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+			!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "apikey, content-type, x-client-info") ||
+			h.Get("Access-Control-Max-Age") != "86400" {
+			t.Fatalf("preflight: %d %v", a.status, h)
+		}
+		withOrigin := map[string]string{"Origin": "http://localhost:5173"}
+		for k, v := range asUser {
+			withOrigin[k] = v
+		}
+		if a := send("POST", "/rest/v1/rpc/session_status", "{}", withOrigin); a.header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
+			!strings.Contains(a.header.Get("Access-Control-Expose-Headers"), "Content-Range") {
+			t.Fatalf("CORS on a call: %v", a.header)
+		}
+	})
+	t.Run("RequestsAreRecordedAsCopies", func(t *testing.T) {
+		got := srv.Requests()
+		if len(got) == 0 || got[0].Path != "/rest/v1/rpc/echo_request" || got[0].Header.Get("Authorization") != "Bearer "+user.Token {
+			t.Fatalf("first request = %+v", got[0])
+		}
+		got[0].Header.Set("Authorization", "changed")
+		if again := srv.Requests(); again[0].Header.Get("Authorization") != "Bearer "+user.Token {
+			t.Fatal("Requests returned the recorded headers themselves, not copies")
+		}
+	})
+}
