@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
+)
+
+const testModelKey = "cmd-test-model-key-0123456789"
+
+// run runs the command line and returns its exit code, stdout and stderr.
+func run(ctx context.Context, args ...string) (int, string, string) {
+	var stdout, stderr strings.Builder
+	code := runMain(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// call sends a request with one optional "Name: value" header and decodes the JSON answer.
+func call(t *testing.T, method, url, header string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, value, ok := strings.Cut(header, ": "); ok {
+		req.Header.Set(name, value)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestServeRefusesABadConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte("[upstream]\nkind = \"mysql\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(context.Background(), "serve", "--config", path)
+	if code == 0 || !strings.Contains(stderr, `upstream.kind: must be "postgres" or "postgrest"`) {
+		t.Errorf("exit %d, stderr %q: want non-zero naming upstream.kind", code, stderr)
+	}
+	code, _, stderr = run(context.Background(), "serve", "--config", filepath.Join(t.TempDir(), "missing.toml"))
+	if code == 0 || !strings.Contains(stderr, "missing.toml") {
+		t.Errorf("exit %d, stderr %q: want non-zero naming the missing file", code, stderr)
+	}
+}
+
+// freeAddr returns a local address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeRunsUntilStopped serves a config file with the direct upstream, checks
+// a user in with a token from `vibepass token`, and stops as on SIGTERM.
+func TestServeRunsUntilStopped(t *testing.T) {
+	db := localdbtest.ForTest(t)
+	addr := freeAddr(t)
+	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
+	t.Setenv("CMD_TEST_JWT_SECRET", auth.DevJWTSecret)
+	t.Setenv("MODEL_API_KEY", testModelKey)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n", addr)
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	exit := make(chan int, 1)
+	go func() { code, _, _ := run(ctx, "serve", "--config", path); exit <- code }()
+
+	base := "http://" + addr
+	for attempt := 0; ; attempt++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if attempt == 100 {
+			t.Fatal("serve never answered /healthz")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000001", "--secret-env", "CMD_TEST_JWT_SECRET")
+	if code != 0 {
+		t.Fatalf("token exit %d", code)
+	}
+	if status, body := call(t, "POST", base+"/api/checkin", "Authorization: Bearer "+strings.TrimSpace(token)); status != 200 || body["message"] != "1-hour vibe pass activated" {
+		t.Errorf("checkin = %d %v", status, body)
+	}
+	if status, body := call(t, "GET", base+"/api/model/active-users", "X-API-Key: "+testModelKey); status != 200 || body["count"] != 1.0 {
+		t.Errorf("active users = %d %v", status, body)
+	}
+	stop()
+	if code := <-exit; code != 0 {
+		t.Errorf("serve exit %d after the stop, want 0", code)
+	}
+}
+
+func TestTokenVerifies(t *testing.T) {
+	const sub = "00000000-0000-4000-8000-000000000002"
+	code, out, stderr := run(context.Background(), "token", "--sub", sub, "--email", "beat@example.com", "--ttl", "10m")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	v, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(auth.DevJWTSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	who, err := v.Verify(context.Background(), strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("the minted token does not verify with the dev secret: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(who.Claims, &claims); err != nil {
+		t.Fatal(err)
+	}
+	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
+	if who.UserID != sub || claims["email"] != "beat@example.com" || claims["role"] != "authenticated" ||
+		claims["aud"] != "authenticated" || claims["is_anonymous"] != false || exp-iat != 600 {
+		t.Errorf("claims = %v", claims)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "--sub", "not-a-uuid"}, "--sub must be a UUID"},
+		{[]string{"token", "--sub", sub, "--secret-env", "CMD_TEST_UNSET_SECRET"}, "CMD_TEST_UNSET_SECRET is not set"},
+		{[]string{"token", "--sub", sub, "--ttl", "-1m"}, "--ttl must be positive"},
+	} {
+		if code, _, stderr := run(context.Background(), tc.args...); code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(context.Background(), "version")
+	if code != 0 || !strings.HasPrefix(out, "vibepass ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// TestDevServesTheAPI runs `vibepass dev` and uses its API as the README tells:
+// a token from `vibepass token`, the model key dev printed.
+func TestDevServesTheAPI(t *testing.T) {
+	dir, err := os.MkdirTemp("", "vibepass-dev-api-test-") // reachable by the postgres user, unlike t.TempDir
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	t.Setenv("MODEL_API_KEY", "")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	out, w := io.Pipe()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- runMain(ctx, []string{"dev", "--data-dir", filepath.Join(dir, "dev"), "--db-port", "0", "--addr", "127.0.0.1:0"}, w, io.Discard)
+		w.Close()
+	}()
+	printed := map[string]string{}
+	lines := bufio.NewScanner(out)
+	for printed["ready"] == "" && lines.Scan() {
+		if name, value, ok := strings.Cut(lines.Text(), ": "); ok {
+			printed[name] = strings.Fields(value)[0]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	base, key := printed["ready"], printed["model key"]
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || len(key) < 16 {
+		t.Fatalf("dev printed %v, want ready: http://<addr> and a model key", printed)
+	}
+	_, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000003")
+	if status, body := call(t, "POST", base+"/api/checkin", "Authorization: Bearer "+strings.TrimSpace(token)); status != 200 || body["success"] != true {
+		t.Errorf("checkin = %d %v", status, body)
+	}
+	status, body := call(t, "GET", base+"/api/model/active-users", "X-API-Key: "+key)
+	users, _ := body["data"].([]any)
+	if status != 200 || len(users) != 1 || users[0].(map[string]any)["display_name"] != "ChillWave" {
+		t.Errorf("active users = %d %v", status, body)
+	}
+	stop()
+	if code := <-exit; code != 0 {
+		t.Errorf("dev exit %d after the stop, want 0", code)
+	}
+}
