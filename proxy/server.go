@@ -114,10 +114,9 @@ func (s *Server) routes() {
 
 	ipLimit := s.limiter(s.cfg.RateLimit.IPPerMinute, func(c *fiber.Ctx) string { return c.IP() })
 	userLimit := s.limiter(s.cfg.RateLimit.UserPerMinute, func(c *fiber.Ctx) string { return caller(c).UserID })
-	user := []fiber.Handler{ipLimit, s.authenticate, userLimit}
-	app.Post("/api/checkin", append(user, s.checkin)...)
-	app.Get("/api/session", append(user, s.session)...)
-	app.Post("/api/checkout", append(user, s.checkout)...)
+	app.Post("/api/checkin", ipLimit, s.authenticate, userLimit, s.checkin)
+	app.Get("/api/session", ipLimit, s.authenticate, userLimit, s.session)
+	app.Post("/api/checkout", ipLimit, s.authenticate, userLimit, s.checkout)
 
 	modelLimit := s.limiter(s.cfg.RateLimit.ModelKeyPerMinute, func(c *fiber.Ctx) string { return c.Locals(localKeyID).(string) })
 	app.Get("/api/model/active-users", s.checkAPIKey, modelLimit, s.activeUsers)
