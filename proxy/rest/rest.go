@@ -61,8 +61,9 @@ type Options struct {
 	// ServiceRoleKey is apikey and bearer token of the model read, never of a user call.
 	ServiceRoleKey string
 	// HTTPClient's Transport carries every request (shared, so connections are reused);
-	// nil means a clone of http.DefaultTransport. Its Timeout and redirect policy are not
-	// used: Timeout below bounds each call and redirects are never followed.
+	// nil means a clone of http.DefaultTransport keeping up to 100 idle connections. Its
+	// Timeout and redirect policy are not used: Timeout below bounds each call and
+	// redirects are never followed.
 	HTTPClient *http.Client
 	// Timeout bounds each call until PostgREST's response headers arrive (PostgREST
 	// builds the whole answer before sending it); 0 means DefaultTimeout. The caller's
@@ -92,7 +93,11 @@ func New(o Options) (*Store, error) {
 	if o.AnonKey == "" || o.ServiceRoleKey == "" {
 		return nil, errors.New("rest: both the anon key and the service role key are required")
 	}
-	var transport http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	defaultTransport := http.DefaultTransport.(*http.Transport).Clone()
+	// Every call goes to one host: keep as many idle connections to it as calls run at
+	// once, not Go's default of 2, which would reconnect under load.
+	defaultTransport.MaxIdleConnsPerHost = defaultTransport.MaxIdleConns
+	var transport http.RoundTripper = defaultTransport
 	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
 		transport = o.HTTPClient.Transport
 	}

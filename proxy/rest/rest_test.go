@@ -27,7 +27,7 @@ type upstream struct {
 	postgrest *resttest.Server
 }
 
-func newUpstream(t *testing.T, db *localdb.Database) upstream {
+func newUpstream(t testing.TB, db *localdb.Database) upstream {
 	t.Helper()
 	srv, err := resttest.Start(db.AuthenticatorURL, storetest.Secret)
 	if err != nil {
