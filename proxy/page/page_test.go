@@ -2,12 +2,14 @@ package page_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/page"
 )
 
@@ -54,4 +56,22 @@ func get(t *testing.T, app *fiber.App, path, wantType string) string {
 		t.Errorf("GET %s: empty body", path)
 	}
 	return string(body)
+}
+
+// TestProxyServesPageOnlyWhenEnabled checks the [page] enabled switch: serve keeps
+// the page off unless the config turns it on.
+func TestProxyServesPageOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		cfg := proxy.DefaultConfig()
+		cfg.Page.Enabled = enabled
+		app := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}).App()
+		resp, err := app.Test(httptest.NewRequest("GET", "/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[enabled]; resp.StatusCode != want {
+			t.Errorf("page enabled = %v: GET / = %d, want %d", enabled, resp.StatusCode, want)
+		}
+	}
 }
