@@ -151,7 +151,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // carries the cause for the log; errors that mean a bug come back unmapped
 // (vibepass.ErrorCode reports them as EINTERNAL, with a generic message).
 func mapError(ctx context.Context, err error) error {
-	if e := sqlapi.ContextError(ctx, err); e != nil || pgconn.Timeout(err) {
+	if sqlapi.ContextError(ctx, err) != nil || pgconn.Timeout(err) {
 		return sqlapi.Wrap(sqlapi.TimedOut(), err)
 	}
 	var pgErr *pgconn.PgError
