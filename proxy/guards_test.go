@@ -1,7 +1,11 @@
 package proxy_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -93,6 +97,39 @@ func TestModelKey(t *testing.T) {
 	for _, key := range []string{modelKey, oldModelKey} {
 		if r := do(t, "GET", url, nil, apiKey(key)); r.Status != 200 || r.Body["success"] != true {
 			t.Errorf("key %s...: %d %s", key[:12], r.Status, r.Raw)
+		}
+	}
+	headThenGet(t, url)
+}
+
+// headThenGet sends HEAD and then GET on one connection: HEAD must answer headers
+// only, leaving nothing on the connection that would spoil the next answer.
+func headThenGet(t *testing.T, url string) {
+	t.Helper()
+	req, err := http.NewRequest("HEAD", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", req.URL.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for _, method := range []string{"HEAD", "GET"} {
+		req, _ := http.NewRequest(method, url, nil)
+		req.Header.Set("X-API-Key", modelKey)
+		if err := req.Write(conn); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || (method == "GET") != bytes.HasPrefix(body, []byte(`{"success":true`)) {
+			t.Errorf("%s: %d %q %v", method, resp.StatusCode, body, err)
 		}
 	}
 }

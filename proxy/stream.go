@@ -67,6 +67,10 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	if gz {
 		c.Set(fiber.HeaderContentEncoding, "gzip")
 	}
+	if c.Method() == fiber.MethodHead { // headers only: a body stream would leak onto the connection
+		cancel()
+		return nil
+	}
 	stamp := timestamp(s.deps.Clock())
 	log := s.log.With("request_id", requestID(c)) // the ctx must not be touched in the writer
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
@@ -134,9 +138,9 @@ func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, first rowBatch,
 		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // the level is valid: no error
 		out = zw
 	}
-	head, _ := stamp.MarshalJSON()
-	buf := append([]byte(`{"success":true,"timestamp":`), head...)
-	buf = append(buf, `,"data":[`...)
+	head, _ := stamp.MarshalText()
+	buf := append([]byte(`{"success":true,"timestamp":"`), head...)
+	buf = append(buf, `","data":[`...)
 	if _, err := out.Write(buf); err != nil {
 		return 0, err
 	}
