@@ -144,6 +144,10 @@ func (c *Cluster) Port() int { return c.port }
 // Dir returns the cluster directory.
 func (c *Cluster) Dir() string { return c.root }
 
+// SocketDir returns the directory of the server's Unix socket (.s.PGSQL.<port>), or "" when
+// the cluster directory is too deep for a socket path and the server listens on TCP only.
+func (c *Cluster) SocketDir() string { return c.sockDir }
+
 // LogTail returns the end of the server log, for error messages.
 func (c *Cluster) LogTail() string {
 	b, err := os.ReadFile(c.logPath)

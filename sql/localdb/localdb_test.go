@@ -2,6 +2,7 @@ package localdb_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -69,6 +70,13 @@ func TestDatabasesHoldWhatTheirTemplateSays(t *testing.T) {
 	}
 	if n := queryInt(t, unseeded.AuthenticatorURL, "select 1"); n != 1 {
 		t.Error("authenticator cannot log in")
+	}
+	if c.SocketDir() == "" {
+		t.Error("a cluster under the temp dir has no Unix socket")
+	}
+	socketURL := fmt.Sprintf("host=%s port=%d user=authenticator dbname=%s", c.SocketDir(), c.Port(), unseeded.Name)
+	if n := queryInt(t, socketURL, "select 1"); n != 1 {
+		t.Error("no connection over the Unix socket")
 	}
 	if len(vibepass.MigrationFiles()) == 0 {
 		t.Error("no migrations embedded")
