@@ -29,15 +29,15 @@ const ModelKeysEnv = "MODEL_API_KEY"
 type Config struct {
 	// Listen is the host:port the server binds.
 	Listen    string          `toml:"listen"`
-	Upstream  UpstreamConfig  `toml:"upstream"`
-	Auth      AuthConfig      `toml:"auth"`
-	Pass      PassConfig      `toml:"pass"`
-	CORS      CORSConfig      `toml:"cors"`
-	Timeouts  TimeoutsConfig  `toml:"timeouts"`
-	RateLimit RateLimitConfig `toml:"rate_limit"`
-	Limits    LimitsConfig    `toml:"limits"`
-	Log       LogConfig       `toml:"log"`
-	Page      PageConfig      `toml:"page"`
+	Upstream  UpstreamConfig  `toml:"upstream"`   // [upstream]
+	Auth      AuthConfig      `toml:"auth"`       // [auth]
+	Pass      PassConfig      `toml:"pass"`       // [pass]
+	CORS      CORSConfig      `toml:"cors"`       // [cors]
+	Timeouts  TimeoutsConfig  `toml:"timeouts"`   // [timeouts]
+	RateLimit RateLimitConfig `toml:"rate_limit"` // [rate_limit]
+	Limits    LimitsConfig    `toml:"limits"`     // [limits]
+	Log       LogConfig       `toml:"log"`        // [log]
+	Page      PageConfig      `toml:"page"`       // [page]
 	// ModelAPIKeys are the keys the model endpoint accepts; from MODEL_API_KEY, never the file.
 	ModelAPIKeys []string `toml:"-"`
 }
@@ -82,10 +82,12 @@ type TimeoutsConfig struct {
 	Upstream time.Duration `toml:"upstream"`
 	// Ready bounds the /readyz ping.
 	Ready time.Duration `toml:"ready"`
-	// Read, Write and Idle are the HTTP server's timeouts; Write also caps a model stream.
-	Read  time.Duration `toml:"read"`
+	// Read bounds reading a request.
+	Read time.Duration `toml:"read"`
+	// Write bounds writing a response; it also caps a model stream.
 	Write time.Duration `toml:"write"`
-	Idle  time.Duration `toml:"idle"`
+	// Idle bounds a kept-alive connection with no request.
+	Idle time.Duration `toml:"idle"`
 	// Shutdown bounds the wait for in-flight requests after SIGTERM.
 	Shutdown time.Duration `toml:"shutdown"`
 }
@@ -108,8 +110,9 @@ type LimitsConfig struct {
 	HeaderBytes int `toml:"header_bytes"`
 }
 
-// LogConfig sets the log level: debug, info, warn or error.
+// LogConfig configures the JSON logs on stderr.
 type LogConfig struct {
+	// Level is debug, info, warn or error.
 	Level string `toml:"level"`
 }
 
