@@ -20,7 +20,7 @@ import (
 var supabaseCLI = filepath.Join("..", "examples", "node_modules", ".bin", "supabase")
 
 // runCLI runs the Supabase CLI in the repository root with a private HOME, telemetry off
-// and no stdin, and returns its stdout; stderr (progress) is logged.
+// (and no update check) and no stdin, and returns its stdout; stderr (progress) is logged.
 func runCLI(t *testing.T, args ...string) (stdout string, err error) {
 	t.Helper()
 	if _, err := os.Stat(supabaseCLI); err != nil {
@@ -30,7 +30,7 @@ func runCLI(t *testing.T, args ...string) (stdout string, err error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join("examples", "node_modules", ".bin", "supabase"), args...)
 	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "DO_NOT_TRACK=1", "SUPABASE_TELEMETRY_DISABLED=1")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "DO_NOT_TRACK=1", "SUPABASE_TELEMETRY_DISABLED=1", "SUPABASE_NO_UPDATE_NOTIFIER=1")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
