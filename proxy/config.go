@@ -38,6 +38,7 @@ type Config struct {
 	Limits    LimitsConfig    `toml:"limits"`     // [limits]
 	Log       LogConfig       `toml:"log"`        // [log]
 	Page      PageConfig      `toml:"page"`       // [page]
+	ClientIP  ClientIPConfig  `toml:"client_ip"`  // [client_ip]
 	// ModelAPIKeys are the keys the model endpoint accepts; from MODEL_API_KEY, never the file.
 	ModelAPIKeys []string `toml:"-"`
 }
@@ -120,6 +121,16 @@ type LogConfig struct {
 type PageConfig struct {
 	// Enabled serves the demo page.
 	Enabled bool `toml:"enabled"`
+}
+
+// ClientIPConfig says where the client's IP (for the per-IP rate limit) comes from
+// when the server sits behind a load balancer or CDN.
+type ClientIPConfig struct {
+	// Header is a header the trusted proxies set to the client's IP, e.g. X-Real-IP;
+	// "" uses the connection's address.
+	Header string `toml:"header"`
+	// TrustedProxies are the IPs or CIDRs whose Header is believed; others' is ignored.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // DefaultConfig returns the values used for every key the file leaves out.
@@ -275,6 +286,20 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
+	}
+	return c.ClientIP.validate()
+}
+
+func (c *ClientIPConfig) validate() error {
+	if c.Header != "" && len(c.TrustedProxies) == 0 {
+		return errors.New("client_ip.trusted_proxies: required with client_ip.header, or anyone could pick their IP")
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return fmt.Errorf("client_ip.trusted_proxies: %q is neither an IP nor a CIDR", p)
+			}
+		}
 	}
 	return nil
 }

@@ -115,6 +115,8 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 		{"body limit zero", base + "[limits]\nbody_bytes = 0\n", "", "limits.body_bytes: must be between"},
 		{"log level", base + "[log]\nlevel = \"loud\"\n", "", "log.level: must be debug, info, warn or error"},
 		{"unknown key", base + "[limits]\nbody_byte = 10\n", "", "limits.body_byte: unknown key"},
+		{"client ip header without proxies", base + "[client_ip]\nheader = \"X-Real-IP\"\n", "", "client_ip.trusted_proxies: required with client_ip.header"},
+		{"bad trusted proxy", base + "[client_ip]\nheader = \"X-Real-IP\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n", "", `client_ip.trusted_proxies: "10.0.0.0/33" is neither an IP nor a CIDR`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

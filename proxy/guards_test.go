@@ -166,6 +166,30 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// TestClientIPHeader checks that the per-IP limit keys on client_ip.header when the
+// connection comes from a trusted proxy, and ignores the header otherwise.
+func TestClientIPHeader(t *testing.T) {
+	limitOne := func(trusted string) func(*proxy.Config) {
+		return func(c *proxy.Config) {
+			c.RateLimit.IPPerMinute = 1
+			c.ClientIP = proxy.ClientIPConfig{Header: "X-Real-IP", TrustedProxies: []string{trusted}}
+		}
+	}
+	tok := mint(t, musicFan)
+	behind := startServer(t, proxy.UpstreamPostgres, nil, limitOne("127.0.0.0/8"))
+	for _, ip := range []string{"203.0.113.1", "203.0.113.2"} {
+		if r := do(t, "GET", behind.URL+"/api/session", nil, bearer(tok), "X-Real-IP: "+ip); r.Status != 200 {
+			t.Errorf("first request from %s: %d %s", ip, r.Status, r.Raw)
+		}
+	}
+	wantError(t, do(t, "GET", behind.URL+"/api/session", nil, bearer(tok), "X-Real-IP: 203.0.113.1"), http.StatusTooManyRequests, "Too many requests")
+
+	untrusted := startServer(t, proxy.UpstreamPostgres, nil, limitOne("192.0.2.1"))
+	do(t, "GET", untrusted.URL+"/api/session", nil, bearer(tok), "X-Real-IP: 203.0.113.1")
+	wantError(t, do(t, "GET", untrusted.URL+"/api/session", nil, bearer(tok), "X-Real-IP: 203.0.113.2"),
+		http.StatusTooManyRequests, "Too many requests")
+}
+
 // TestCORS checks the preflight for a configured origin and silence for others.
 func TestCORS(t *testing.T) {
 	ts := startServer(t, proxy.UpstreamPostgres, nil, nil)

@@ -65,14 +65,19 @@ func New(cfg Config, deps Deps) *Server {
 		Immutable: true,
 		// ReadBufferSize is also the largest header block: Supabase tokens with a lot of
 		// user metadata are several KB.
-		ReadBufferSize:        cfg.Limits.HeaderBytes,
-		BodyLimit:             cfg.Limits.BodyBytes,
-		ReadTimeout:           cfg.Timeouts.Read,
-		WriteTimeout:          cfg.Timeouts.Write,
-		IdleTimeout:           cfg.Timeouts.Idle,
-		ErrorHandler:          s.handleError,
-		DisableStartupMessage: true,
-		AppName:               "vibepass",
+		ReadBufferSize: cfg.Limits.HeaderBytes,
+		BodyLimit:      cfg.Limits.BodyBytes,
+		ReadTimeout:    cfg.Timeouts.Read,
+		WriteTimeout:   cfg.Timeouts.Write,
+		IdleTimeout:    cfg.Timeouts.Idle,
+		ErrorHandler:   s.handleError,
+		// c.IP() reads client_ip.header only on connections from a trusted proxy.
+		ProxyHeader:             cfg.ClientIP.Header,
+		EnableTrustedProxyCheck: cfg.ClientIP.Header != "",
+		TrustedProxies:          cfg.ClientIP.TrustedProxies,
+		EnableIPValidation:      true,
+		DisableStartupMessage:   true,
+		AppName:                 "vibepass",
 	})
 	s.routes()
 	return s
