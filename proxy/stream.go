@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -28,11 +31,35 @@ type rowBatch struct {
 }
 
 type activeUserJSON struct {
-	UserID      string    `json:"user_id"`
-	DisplayName string    `json:"display_name"`
-	CheckedInAt timestamp `json:"checked_in_at"`
-	ExpiresAt   timestamp `json:"expires_at"`
-	Preferences []float64 `json:"preferences"`
+	UserID      string      `json:"user_id"`
+	DisplayName string      `json:"display_name"`
+	CheckedInAt timestamp   `json:"checked_in_at"`
+	ExpiresAt   timestamp   `json:"expires_at"`
+	Preferences preferences `json:"preferences"`
+}
+
+// preferences encodes as JSON numbers that always read back as floats: the spec
+// promises "5 floats", and Python's json makes 1 an int but 1.0 a float.
+type preferences []float64
+
+// MarshalJSON writes each value in its shortest form, with ".0" on whole numbers.
+func (p preferences) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 8*len(p)+2)
+	b = append(b, '[')
+	for i, f := range p {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("preference %d is %v, not a JSON number", i, f)
+		}
+		n := len(b)
+		b = strconv.AppendFloat(b, f, 'f', -1, 64)
+		if !bytes.ContainsRune(b[n:], '.') {
+			b = append(b, '.', '0')
+		}
+	}
+	return append(b, ']'), nil
 }
 
 // comma separates rows.
@@ -152,7 +179,7 @@ func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, first rowBatch,
 		for _, u := range b.rows {
 			row, err := json.Marshal(activeUserJSON{
 				UserID: u.UserID, DisplayName: u.DisplayName, CheckedInAt: timestamp(u.CheckedInAt),
-				ExpiresAt: timestamp(u.ExpiresAt), Preferences: u.Preferences,
+				ExpiresAt: timestamp(u.ExpiresAt), Preferences: preferences(u.Preferences),
 			})
 			if err != nil {
 				return count, err
