@@ -29,7 +29,7 @@ func TestDevPrintsAWorkingDatabaseURLAndStops(t *testing.T) {
 	done := make(chan int, 1)
 	var stderr syncBuffer
 	go func() {
-		done <- runMain(ctx, []string{"dev", "--data-dir", filepath.Join(dir, "dev"), "--db-port", "0"}, w, &stderr)
+		done <- runMain(ctx, []string{"dev", "--data-dir", filepath.Join(dir, "dev"), "--db-port", "0", "--addr", "127.0.0.1:0"}, w, &stderr)
 		w.Close()
 	}()
 
