@@ -43,15 +43,22 @@ func bench(ctx context.Context, args []string, stdout io.Writer) error {
 	fsync := fs.Bool("fsync", true, "durable commits in the throwaway database (as in production)")
 	fs.StringVar(&cfg.proxyProfile, "proxy-cpuprofile", "", "write the proxy process's CPU profile to this file")
 	serveProxy := fs.String("serve-proxy", "", "internal: serve the proxy from this config file, as the measured process")
-	cpuProfile := fs.String("cpuprofile", "", "internal, with --serve-proxy: write this process's CPU profile here")
+	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile (the load generator and baselines; the proxy's with --serve-proxy)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if *serveProxy != "" {
-		return serveBenchProxy(ctx, *serveProxy, *cpuProfile, stdout)
+		return serveBenchProxy(ctx, *serveProxy, stdout)
 	}
 	if cfg.users < 1 || cfg.passesPerUser < 0 || cfg.concurrency < 1 || cfg.duration <= 0 || cfg.rounds < 1 {
 		return errors.New("--users, --concurrency and --rounds must be at least 1, --duration positive, --passes-per-user not negative")
@@ -87,20 +94,25 @@ func bench(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// serveBenchProxy is the measured proxy process: exactly `vibepass serve`, with an
-// optional CPU profile written when SIGTERM ends it.
-func serveBenchProxy(ctx context.Context, configPath, cpuProfile string, stdout io.Writer) error {
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+// startCPUProfile profiles this process into path until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
 	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// serveBenchProxy is the measured proxy process: exactly `vibepass serve` (its CPU
+// profile, if asked for, is written when SIGTERM ends it).
+func serveBenchProxy(ctx context.Context, configPath string, stdout io.Writer) error {
 	serve := commands["serve"].run
 	if serve == nil {
 		return errors.New("this build has no serve command")

@@ -108,13 +108,17 @@ type pairedFigure struct {
 	proxy, direct loadResult
 }
 
-// paired measures proxyOp and directOp at the configured concurrency, each for the
-// configured duration, in the order direct, proxy, proxy, direct (half the time each):
-// drift of a noisy machine over the run then weighs on both sides alike. A first call
-// per client, untimed, opens the connections; its errors count.
+// abbaSlice is about how long one side runs before the other takes over.
+const abbaSlice = time.Second
+
+// paired measures proxyOp and directOp at the configured concurrency for the
+// configured duration each, in short slices taking turns as direct, proxy, proxy,
+// direct, repeated: the load of a shared machine comes and goes within seconds, and
+// this way it weighs on both sides alike. A first call per client, untimed, opens the
+// connections; its errors count.
 func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp func(context.Context) error) pairedFigure {
 	f := pairedFigure{name: name}
-	c, half := r.cfg.concurrency, r.cfg.duration/2
+	c := r.cfg.concurrency
 	for _, side := range []struct {
 		res *loadResult
 		op  func(context.Context) error
@@ -126,10 +130,14 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 			}
 		}
 	}
-	f.direct.add(closedLoop(ctx, c, half, directOp))
-	f.proxy.add(closedLoop(ctx, c, half, proxyOp))
-	f.proxy.add(closedLoop(ctx, c, half, proxyOp))
-	f.direct.add(closedLoop(ctx, c, half, directOp))
+	groups := max(1, int(r.cfg.duration/(2*abbaSlice)))
+	slice := r.cfg.duration / time.Duration(2*groups)
+	for range groups {
+		f.direct.add(closedLoop(ctx, c, slice, directOp))
+		f.proxy.add(closedLoop(ctx, c, slice, proxyOp))
+		f.proxy.add(closedLoop(ctx, c, slice, proxyOp))
+		f.direct.add(closedLoop(ctx, c, slice, directOp))
+	}
 	slices.Sort(f.proxy.latencies)
 	slices.Sort(f.direct.latencies)
 	for _, side := range []struct {

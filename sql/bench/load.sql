@@ -1,20 +1,27 @@
--- Loads the benchmark's population: vibepass_bench.users users in auth.users (the
--- auth.users trigger makes their profiles), random preferences, and
--- vibepass_bench.passes_per_user finished passes per user, one a day going back.
+-- Loads the benchmark's population: vibepass_bench.users users in auth.users, their
+-- profiles with random preferences, and vibepass_bench.passes_per_user finished passes
+-- per user, one a day going back.
 -- The caller sets both settings on the session first, e.g.
 --   select set_config('vibepass_bench.users', '100000', false),
 --          set_config('vibepass_bench.passes_per_user', '20', false);
 -- Bench users are marked by their email domain, so a rerun on the same database
 -- replaces them (the cascade removes their profiles and passes) and touches no one else.
--- One transaction: a failed load leaves the database as it was.
+-- One transaction: a failed load leaves the database as it was. Vacuum and analyze the
+-- three tables afterwards (not allowed inside a transaction).
 
 begin;
 set local synchronous_commit = off;
 
 delete from auth.users where email like '%@bench.vibepass.invalid';
 
--- Ids are derived from the ordinal so that two loads of the same size make the same users;
--- the trigger takes the display name from the sign-up metadata, as for a real sign-up.
+-- Rows below are made valid here, so the per-row triggers are skipped (replica role):
+-- the foreign key checks, and the sign-up trigger, whose profile (same display name
+-- rule, vibepass.profile_display_name) is inserted in one statement with random
+-- preferences instead of made and then updated row by row.
+set local session_replication_role = replica;
+set local work_mem = '256MB';
+
+-- Ids are derived from the ordinal so that two loads of the same size make the same users.
 insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at)
 select md5('vibepass-bench-' || i)::uuid, 'authenticated', 'authenticated',
        format('bench-%s@bench.vibepass.invalid', lpad(i::text, 7, '0')),
@@ -22,20 +29,18 @@ select md5('vibepass-bench-' || i)::uuid, 'authenticated', 'authenticated',
        now() - interval '30 days'
 from generate_series(1, current_setting('vibepass_bench.users')::int) as i;
 
-update public.profiles p
-set preferences = array[round(random()::numeric, 2), round(random()::numeric, 2), round(random()::numeric, 2),
-                        round(random()::numeric, 2), round(random()::numeric, 2)]::double precision[]
+insert into public.profiles (id, name, display_name, preferences, created_at, updated_at)
+select u.id, u.raw_user_meta_data ->> 'name', vibepass.profile_display_name(u.raw_user_meta_data, u.email, u.id),
+       array[round(random()::numeric, 2), round(random()::numeric, 2), round(random()::numeric, 2),
+             round(random()::numeric, 2), round(random()::numeric, 2)]::double precision[],
+       u.created_at, u.created_at
 from auth.users u
-where u.id = p.id and u.email like '%@bench.vibepass.invalid';
+where u.email like '%@bench.vibepass.invalid';
 
 -- Pass d of a user started d days ago at a random hour and ended within its hour:
 -- a third by checkout, the rest by expiry. Ids ascend in insertion order so the
 -- primary key grows at its right edge (random v4 ids made this insert 3x slower),
--- and rows come sorted by user for the user_id index. The rows are valid by
--- construction, so the per-row foreign key checks are skipped (replica role).
-set local session_replication_role = replica;
-set local work_mem = '256MB';
-
+-- and rows come sorted by user for the user_id index.
 insert into public.sessions (id, user_id, checked_in_at, expires_at, status, created_at, ended_at, end_reason)
 select (lpad(to_hex(n), 8, '0') || '-be0c-4000-8000-000000000000')::uuid,
        user_id, started, started + interval '60 minutes', 'inactive', started,
@@ -53,9 +58,5 @@ from (
 ) as history;
 
 set local session_replication_role = origin;
-
-analyze auth.users;
-analyze public.profiles;
-analyze public.sessions;
 
 commit;
