@@ -205,6 +205,13 @@ func startBrowser(t *testing.T) context.Context {
 	)
 	browser, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
+		// Close the browser gracefully: killed (what cancel does), chromium leaves its
+		// singleton socket directory (/tmp/org.chromium.Chromium.*) behind on every run.
+		ctx, stop := context.WithTimeout(browser, stepTimeout)
+		defer stop()
+		if err := chromedp.Cancel(ctx); err != nil {
+			t.Logf("closing %s: %v", chromiumPath, err)
+		}
 		cancel()
 		cancelAlloc()
 	})
