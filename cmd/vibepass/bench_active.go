@@ -25,10 +25,16 @@ type activeFigure struct {
 	proxy    []time.Duration // full body through the proxy
 	fetch    []time.Duration // the rows through pgx, decoded but not encoded
 	jsonAgg  []time.Duration // Postgres building the JSON (PostgREST's way), read whole
+	cpu      [3]cpuTimes     // used by the proxy, fetch and json_agg reads, in total
 	bodySize int64           // bytes of one proxy response
 	peakRSS  uint64          // the proxy process's peak resident set during this figure, bytes
 	errs     int
 	firstErr error
+}
+
+// cpuPerRead returns the CPU one read of method i (0 proxy, 1 fetch, 2 json_agg) used.
+func (f activeFigure) cpuPerRead(i int) cpuTimes {
+	return f.cpu[i].perOp(len(f.proxy))
 }
 
 // median returns the middle duration.
@@ -59,8 +65,10 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 		{&f.jsonAgg, r.jsonAggActiveUsers},
 	}
 	for range r.cfg.rounds {
-		for _, m := range methods {
+		for i, m := range methods {
+			before := r.cpuNow()
 			took, errs := concurrently(ctx, clients, m.op)
+			f.cpu[i] = f.cpu[i].add(r.cpuNow().sub(before))
 			*m.took = append(*m.took, took...)
 			for _, err := range errs {
 				if err != nil {
@@ -77,8 +85,9 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 		f.errs, f.firstErr = f.errs+1, err
 	}
 	f.peakRSS, f.bodySize = peak, bodySize.Load()
-	r.cfg.logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), proxy peak RSS %.0f MB, %d errors",
-		clients, ms(median(f.proxy)), ms(median(f.fetch)), ms(median(f.jsonAgg)), float64(f.peakRSS)/(1<<20), f.errs)
+	r.cfg.logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), CPU ms per read %s, %s, %s, proxy peak RSS %.0f MB, %d errors",
+		clients, ms(median(f.proxy)), ms(median(f.fetch)), ms(median(f.jsonAgg)), f.cpuPerRead(0).millis(), f.cpuPerRead(1).millis(), f.cpuPerRead(2).millis(),
+		float64(f.peakRSS)/(1<<20), f.errs)
 	return f
 }
 

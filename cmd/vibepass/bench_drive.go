@@ -14,6 +14,7 @@ type loadResult struct {
 	firstErr  error
 	elapsed   time.Duration
 	latencies []time.Duration // sorted once the run is over
+	cpu       cpuTimes        // used by the run, where measured
 }
 
 // rate returns operations per second.
@@ -36,6 +37,7 @@ func (l loadResult) percentile(p int) time.Duration {
 func (l *loadResult) add(o loadResult) {
 	l.ops += o.ops
 	l.elapsed += o.elapsed
+	l.cpu = l.cpu.add(o.cpu)
 	l.latencies = append(l.latencies, o.latencies...)
 	l.addErrors(o.errs, o.firstErr)
 }
@@ -132,11 +134,17 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 	}
 	groups := max(1, int(r.cfg.duration/(2*abbaSlice)))
 	slice := r.cfg.duration / time.Duration(2*groups)
+	run := func(res *loadResult, op func(context.Context) error) {
+		before := r.cpuNow()
+		l := closedLoop(ctx, c, slice, op)
+		l.cpu = r.cpuNow().sub(before)
+		res.add(l)
+	}
 	for range groups {
-		f.direct.add(closedLoop(ctx, c, slice, directOp))
-		f.proxy.add(closedLoop(ctx, c, slice, proxyOp))
-		f.proxy.add(closedLoop(ctx, c, slice, proxyOp))
-		f.direct.add(closedLoop(ctx, c, slice, directOp))
+		run(&f.direct, directOp)
+		run(&f.proxy, proxyOp)
+		run(&f.proxy, proxyOp)
+		run(&f.direct, directOp)
 	}
 	slices.Sort(f.proxy.latencies)
 	slices.Sort(f.direct.latencies)
@@ -144,8 +152,8 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 		label string
 		res   loadResult
 	}{{"direct", f.direct}, {"proxy", f.proxy}} {
-		r.cfg.logf("%s %s: %.0f/s p50 %s ms p99 %s ms, %d errors", name, side.label, side.res.rate(),
-			ms(side.res.percentile(50)), ms(side.res.percentile(99)), side.res.errs)
+		r.cfg.logf("%s %s: %.0f/s p50 %s ms p99 %s ms, CPU µs per request %s, %d errors", name, side.label, side.res.rate(),
+			ms(side.res.percentile(50)), ms(side.res.percentile(99)), side.res.cpu.perOp(side.res.ops).micros(), side.res.errs)
 	}
 	return f
 }

@@ -72,6 +72,8 @@ func (r *benchReport) print(w io.Writer) {
 			p.f.name, c.concurrency, p.f.proxy.rate(), p.f.direct.rate(), ratio, p.target, met(ratio >= p.target))
 		fmt.Fprintf(tw, "  p50 / p99 (ms)\t%s / %s\t%s / %s\t\t\t\n",
 			ms(p.f.proxy.percentile(50)), ms(p.f.proxy.percentile(99)), ms(p.f.direct.percentile(50)), ms(p.f.direct.percentile(99)))
+		fmt.Fprintf(tw, "  CPU per request (µs: proxy/Postgres/client)\t%s\t%s\t\t\t\n",
+			p.f.proxy.cpu.perOp(p.f.proxy.ops).micros(), p.f.direct.cpu.perOp(p.f.direct.ops).micros())
 	}
 	for _, a := range r.active {
 		proxy, fetch, agg := median(a.proxy), median(a.fetch), median(a.jsonAgg)
@@ -79,6 +81,8 @@ func (r *benchReport) print(w io.Writer) {
 			a.clients, ms(proxy), ms(fetch), ratio(proxy, fetch), fetchTarget, met(ratio(proxy, fetch) <= fetchTarget))
 		fmt.Fprintf(tw, "\t\t%s json_agg\t%.2fx faster\t>= %.0fx faster\t%s\n",
 			ms(agg), ratio(agg, proxy), jsonAggTarget, met(ratio(agg, proxy) >= jsonAggTarget))
+		fmt.Fprintf(tw, "  CPU per read (ms: proxy/Postgres/client)\t%s\t%s fetch, %s json_agg\t\t\t\n",
+			a.cpuPerRead(0).millis(), a.cpuPerRead(1).millis(), a.cpuPerRead(2).millis())
 	}
 	for _, a := range r.active {
 		line := fmt.Sprintf("proxy peak RSS, %d model client(s) (MB)\t%.1f\t\t\t", a.clients, float64(a.peakRSS)/(1<<20))
@@ -97,6 +101,8 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, "proxy: `vibepass serve` (direct upstream, log level info, rate limits on but out of reach) in its own process on 127.0.0.1,")
 	fmt.Fprintln(w, "  driven over HTTP/1.1 keep-alive with one HS256 token per user; baselines: the same batches through pgx from this process.")
+	fmt.Fprintln(w, "CPU: user+system time from /proc (the proxy process, the postmaster with all its children) and getrusage (this process),")
+	fmt.Fprintln(w, "  over the measured slices, divided by the requests (or reads) made in them; Postgres counts 0 when it is not on this machine.")
 	fmt.Fprintln(w, "peak RSS: VmHWM of the proxy process from /proc/<pid>/status, reset (clear_refs 5) before each active-users figure.")
 	fmt.Fprintln(w, "token verification per request: go test -run '^$' -bench Verify ./proxy/auth/")
 	if err := r.firstError(); err != nil {

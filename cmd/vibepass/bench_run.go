@@ -45,6 +45,7 @@ type benchRun struct {
 	users      []benchUser
 	next       atomic.Uint64 // the next user to act; shared so every figure moves on through the users
 	pool       *pgxpool.Pool // authenticator, like the proxy's: the direct baselines
+	postmaster int           // the local Postgres server's pid, for its CPU time; 0 if not local
 	proxy      *benchProxy
 	client     *http.Client         // the model's reads
 	userClient *fasthttp.HostClient // the user endpoints
@@ -78,6 +79,7 @@ func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*
 		return nil, err
 	}
 	defer r.pool.Close()
+	r.postmaster = findPostmaster(ctx, r.pool)
 	if r.modelKey, err = randomKey(); err != nil {
 		return nil, err
 	}
