@@ -53,15 +53,7 @@ func TestDatabaseStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, ts := range servers {
-		// The first request after a restart may still meet a connection the restart
-		// broke; the proxy must recover by itself within a few requests.
-		var r response
-		for attempt := 0; attempt < 20; attempt++ {
-			if r = do(t, "GET", ts.URL+"/api/session", nil, bearer(tok)); r.Status == 200 {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+		r := untilOK(func() response { return do(t, "GET", ts.URL+"/api/session", nil, bearer(tok)) })
 		if r.Status != 200 || r.Body["active"] != true {
 			t.Errorf("%s upstream after the restart: %d %s", upstreamKinds[i], r.Status, r.Raw)
 		}
@@ -72,6 +64,21 @@ func TestDatabaseStopped(t *testing.T) {
 			t.Errorf("%s upstream, readyz after the restart: %d %s", upstreamKinds[i], r.Status, r.Raw)
 		}
 	}
+}
+
+// untilOK sends until the answer is 200, up to 20 times, and returns the last answer.
+// A proxy must recover by itself, but its first requests after an outage may meet
+// a connection the outage broke, or, on a loaded machine, a reconnect slower than a
+// short timeouts.upstream.
+func untilOK(send func() response) response {
+	var r response
+	for attempt := 0; attempt < 20; attempt++ {
+		if r = send(); r.Status == 200 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return r
 }
 
 // lockSessions holds an exclusive lock on public.sessions until the returned
@@ -109,7 +116,7 @@ func TestHungDatabase(t *testing.T) {
 			wantError(t, do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)), http.StatusGatewayTimeout, "")
 			wantError(t, do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey)), http.StatusGatewayTimeout, "")
 			release()
-			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)); r.Status != 200 {
+			if r := untilOK(func() response { return do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)) }); r.Status != 200 {
 				t.Errorf("checkin once the lock is gone: %d %s", r.Status, r.Raw)
 			}
 		})
