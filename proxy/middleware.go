@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/auth"
 )
 
 // Keys of the values middleware leaves in c.Locals.
@@ -92,22 +92,13 @@ func caller(c *fiber.Ctx) vibepass.Caller {
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c) // a JWKS refresh must not stall the request
 	defer cancel()
-	who, err := s.deps.Verifier.Verify(ctx, bearerToken(c.Get(fiber.HeaderAuthorization)))
+	// No token or another scheme gives "", which the verifier reports as a missing token.
+	who, err := s.deps.Verifier.Verify(ctx, auth.BearerToken(c.Get(fiber.HeaderAuthorization)))
 	if err != nil {
 		return err
 	}
 	c.Locals(localCaller, who)
 	return c.Next()
-}
-
-// bearerToken returns the token of an "Authorization: Bearer <token>" header, or ""
-// (which the verifier reports as a missing token).
-func bearerToken(header string) string {
-	scheme, token, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(token)
 }
 
 // checkAPIKey admits the model with a configured X-API-Key (constant time in
