@@ -3,7 +3,6 @@ package pgstore_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,8 +39,11 @@ func TestActiveUsersStreams(t *testing.T) {
 	// Over the cluster's Unix socket, whose buffers (unlike TCP's) do not grow, the kernel
 	// holds far less than the list for a client that does not read: the check does not
 	// depend on the machine's TCP tuning.
-	socketURL := fmt.Sprintf("postgresql://authenticator@/%s?host=%s&port=%d",
-		db.Name, filepath.Join(localdbtest.Cluster(t).Dir(), "run"), db.Port)
+	sockDir := localdbtest.Cluster(t).SocketDir()
+	if sockDir == "" {
+		t.Fatal("the test cluster has no Unix socket: its directory path is too long; set TMPDIR to a shorter one")
+	}
+	socketURL := fmt.Sprintf("postgresql://authenticator@/%s?host=%s&port=%d", db.Name, sockDir, db.Port)
 	pool := storetest.OpenPool(t, socketURL)
 	store := pgstore.New(pool)
 	rows := 0
