@@ -66,9 +66,10 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 	}
 	for range r.cfg.rounds {
 		for i, m := range methods {
-			before := r.cpuNow()
-			took, errs := concurrently(ctx, clients, m.op)
-			f.cpu[i] = f.cpu[i].add(r.cpuNow().sub(before))
+			var took []time.Duration
+			var errs []error
+			cpu := r.measureCPU(func() { took, errs = concurrently(ctx, clients, m.op) })
+			f.cpu[i] = f.cpu[i].add(cpu)
 			*m.took = append(*m.took, took...)
 			for _, err := range errs {
 				if err != nil {

@@ -55,9 +55,22 @@ func (c cpuTimes) millis() string {
 	return fmt.Sprintf("%d/%d/%d", c.proxy.Milliseconds(), c.postgres.Milliseconds(), c.client.Milliseconds())
 }
 
-// cpuNow reads the CPU used so far by the proxy, Postgres and this process. A party
-// it cannot read counts 0.
-func (r *benchRun) cpuNow() cpuTimes {
+// measureCPU runs run and returns the CPU the three parties used meanwhile. This
+// process's own time is read last before run and first after it, so that reading
+// /proc (a few milliseconds) is not charged to the client.
+func (r *benchRun) measureCPU(run func()) cpuTimes {
+	before := r.othersCPU()
+	before.client = selfCPU()
+	run()
+	client := selfCPU()
+	after := r.othersCPU()
+	after.client = client
+	return after.sub(before)
+}
+
+// othersCPU reads the CPU used so far by the proxy and Postgres; one it cannot read
+// counts 0.
+func (r *benchRun) othersCPU() cpuTimes {
 	var c cpuTimes
 	if st, err := readProcStat(r.proxy.cmd.Process.Pid); err == nil {
 		c.proxy = st.self
@@ -65,11 +78,16 @@ func (r *benchRun) cpuNow() cpuTimes {
 	if r.postmaster != 0 {
 		c.postgres = treeCPU(r.postmaster)
 	}
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		c.client = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	return c
+}
+
+// selfCPU returns the CPU this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procStat is what the benchmark reads from /proc/<pid>/stat.

@@ -135,9 +135,9 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 	groups := max(1, int(r.cfg.duration/(2*abbaSlice)))
 	slice := r.cfg.duration / time.Duration(2*groups)
 	run := func(res *loadResult, op func(context.Context) error) {
-		before := r.cpuNow()
-		l := closedLoop(ctx, c, slice, op)
-		l.cpu = r.cpuNow().sub(before)
+		var l loadResult
+		cpu := r.measureCPU(func() { l = closedLoop(ctx, c, slice, op) })
+		l.cpu = cpu
 		res.add(l)
 	}
 	for range groups {
