@@ -139,6 +139,22 @@ func mint(t testing.TB, sub string) string {
 	return tok
 }
 
+// devAuth returns what servers built with proxy.New check credentials with: tokens
+// signed with the dev secret and modelKey, released when the test ends.
+func devAuth(t testing.TB) (*auth.Verifier, *auth.APIKeys) {
+	t.Helper()
+	verifier, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(auth.DevJWTSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(verifier.Close)
+	keys, err := auth.NewAPIKeys([]string{modelKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verifier, keys
+}
+
 // client does not ask for gzip by itself, so tests see exactly what they asked for.
 var client = &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 30 * time.Second}
 

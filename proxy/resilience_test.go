@@ -10,7 +10,6 @@ import (
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
-	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -192,15 +191,7 @@ func TestPanicBecomes500(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	verifier, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(auth.DevJWTSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(verifier.Close)
-	keys, err := auth.NewAPIKeys([]string{modelKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	verifier, keys := devAuth(t)
 	logs := &syncBuffer{}
 	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
 		Store: panickyStore{pgstore.New(pool)}, Verifier: verifier, APIKeys: keys, Logger: proxy.NewLogger(logs, "info"),

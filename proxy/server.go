@@ -48,6 +48,10 @@ type Server struct {
 	app            *fiber.App
 	checkinMessage string
 	close          func() // releases what Open built; nil for New
+	// streams is the parent of every model stream's store read; Shutdown cancels it
+	// once the grace period is over, so no read outlives the server.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -59,6 +63,7 @@ func New(cfg Config, deps Deps) *Server {
 		deps.Clock = vibepass.SystemClock
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, checkinMessage: CheckinMessage(cfg.Pass.LengthMinutes)}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		// Strings from the ctx are copies, so nothing kept (limiter keys, the caller's
 		// token) points into fasthttp's reused buffers.
@@ -134,8 +139,13 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 func (s *Server) Listen() error { return s.app.Listen(s.cfg.Listen) }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for in-flight
-// requests to finish.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// requests to finish. Model streams still running then are cut: Fiber does not close
+// their connections, and their store reads would otherwise run on until
+// timeouts.write, holding database connections that closing the pool waits for.
+func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.stopStreams()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 // Close releases what Open built (the database pool); a no-op for New.
 func (s *Server) Close() {

@@ -75,9 +75,9 @@ var errStreamCut = errors.New("active users stream cut before the store finished
 // proper error response; an error after that cuts the body short, which leaves
 // invalid JSON (and a broken gzip stream) that no client can take for a full list.
 func (s *Server) activeUsers(c *fiber.Ctx) error {
-	// The read may outlive this handler: it ends when the stream does, or at the
-	// write timeout, which caps the response anyway.
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Write)
+	// The read may outlive this handler: it ends when the stream does, at the write
+	// timeout, which caps the response anyway, or when a shutdown's grace period ends.
+	ctx, cancel := context.WithTimeout(s.streams, s.cfg.Timeouts.Write)
 	batches := make(chan rowBatch, 2)
 	go s.readActiveUsers(ctx, batches)
 
