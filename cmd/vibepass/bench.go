@@ -8,7 +8,9 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/vibepass/vibepass/sql/localdb"
@@ -63,6 +65,9 @@ func bench(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.users < 1 || cfg.passesPerUser < 0 || cfg.concurrency < 1 || cfg.duration <= 0 || cfg.rounds < 1 {
 		return errors.New("--users, --concurrency and --rounds must be at least 1, --duration positive, --passes-per-user not negative")
 	}
+	// Ctrl-C stops the run but still stops the proxy and the database and removes their files.
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
 	logger := log.New(os.Stderr, "bench: ", log.Ltime)
 	cfg.logf = logger.Printf
 
@@ -84,6 +89,9 @@ func bench(ctx context.Context, args []string, stdout io.Writer) error {
 		superURL, authURL = db.SuperuserURL, db.AuthenticatorURL
 	}
 	report, err := runBench(ctx, cfg, superURL, authURL)
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,10 @@ func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*
 	for _, clients := range activeUsersClients {
 		report.active = append(report.active, r.activeUsers(ctx, clients))
 	}
+	// Interrupted figures end early with errors; report the interruption instead.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return report, nil
 }
 
