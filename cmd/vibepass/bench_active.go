@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 )
+
+// activeUsersSQL reads the model's list the way the direct upstream does.
+const activeUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
+
+// jsonAggSQL has Postgres build the whole list as one JSON value, as PostgREST does.
+const jsonAggSQL = "select json_agg(t) from public.active_users() t"
+
+// errNoRows reports an active-users read that came back short.
+var errNoRows = errors.New("active users: fewer rows than bench users")
 
 // activeUsersClients are the model client counts the active-users figure runs at; the
 // RSS target is for the last.

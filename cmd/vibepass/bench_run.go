@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -25,12 +24,6 @@ import (
 // setRoleSQL is what the direct upstream (and PostgREST) sends before each call: role
 // and claims for the transaction only.
 const setRoleSQL = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
-
-// activeUsersSQL reads the model's list the way the direct upstream does.
-const activeUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
-
-// jsonAggSQL has Postgres build the whole list as one JSON value, as PostgREST does.
-const jsonAggSQL = "select json_agg(t) from public.active_users() t"
 
 // benchUser is one loaded user with the token its virtual client sends.
 type benchUser struct {
@@ -294,6 +287,3 @@ func truncate(b []byte, n int) string {
 	}
 	return string(b)
 }
-
-// errNoRows reports an active-users read that came back short.
-var errNoRows = errors.New("active users: fewer rows than bench users")
