@@ -156,13 +156,34 @@ func TestRateLimits(t *testing.T) {
 	// Four requests from this IP so far: the fifth is over the IP limit, whoever sends it.
 	wantError(t, do(t, "GET", ts.URL+"/api/session", nil, bearer(lover)), http.StatusTooManyRequests, "Too many requests")
 
-	model := ts.URL + "/api/model/active-users"
+	ms := startServer(t, proxy.UpstreamPostgres, nil, func(c *proxy.Config) {
+		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 60, IPPerMinute: 4, ModelKeyPerMinute: 1}
+	})
+	model := ms.URL + "/api/model/active-users"
 	if r := do(t, "GET", model, nil, apiKey(modelKey)); r.Status != 200 {
 		t.Fatalf("model: %d %s", r.Status, r.Raw)
 	}
 	wantError(t, do(t, "GET", model, nil, apiKey(modelKey)), http.StatusTooManyRequests, "Too many requests")
 	if r := do(t, "GET", model, nil, apiKey(oldModelKey)); r.Status != 200 {
 		t.Errorf("the other key shares the first key's limit: %d %s", r.Status, r.Raw)
+	}
+	// Wrong keys are limited per IP, so keys cannot be guessed at full speed.
+	wantError(t, do(t, "GET", model, nil, apiKey("not-a-model-key-at-all")), http.StatusForbidden, "Invalid API key")
+	wantError(t, do(t, "GET", model, nil, apiKey("not-a-model-key-at-all")), http.StatusTooManyRequests, "Too many requests")
+}
+
+// TestPassLengthDrift checks that a configured pass length the database does not
+// use is reported once in the logs, since the check-in message would name it.
+func TestPassLengthDrift(t *testing.T) {
+	ts := startServer(t, proxy.UpstreamPostgres, nil, func(c *proxy.Config) { c.Pass.LengthMinutes = 30 })
+	for i := 0; i < 2; i++ {
+		r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, musicFan)))
+		if r.Status != 200 || !strings.Contains(string(r.Raw), `"30-minute vibe pass activated"`) {
+			t.Fatalf("checkin: %d %s", r.Status, r.Raw)
+		}
+	}
+	if n := strings.Count(ts.Logs.String(), "differs from the database"); n != 1 {
+		t.Errorf("the drift was logged %d times, want once:\n%s", n, ts.Logs.String())
 	}
 }
 

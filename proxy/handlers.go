@@ -53,6 +53,13 @@ func (s *Server) checkin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if in.ExpiresInMinutes != s.cfg.Pass.LengthMinutes {
+		// The database decides the length; a message naming another one misleads users.
+		s.passLengthDrift.Do(func() {
+			s.log.Warn("pass.length_minutes differs from the database's vibepass.settings.pass_length: the check-in message names the wrong length",
+				"config_minutes", s.cfg.Pass.LengthMinutes, "database_minutes", in.ExpiresInMinutes)
+		})
+	}
 	return c.JSON(checkinResponse{Success: true, Message: s.checkinMessage, Data: checkinData{
 		SessionID: in.SessionID, ExpiresAt: timestamp(in.ExpiresAt), ExpiresInMinutes: in.ExpiresInMinutes,
 	}})

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -47,7 +48,9 @@ type Server struct {
 	log            *slog.Logger
 	app            *fiber.App
 	checkinMessage string
-	close          func() // releases what Open built; nil for New
+	// passLengthDrift warns once when the database's pass length is not the configured one.
+	passLengthDrift sync.Once
+	close           func() // releases what Open built; nil for New
 	// streams is the parent of every model stream's store read; Shutdown cancels it
 	// once the grace period is over, so no read outlives the server.
 	streams     context.Context
@@ -129,14 +132,12 @@ func (s *Server) routes() {
 	app.Post("/api/checkout", ipLimit, s.authenticate, userLimit, s.checkout)
 
 	modelLimit := s.limiter(s.cfg.RateLimit.ModelKeyPerMinute, func(c *fiber.Ctx) string { return c.Locals(localKeyID).(string) })
-	app.Get("/api/model/active-users", s.checkAPIKey, modelLimit, s.activeUsers)
+	// The IP limit comes first so that guessing keys is limited too.
+	app.Get("/api/model/active-users", ipLimit, s.checkAPIKey, modelLimit, s.activeUsers)
 }
 
 // Serve answers requests on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
-
-// Listen binds the configured address and serves until Shutdown.
-func (s *Server) Listen() error { return s.app.Listen(s.cfg.Listen) }
 
 // Shutdown stops accepting connections and waits, until ctx ends, for in-flight
 // requests to finish. Model streams still running then are cut: Fiber does not close
