@@ -33,14 +33,17 @@ const devDatabase = "vibepass"
 var serveDevAPI = devAPI
 
 // devAPI serves the API on db with the direct upstream, tokens signed with the dev
-// secret (what `vibepass token` mints) and the demo page. The model keys come from
-// MODEL_API_KEY; without it one is made and printed once ("model key: ...").
+// secret (what `vibepass token` mints), the demo page and CORS for Vite's dev server
+// (port 5173). The model keys come from MODEL_API_KEY; without it one is made and
+// printed once ("model key: ...").
 func devAPI(ctx context.Context, db *localdb.Database, addr string, stdout io.Writer) error {
 	cfg := proxy.DefaultConfig()
 	cfg.Listen = addr
 	cfg.Upstream = proxy.UpstreamConfig{Kind: proxy.UpstreamPostgres, DBURL: db.AuthenticatorURL}
 	cfg.Auth.JWTSecret = auth.DevJWTSecret
 	cfg.Page.Enabled = true
+	// A frontend under development usually runs on Vite's dev server: let it call the API.
+	cfg.CORS.Origins = []string{"http://localhost:5173", "http://127.0.0.1:5173"}
 	if cfg.ModelAPIKeys = proxy.ModelKeysFromEnv(); len(cfg.ModelAPIKeys) == 0 {
 		key := make([]byte, 24)
 		if _, err := rand.Read(key); err != nil {

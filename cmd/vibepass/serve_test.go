@@ -208,6 +208,19 @@ func TestDevServesTheAPI(t *testing.T) {
 	if status != 200 || len(users) != 1 || users[0].(map[string]any)["display_name"] != "ChillWave" {
 		t.Errorf("active users = %d %v", status, body)
 	}
+	// A frontend on Vite's dev server may call the dev API from the browser.
+	preflight, _ := http.NewRequest("OPTIONS", base+"/api/checkin", nil)
+	preflight.Header.Set("Origin", "http://localhost:5173")
+	preflight.Header.Set("Access-Control-Request-Method", "POST")
+	preflight.Header.Set("Access-Control-Request-Headers", "authorization")
+	if resp, err := http.DefaultClient.Do(preflight); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "http://localhost:5173" {
+			t.Errorf("CORS preflight from Vite's origin: allow-origin %q", got)
+		}
+	}
 	stop()
 	if code := <-exit; code != 0 {
 		t.Errorf("dev exit %d after the stop, want 0", code)
