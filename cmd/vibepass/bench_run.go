@@ -86,7 +86,7 @@ func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*
 	}()
 	r.client = &http.Client{
 		Timeout:   time.Minute,
-		Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true},
+		Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true, ReadBufferSize: 64 << 10},
 	}
 	defer r.client.CloseIdleConnections()
 	r.userClient = &fasthttp.HostClient{Addr: strings.TrimPrefix(r.proxy.url, "http://"), MaxConns: conns}
