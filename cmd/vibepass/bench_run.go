@@ -256,10 +256,9 @@ func (r *benchRun) direct(query string) func(context.Context) error {
 
 // viaProxy returns one request to a user endpoint through the proxy, as the next
 // user; a status other than 200 or a body without want counts as an error. It goes
-// through fasthttp's client, which costs this process about half the CPU of net/http's
-// per request (no reader and writer goroutines per connection): on a machine the
-// client shares with the proxy and Postgres, that CPU would otherwise be counted
-// against the proxy.
+// through fasthttp's client, which costs this process less CPU per request than
+// net/http's (no reader and writer goroutines per connection): on a machine the client
+// shares with the proxy and Postgres, that CPU counts against the proxy.
 func (r *benchRun) viaProxy(method, path, want string) func(context.Context) error {
 	uri := r.proxy.url + path
 	return func(ctx context.Context) error {
