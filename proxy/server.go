@@ -192,5 +192,10 @@ type timestamp time.Time
 // MarshalText implements encoding.TextMarshaler (cheaper for encoding/json than
 // MarshalJSON, whose output it re-validates).
 func (t timestamp) MarshalText() ([]byte, error) {
-	return time.Time(t).UTC().AppendFormat(nil, "2006-01-02T15:04:05Z"), nil
+	return appendTimestamp(nil, time.Time(t)), nil
+}
+
+// appendTimestamp appends t as the API shows times: ISO 8601 UTC, whole seconds.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, "2006-01-02T15:04:05Z")
 }

@@ -30,28 +30,49 @@ type rowBatch struct {
 	err  error
 }
 
-type activeUserJSON struct {
-	UserID      string      `json:"user_id"`
-	DisplayName string      `json:"display_name"`
-	CheckedInAt timestamp   `json:"checked_in_at"`
-	ExpiresAt   timestamp   `json:"expires_at"`
-	Preferences preferences `json:"preferences"`
+// appendActiveUser appends u as the spec's row object. It writes what encoding/json
+// would write for the same fields, byte for byte (tested), at a fraction of the cost:
+// a 100k-row list spent over half of the proxy's CPU in json.Marshal.
+func appendActiveUser(b []byte, u vibepass.ActiveUser) ([]byte, error) {
+	b = append(b, `{"user_id":`...)
+	b = appendJSONString(b, u.UserID)
+	b = append(b, `,"display_name":`...)
+	b = appendJSONString(b, u.DisplayName)
+	b = append(b, `,"checked_in_at":"`...)
+	b = appendTimestamp(b, u.CheckedInAt)
+	b = append(b, `","expires_at":"`...)
+	b = appendTimestamp(b, u.ExpiresAt)
+	b = append(b, `","preferences":`...)
+	b, err := appendPreferences(b, u.Preferences)
+	return append(b, '}'), err
 }
 
-// preferences encodes as JSON numbers that always read back as floats: the spec
-// promises "5 floats", and Python's json makes 1 an int but 1.0 a float.
-type preferences []float64
+// appendJSONString appends s as a JSON string. Printable ASCII with nothing to escape
+// (ids, most names) is copied; anything else goes through encoding/json, so escapes,
+// HTML-safe characters and invalid UTF-8 come out exactly as it writes them.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s) // a string always encodes
+			return append(b, quoted...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
 
-// MarshalJSON writes each value in its shortest form, with ".0" on whole numbers.
-func (p preferences) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 8*len(p)+2)
+// appendPreferences appends p as JSON numbers that always read back as floats: the
+// spec promises "5 floats", and Python's json makes 1 an int but 1.0 a float. Each
+// value is in its shortest form, with ".0" on whole numbers.
+func appendPreferences(b []byte, p []float64) ([]byte, error) {
 	b = append(b, '[')
 	for i, f := range p {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("preference %d is %v, not a JSON number", i, f)
+			return b, fmt.Errorf("preference %d is %v, not a JSON number", i, f)
 		}
 		n := len(b)
 		b = strconv.AppendFloat(b, f, 'f', -1, 64)
@@ -61,9 +82,6 @@ func (p preferences) MarshalJSON() ([]byte, error) {
 	}
 	return append(b, ']'), nil
 }
-
-// comma separates rows.
-var comma = []byte{','}
 
 // errStreamCut reports rows that stopped before the store finished (timeout or cancel).
 var errStreamCut = errors.New("active users stream cut before the store finished")
@@ -172,27 +190,26 @@ func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, first rowBatch,
 		return 0, err
 	}
 	count := 0
+	// One write per batch: Fiber's stream writer turns every flush of its small buffer
+	// into a chunk and a system call, so rows are gathered here first.
+	var chunk []byte
 	for b, ok := first, true; ; b, ok = <-batches {
 		if !ok {
 			return count, errStreamCut
 		}
+		chunk = chunk[:0]
 		for _, u := range b.rows {
-			row, err := json.Marshal(activeUserJSON{
-				UserID: u.UserID, DisplayName: u.DisplayName, CheckedInAt: timestamp(u.CheckedInAt),
-				ExpiresAt: timestamp(u.ExpiresAt), Preferences: preferences(u.Preferences),
-			})
-			if err != nil {
-				return count, err
-			}
 			if count > 0 {
-				if _, err := out.Write(comma); err != nil {
-					return count, err
-				}
+				chunk = append(chunk, ',')
 			}
-			if _, err := out.Write(row); err != nil { // a client that left shows up here
+			var err error
+			if chunk, err = appendActiveUser(chunk, u); err != nil {
 				return count, err
 			}
 			count++
+		}
+		if _, err := out.Write(chunk); err != nil { // a client that left shows up here
+			return count, err
 		}
 		if b.end {
 			if b.err != nil {
