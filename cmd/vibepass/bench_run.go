@@ -93,7 +93,7 @@ func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*
 	defer r.userClient.CloseIdleConnections()
 
 	report.checkin = r.paired(ctx, "check-in", r.viaProxy(http.MethodPost, "/api/checkin", `"success":true`), r.direct("select public.checkin()"))
-	if err := execScript(ctx, superURL, benchsql.CheckInAll); err != nil {
+	if err := checkInAll(ctx, superURL); err != nil {
 		return nil, fmt.Errorf("checking in every bench user: %w", err)
 	}
 	report.status = r.paired(ctx, "session status", r.viaProxy(http.MethodGet, "/api/session", `"active":true`), r.direct("select public.session_status()"))
@@ -153,20 +153,31 @@ func loadBenchData(ctx context.Context, superURL string, users, passes int) erro
 	if _, err := conn.Exec(ctx, benchsql.Load); err != nil {
 		return fmt.Errorf("loading bench data (sql/bench/load.sql): %w", err)
 	}
-	// As autovacuum would soon: statistics for the planner, and the visibility map.
-	_, err = conn.Exec(ctx, "vacuum (analyze) auth.users, public.profiles, public.sessions")
+	return settle(ctx, conn, "auth.users, public.profiles, public.sessions")
+}
+
+// settle does what autovacuum and the checkpointer would soon do after a bulk write
+// to tables (statistics, the visibility map, writing the dirty pages out), so that
+// they do not do it in the middle of a figure.
+func settle(ctx context.Context, conn *pgx.Conn, tables string) error {
+	_, err := conn.Exec(ctx, "vacuum (analyze) "+tables)
+	if err == nil {
+		_, err = conn.Exec(ctx, "checkpoint")
+	}
 	return err
 }
 
-// execScript runs one of the sql/bench scripts as the superuser.
-func execScript(ctx context.Context, superURL, script string) error {
+// checkInAll runs sql/bench/checkin_all.sql as the superuser and settles the table.
+func checkInAll(ctx context.Context, superURL string) error {
 	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, script)
-	return err
+	if _, err := conn.Exec(ctx, benchsql.CheckInAll); err != nil {
+		return err
+	}
+	return settle(ctx, conn, "public.sessions")
 }
 
 // mintBenchTokens mints, up front, one HS256 access token per bench user with the

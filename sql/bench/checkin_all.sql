@@ -1,7 +1,7 @@
 -- Gives every bench user without one a live pass, started within the last five
 -- minutes and as long as the operator's pass length, so that the active-users
 -- figure reads the whole population. Those the check-in figure already checked in
--- keep the pass checkin() gave them.
+-- keep the pass checkin() gave them. Vacuum and analyze sessions afterwards.
 
 begin;
 
@@ -14,7 +14,5 @@ from (
       and not exists (select 1 from public.sessions s where s.user_id = u.id and s.status = 'active')
 ) as waiting
 cross join vibepass.settings as settings;
-
-analyze public.sessions;
 
 commit;
