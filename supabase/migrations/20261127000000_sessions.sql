@@ -253,7 +253,7 @@ create policy "Users can read their own passes"
  * made. Safe under concurrency: simultaneous calls for one user all end on the same single pass.
  *
  * Returns {"session_id": uuid, "expires_at": "2025-11-09T15:00:00Z", "expires_in_minutes": 60}.
- * Errors: 42501 "not signed in" without a user in the JWT.
+ * Errors: 42501 "not signed in" without a user in the JWT, or when that user has been deleted.
  * Callable by authenticated. SECURITY DEFINER: the caller has no write rights on sessions.
  */
 create function public.checkin()
@@ -269,6 +269,12 @@ declare
   pass public.sessions;
 begin
   select s.pass_length into strict pass_length from vibepass.settings s;
+
+  -- A token outlives its user (it stays valid until exp): answer a deleted account as for no
+  -- user, not with the foreign-key error the insert below would raise.
+  if not exists (select from auth.users u where u.id = uid) then
+    raise exception 'not signed in' using errcode = '42501';
+  end if;
 
   loop
     -- Free the one-active slot if the user's active pass has run out.

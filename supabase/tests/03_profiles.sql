@@ -2,7 +2,7 @@
 -- writes them, and gone with their passes when the auth user is deleted.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(25);
+select plan(27);
 
 -- Sign-ups, as Supabase Auth inserts them.
 insert into auth.users (id, email, phone, raw_user_meta_data) values
@@ -84,6 +84,13 @@ delete from auth.users where id = 'cccccccc-0000-4000-8000-000000000001';
 select is_empty($$ select 1 from public.profiles where id = 'cccccccc-0000-4000-8000-000000000001' $$, 'cascade: the profile is gone');
 select is_empty($$ select 1 from public.sessions where user_id = 'cccccccc-0000-4000-8000-000000000001' $$, 'cascade: the passes are gone');
 select is((select count(*) from public.profiles where id::text like 'cccccccc-%'), 4::bigint, 'cascade: other users keep their profiles');
+
+-- A token outlives its user (valid until exp): the deleted user is answered as no user.
+set local role authenticated;
+select set_config('request.jwt.claims', '{"sub":"cccccccc-0000-4000-8000-000000000001","role":"authenticated"}', true);
+select throws_ok($$ select public.checkin() $$, '42501', 'not signed in', 'checkin: a deleted user''s token is refused like no user');
+select ok(public.session_status() is null, 'session_status: a deleted user has no pass');
+reset role;
 
 -- The seed's example users are there with the spec's preferences (when the seed ran).
 select ok(
