@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -44,23 +45,6 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-// newUsers signs up n users (auth.users rows; the trigger makes their profiles).
-func newUsers(t *testing.T, db *localdb.Database, n int) []string {
-	t.Helper()
-	ctx := context.Background()
-	conn := connect(t, db.SuperuserURL)
-	rows, err := conn.Query(ctx, `insert into auth.users (id, email)
-		select gen_random_uuid(), 'racer' || i || '@test.local' from generate_series(1, $1) i returning id::text`, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
 }
 
 // activePasses returns each user's status='active' session ids.
@@ -128,7 +112,7 @@ func assertOnePassEach(t *testing.T, db *localdb.Database, returned map[string][
 func TestConcurrentCheckinsOneUser(t *testing.T) {
 	const callers = 100
 	db := localdbtest.Unseeded(t)
-	user := newUsers(t, db, 1)[0]
+	user := storetest.AddUsers(t, db.SuperuserURL, 1)[0]
 	ctx := context.Background()
 	calls := make([]func() (string, error), callers)
 	for i := range calls {
@@ -142,7 +126,7 @@ func TestConcurrentCheckinsOneUser(t *testing.T) {
 func TestConcurrentCheckinsManyUsers(t *testing.T) {
 	const users, perUser = 100, 5
 	db := localdbtest.Unseeded(t)
-	ids := newUsers(t, db, users)
+	ids := storetest.AddUsers(t, db.SuperuserURL, users)
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(db.AuthenticatorURL)
 	if err != nil {
