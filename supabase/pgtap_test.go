@@ -16,7 +16,7 @@ import (
 func TestPgTAP(t *testing.T) {
 	pgProve, err := exec.LookPath("pg_prove")
 	if err != nil {
-		t.Fatal("pg_prove not found: apt-get install postgresql-15-pgtap")
+		t.Fatal("pg_prove not found: apt-get install libtap-parser-sourcehandler-pgtap-perl postgresql-15-pgtap (or run .ci/run, which installs every tool the tests need)")
 	}
 	files, err := filepath.Glob(filepath.Join("tests", "*.sql"))
 	if err != nil || len(files) == 0 {
