@@ -19,6 +19,22 @@ const (
 	ETIMEOUT      = "timeout"      // 504: the database did not answer in time
 )
 
+// The errors more than one layer reports, each with its one message.
+var (
+	// ErrUnavailable: the database (or PostgREST) cannot be reached.
+	ErrUnavailable = &Error{Code: EUNAVAILABLE, Message: "Database unavailable"}
+	// ErrTimeout: the database (or PostgREST) did not answer in time.
+	ErrTimeout = &Error{Code: ETIMEOUT, Message: "Database timed out"}
+	// ErrPermissionDenied: the database refused the caller (SQLSTATE 42501, HTTP 403).
+	ErrPermissionDenied = &Error{Code: EFORBIDDEN, Message: "Permission denied"}
+	// ErrTokenExpired: the access token's exp has passed.
+	ErrTokenExpired = &Error{Code: EUNAUTHORIZED, Message: "Token expired"}
+	// ErrRateLimited: a rate limit was hit.
+	ErrRateLimited = &Error{Code: ERATELIMIT, Message: "Too many requests, try again later"}
+	// ErrInternal: a bug or an unexpected answer; the cause is logged, never shown.
+	ErrInternal = &Error{Code: EINTERNAL, Message: "Internal error"}
+)
+
 // Error is an error whose Message is safe to show to the client as is.
 type Error struct {
 	Code    string
@@ -48,5 +64,5 @@ func ErrorMessage(err error) string {
 	if errors.As(err, &e) {
 		return e.Message
 	}
-	return "Internal error"
+	return ErrInternal.Message
 }

@@ -66,6 +66,35 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// The Postgres roles a request runs as, as PostgREST switches to them.
+const (
+	// RoleAuthenticated is a signed-in user's role, and the audience of their access token.
+	RoleAuthenticated = "authenticated"
+	// RoleServiceRole is the model's role: it bypasses row level security.
+	RoleServiceRole = "service_role"
+)
+
+// IsUUID reports whether s is a UUID in its canonical 8-4-4-4-12 hex form, as user ids are.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Clock tells the time; tests replace it.
 type Clock func() time.Time
 

@@ -1,74 +1,17 @@
-// Package proxy is the vibepass HTTP server: the spec's four endpoints in front of a
-// vibepass.Store, with token and API key checks, rate limits, CORS, request IDs,
-// structured logs, health probes and one place that turns errors into responses.
 package proxy
 
-import (
-	"errors"
-	"fmt"
-	"net"
-	"net/url"
-	"os"
-	"regexp"
-	"strings"
-	"time"
+import "time"
 
-	"github.com/BurntSushi/toml"
-)
-
-// Upstream kinds accepted in upstream.kind.
-const (
-	UpstreamPostgres  = "postgres"
-	UpstreamPostgREST = "postgrest"
-)
-
-// ModelKeysEnv names the environment variable holding the model API keys, comma-separated.
-const ModelKeysEnv = "MODEL_API_KEY"
-
-// Config is the server's configuration, read from a TOML file by LoadConfig.
+// Config is what the HTTP server needs to know. cmd/vibepass/config reads it from
+// config.toml's [cors], [timeouts], [rate_limit], [limits], [page] and [client_ip]
+// sections (the toml tags name the keys) and validates it before New sees it.
 type Config struct {
-	// Listen is the host:port the server binds.
-	Listen    string          `toml:"listen"`
-	Upstream  UpstreamConfig  `toml:"upstream"`   // [upstream]
-	Auth      AuthConfig      `toml:"auth"`       // [auth]
-	Pass      PassConfig      `toml:"pass"`       // [pass]
-	CORS      CORSConfig      `toml:"cors"`       // [cors]
-	Timeouts  TimeoutsConfig  `toml:"timeouts"`   // [timeouts]
-	RateLimit RateLimitConfig `toml:"rate_limit"` // [rate_limit]
-	Limits    LimitsConfig    `toml:"limits"`     // [limits]
-	Log       LogConfig       `toml:"log"`        // [log]
-	Page      PageConfig      `toml:"page"`       // [page]
-	ClientIP  ClientIPConfig  `toml:"client_ip"`  // [client_ip]
-	// ModelAPIKeys are the keys the model endpoint accepts; from MODEL_API_KEY, never the file.
-	ModelAPIKeys []string `toml:"-"`
-}
-
-// UpstreamConfig says where the vibepass functions live.
-type UpstreamConfig struct {
-	// Kind is "postgres" (a pgx pool, DBURL) or "postgrest" (Supabase's REST API, URL and keys).
-	Kind string `toml:"kind"`
-	// DBURL is the Postgres URL of the authenticator role (kind postgres).
-	DBURL string `toml:"db_url"`
-	// URL is the Supabase project URL, e.g. http://127.0.0.1:54321 (kind postgrest).
-	URL string `toml:"url"`
-	// AnonKey is sent as apikey with user requests (kind postgrest).
-	AnonKey string `toml:"anon_key"`
-	// ServiceRoleKey authorizes the model's read (kind postgrest).
-	ServiceRoleKey string `toml:"service_role_key"`
-}
-
-// AuthConfig says how user access tokens are verified; at least one of the two is set.
-type AuthConfig struct {
-	// JWTSecret is the legacy HS256 secret.
-	JWTSecret string `toml:"jwt_secret"`
-	// JWKSURL serves the project's ES256/RS256 public keys.
-	JWKSURL string `toml:"jwks_url"`
-}
-
-// PassConfig describes the pass as the messages name it.
-type PassConfig struct {
-	// LengthMinutes is the pass length named in the check-in message.
-	LengthMinutes int `toml:"length_minutes"`
+	CORS      CORSConfig      `toml:"cors"`
+	Timeouts  TimeoutsConfig  `toml:"timeouts"`
+	RateLimit RateLimitConfig `toml:"rate_limit"`
+	Limits    LimitsConfig    `toml:"limits"`
+	Page      PageConfig      `toml:"page"`
+	ClientIP  ClientIPConfig  `toml:"client_ip"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -133,11 +76,9 @@ type ClientIPConfig struct {
 	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
-// DefaultConfig returns the values used for every key the file leaves out.
+// DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{
-		Listen: "127.0.0.1:3000",
-		Pass:   PassConfig{LengthMinutes: 60},
 		Timeouts: TimeoutsConfig{
 			Upstream: 5 * time.Second,
 			Ready:    2 * time.Second,
@@ -148,239 +89,5 @@ func DefaultConfig() Config {
 		},
 		RateLimit: RateLimitConfig{UserPerMinute: 60, IPPerMinute: 600, ModelKeyPerMinute: 120},
 		Limits:    LimitsConfig{BodyBytes: 16 << 10, HeaderBytes: 32 << 10},
-		Log:       LogConfig{Level: "info"},
 	}
-}
-
-// LoadConfig reads the TOML file at path over DefaultConfig, resolves env(NAME)
-// values, reads the model keys from MODEL_API_KEY and validates the result. Every
-// error names the file and the key at fault.
-func LoadConfig(path string) (Config, error) {
-	cfg := DefaultConfig()
-	md, err := toml.DecodeFile(path, &cfg)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		return Config{}, fmt.Errorf("%s: %s: unknown key", path, undecoded[0])
-	}
-	cfg.ModelAPIKeys = ModelKeysFromEnv()
-	if err := cfg.resolveEnv(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// ModelKeysFromEnv returns the model API keys in MODEL_API_KEY: comma-separated,
-// so that old and new key both work during a rotation; blanks are dropped.
-func ModelKeysFromEnv() []string {
-	var keys []string
-	for _, k := range strings.Split(os.Getenv(ModelKeysEnv), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-// envRef matches Supabase's env(NAME) form.
-var envRef = regexp.MustCompile(`^env\(([A-Za-z_][A-Za-z0-9_]*)\)$`)
-
-// configString is one string key that may be given as env(NAME).
-type configString struct {
-	key    string
-	value  *string
-	secret bool // a literal value is refused: the file is meant to be committed
-}
-
-// stringKeys lists the string keys that accept env(NAME).
-func (c *Config) stringKeys() []configString {
-	return []configString{
-		{"listen", &c.Listen, false},
-		{"upstream.db_url", &c.Upstream.DBURL, false}, // secret only when it holds a password; see Validate
-		{"upstream.url", &c.Upstream.URL, false},
-		{"upstream.anon_key", &c.Upstream.AnonKey, true},
-		{"upstream.service_role_key", &c.Upstream.ServiceRoleKey, true},
-		{"auth.jwt_secret", &c.Auth.JWTSecret, true},
-		{"auth.jwks_url", &c.Auth.JWKSURL, false},
-	}
-}
-
-// resolveEnv replaces env(NAME) values with the variable's value and refuses
-// literal secrets.
-func (c *Config) resolveEnv() error {
-	for _, s := range c.stringKeys() {
-		raw := *s.value
-		if raw == "" {
-			continue
-		}
-		m := envRef.FindStringSubmatch(raw)
-		if m == nil {
-			if s.secret {
-				return fmt.Errorf("%s: secrets must be given as env(NAME), not written in the file", s.key)
-			}
-			if s.key == "upstream.db_url" && urlHasPassword(raw) {
-				return fmt.Errorf("%s: a URL with a password must be given as env(NAME), not written in the file", s.key)
-			}
-			continue
-		}
-		v, ok := os.LookupEnv(m[1])
-		if !ok || v == "" {
-			return fmt.Errorf("%s: environment variable %s is not set", s.key, m[1])
-		}
-		*s.value = v
-	}
-	return nil
-}
-
-// urlHasPassword reports whether a URL carries a password.
-func urlHasPassword(raw string) bool {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return strings.Contains(raw, "password=")
-	}
-	_, ok := u.User.Password()
-	return ok || u.Query().Get("password") != ""
-}
-
-// Validate checks every key and returns the first problem, naming its key.
-func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("listen: must be host:port, e.g. 127.0.0.1:3000")
-	}
-	if err := c.Upstream.validate(); err != nil {
-		return err
-	}
-	if err := c.Auth.validate(); err != nil {
-		return err
-	}
-	if len(c.ModelAPIKeys) == 0 {
-		return fmt.Errorf("%s: environment variable must hold at least one model API key (comma-separated for rotation)", ModelKeysEnv)
-	}
-	if c.Pass.LengthMinutes < 1 || c.Pass.LengthMinutes > 24*60 {
-		return errors.New("pass.length_minutes: must be between 1 and 1440")
-	}
-	if err := validateOrigins(c.CORS.Origins); err != nil {
-		return err
-	}
-	if err := c.Timeouts.validate(); err != nil {
-		return err
-	}
-	for key, n := range map[string]int{
-		"rate_limit.user_per_minute":      c.RateLimit.UserPerMinute,
-		"rate_limit.ip_per_minute":        c.RateLimit.IPPerMinute,
-		"rate_limit.model_key_per_minute": c.RateLimit.ModelKeyPerMinute,
-	} {
-		if n < 1 {
-			return fmt.Errorf("%s: must be at least 1", key)
-		}
-	}
-	if c.Limits.BodyBytes < 1 || c.Limits.BodyBytes > 64<<20 {
-		return errors.New("limits.body_bytes: must be between 1 and 67108864")
-	}
-	if c.Limits.HeaderBytes < 4096 || c.Limits.HeaderBytes > 1<<20 {
-		return errors.New("limits.header_bytes: must be between 4096 and 1048576")
-	}
-	if _, err := parseLevel(c.Log.Level); err != nil {
-		return err
-	}
-	return c.ClientIP.validate()
-}
-
-func (c *ClientIPConfig) validate() error {
-	if c.Header != "" && len(c.TrustedProxies) == 0 {
-		return errors.New("client_ip.trusted_proxies: required with client_ip.header, or anyone could pick their IP")
-	}
-	for _, p := range c.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				return fmt.Errorf("client_ip.trusted_proxies: %q is neither an IP nor a CIDR", p)
-			}
-		}
-	}
-	return nil
-}
-
-func (u *UpstreamConfig) validate() error {
-	switch u.Kind {
-	case UpstreamPostgres:
-		if u.DBURL == "" {
-			return errors.New(`upstream.db_url: required when upstream.kind is "postgres"`)
-		}
-		if p, err := url.Parse(u.DBURL); err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
-			return errors.New("upstream.db_url: must be a postgres:// URL")
-		}
-	case UpstreamPostgREST:
-		if err := validateHTTPURL("upstream.url", u.URL); err != nil {
-			return err
-		}
-		if u.AnonKey == "" {
-			return errors.New(`upstream.anon_key: required when upstream.kind is "postgrest"`)
-		}
-		if u.ServiceRoleKey == "" {
-			return errors.New(`upstream.service_role_key: required when upstream.kind is "postgrest"`)
-		}
-	default:
-		return errors.New(`upstream.kind: must be "postgres" or "postgrest"`)
-	}
-	return nil
-}
-
-func (a *AuthConfig) validate() error {
-	if a.JWTSecret == "" && a.JWKSURL == "" {
-		return errors.New("auth: set jwt_secret, jwks_url or both")
-	}
-	if a.JWTSecret != "" && len(a.JWTSecret) < 32 {
-		return errors.New("auth.jwt_secret: must be at least 32 characters")
-	}
-	if a.JWKSURL != "" {
-		return validateHTTPURL("auth.jwks_url", a.JWKSURL)
-	}
-	return nil
-}
-
-func (t *TimeoutsConfig) validate() error {
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"timeouts.upstream", t.Upstream}, {"timeouts.ready", t.Ready}, {"timeouts.read", t.Read},
-		{"timeouts.write", t.Write}, {"timeouts.idle", t.Idle}, {"timeouts.shutdown", t.Shutdown},
-	} {
-		if d.v <= 0 {
-			return fmt.Errorf("%s: must be a positive duration like \"5s\"", d.key)
-		}
-	}
-	if t.Upstream >= t.Write {
-		return errors.New("timeouts.upstream: must be shorter than timeouts.write")
-	}
-	return nil
-}
-
-// validateHTTPURL requires an absolute http(s) URL.
-func validateHTTPURL(key, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s: must be an http:// or https:// URL", key)
-	}
-	return nil
-}
-
-// validateOrigins accepts exact origins (scheme://host[:port]) or a lone "*";
-// Fiber's cors middleware panics on anything else.
-func validateOrigins(origins []string) error {
-	for _, o := range origins {
-		if o == "*" && len(origins) == 1 {
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return fmt.Errorf("cors.origins: %q is not an origin like https://app.example.com (or a lone \"*\")", o)
-		}
-	}
-	return nil
 }

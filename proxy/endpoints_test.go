@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/storetest"
 )
 
 var (
@@ -186,7 +186,7 @@ func TestModelStreamGzip(t *testing.T) {
 			ts := startServer(t, kind, nil, nil)
 			const n = 700
 			storetest.AddUsers(t, ts.DB.SuperuserURL, n)
-			checkInEveryone(t, ts.DB.SuperuserURL)
+			storetest.CheckInEveryone(t, ts.DB.SuperuserURL)
 
 			plain := do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey))
 			if plain.Status != 200 || plain.Header.Get("Content-Encoding") != "" {
@@ -227,15 +227,6 @@ func TestModelStreamGzip(t *testing.T) {
 	}
 }
 
-// checkInEveryone gives every user a live pass, straight in SQL.
-func checkInEveryone(t *testing.T, superuserURL string) {
-	t.Helper()
-	if _, err := superuser(t, superuserURL).Exec(context.Background(), `insert into public.sessions (user_id, expires_at)
-		select id, now() + interval '1 hour' from auth.users`); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // wantJSON checks status 200 and a body equal to want.
 func wantJSON(t *testing.T, r response, want string) {
 	t.Helper()
@@ -253,5 +244,18 @@ func wantKeys(t *testing.T, v any, want ...string) {
 	t.Helper()
 	if got := keys(v); !reflect.DeepEqual(got, want) {
 		t.Errorf("fields = %v, want %v", got, want)
+	}
+}
+
+func TestCheckinMessage(t *testing.T) {
+	for minutes, want := range map[int]string{
+		60:  "1-hour vibe pass activated",
+		30:  "30-minute vibe pass activated",
+		120: "2-hour vibe pass activated",
+		90:  "90-minute vibe pass activated",
+	} {
+		if got := proxy.CheckinMessage(minutes); got != want {
+			t.Errorf("CheckinMessage(%d) = %q, want %q", minutes, got, want)
+		}
 	}
 }

@@ -58,9 +58,9 @@ func asVibepassError(err error) *vibepass.Error {
 	case errors.As(err, &ferr):
 		return fromFiberError(ferr)
 	case errors.Is(err, context.DeadlineExceeded):
-		return vibepass.Errorf(vibepass.ETIMEOUT, "The database did not answer in time")
+		return vibepass.ErrTimeout
 	}
-	return vibepass.Errorf(vibepass.EINTERNAL, "Internal error")
+	return vibepass.ErrInternal
 }
 
 // fromFiberError names Fiber's own errors (routing, limits, malformed requests).
@@ -75,10 +75,10 @@ func fromFiberError(e *fiber.Error) *vibepass.Error {
 	case fiber.StatusRequestHeaderFieldsTooLarge:
 		return vibepass.Errorf(vibepass.ETOOLARGE, "Request headers too large")
 	case fiber.StatusTooManyRequests:
-		return vibepass.Errorf(vibepass.ERATELIMIT, "Too many requests, try again later")
+		return vibepass.ErrRateLimited
 	}
 	if e.Code >= 400 && e.Code < 500 {
 		return vibepass.Errorf(vibepass.EINVALID, "Bad request")
 	}
-	return vibepass.Errorf(vibepass.EINTERNAL, "Internal error")
+	return vibepass.ErrInternal
 }

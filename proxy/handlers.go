@@ -53,14 +53,8 @@ func (s *Server) checkin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if in.ExpiresInMinutes != s.cfg.Pass.LengthMinutes {
-		// The database decides the length; a message naming another one misleads users.
-		s.passLengthDrift.Do(func() {
-			s.log.Warn("pass.length_minutes differs from the database's vibepass.settings.pass_length: the check-in message names the wrong length",
-				"config_minutes", s.cfg.Pass.LengthMinutes, "database_minutes", in.ExpiresInMinutes)
-		})
-	}
-	return c.JSON(checkinResponse{Success: true, Message: s.checkinMessage, Data: checkinData{
+	// The database decides the length, so the message names the one it gave.
+	return c.JSON(checkinResponse{Success: true, Message: CheckinMessage(in.ExpiresInMinutes), Data: checkinData{
 		SessionID: in.SessionID, ExpiresAt: timestamp(in.ExpiresAt), ExpiresInMinutes: in.ExpiresInMinutes,
 	}})
 }
@@ -109,12 +103,10 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	defer cancel()
 	if err := s.deps.Store.Ping(ctx); err != nil {
 		s.log.Warn("readiness ping failed", "request_id", requestID(c), "error", err.Error())
-		return vibepass.Errorf(vibepass.EUNAVAILABLE, "The database is unreachable")
+		return vibepass.ErrUnavailable
 	}
-	if r, ok := s.deps.Verifier.(interface{ Ready() error }); ok {
-		if err := r.Ready(); err != nil {
-			return err // EUNAVAILABLE: the JWKS has not been fetched yet
-		}
+	if err := s.deps.Verifier.Ready(); err != nil {
+		return err // EUNAVAILABLE: the JWKS has not been fetched yet
 	}
 	return c.JSON(messageResponse{Success: true, Message: "ready"})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -16,9 +17,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/pgstore"
+	"github.com/vibepass/vibepass/proxy/rest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -38,7 +44,13 @@ const (
 	beatLover = "00000000-0000-4000-8000-000000000002"
 )
 
-var upstreamKinds = []string{proxy.UpstreamPostgres, proxy.UpstreamPostgREST}
+// The two upstreams every endpoint test runs on.
+const (
+	upstreamPostgres  = "postgres"  // pgstore, straight to the database
+	upstreamPostgREST = "postgrest" // rest, through the PostgREST stand-in
+)
+
+var upstreamKinds = []string{upstreamPostgres, upstreamPostgREST}
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
@@ -80,34 +92,31 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 	}
 	ts := &testServer{DB: db, Logs: &syncBuffer{}}
 	cfg := proxy.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Auth.JWTSecret = auth.DevJWTSecret
-	cfg.ModelAPIKeys = []string{modelKey, oldModelKey}
 	cfg.CORS.Origins = []string{appOrigin}
-	cfg.Log.Level = "debug"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	var store vibepass.Store
 	switch kind {
-	case proxy.UpstreamPostgres:
-		cfg.Upstream = proxy.UpstreamConfig{Kind: kind, DBURL: db.AuthenticatorURL}
-	case proxy.UpstreamPostgREST:
-		rs, err := resttest.Start(db.AuthenticatorURL, []byte(auth.DevJWTSecret))
+	case upstreamPostgres:
+		store = pgstore.New(storetest.OpenPool(t, db.AuthenticatorURL))
+	case upstreamPostgREST:
+		rs, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(rs.Close)
 		ts.Rest = rs
-		cfg.Upstream = proxy.UpstreamConfig{Kind: kind, URL: rs.URL, AnonKey: rs.AnonKey, ServiceRoleKey: rs.ServiceRoleKey}
+		if store, err = rest.New(rest.Options{URL: rs.URL, AnonKey: rs.AnonKey, ServiceRoleKey: rs.ServiceRoleKey, Timeout: cfg.Timeouts.Upstream}); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown upstream %q", kind)
 	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	srv, err := proxy.Open(cfg, proxy.NewLogger(ts.Logs, cfg.Log.Level))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	verifier, keys := devAuth(t, modelKey, oldModelKey)
+	logger := slog.New(slog.NewJSONHandler(ts.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := proxy.New(cfg, proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: logger})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +132,6 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 		if ts.RunErr != nil {
 			t.Errorf("Run: %v", ts.RunErr)
 		}
-		srv.Close()
 	})
 	ts.URL = "http://" + ln.Addr().String()
 	return ts
@@ -132,23 +140,23 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 // mint returns an access token for user sub, signed with the dev secret.
 func mint(t testing.TB, sub string) string {
 	t.Helper()
-	tok, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: sub, Email: "u@example.com"}, time.Now())
+	tok, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: sub, Email: "u@example.com"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
 }
 
-// devAuth returns what servers built with proxy.New check credentials with: tokens
-// signed with the dev secret and modelKey, released when the test ends.
-func devAuth(t testing.TB) (*auth.Verifier, *auth.APIKeys) {
+// devAuth returns what test servers check credentials with: tokens signed with the
+// dev secret and the given model keys, released when the test ends.
+func devAuth(t testing.TB, modelKeys ...string) (*auth.Verifier, *auth.APIKeys) {
 	t.Helper()
-	verifier, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(auth.DevJWTSecret)})
+	verifier, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(devtoken.Secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(verifier.Close)
-	keys, err := auth.NewAPIKeys([]string{modelKey})
+	keys, err := auth.NewAPIKeys(modelKeys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -21,30 +20,6 @@ const (
 	localCaller    = "vibepass.caller"
 	localKeyID     = "vibepass.key_id" // a hash of the model key: safe to keep and log
 )
-
-// NewLogger returns a JSON slog logger writing to w at level (debug, info, warn, error).
-func NewLogger(w io.Writer, level string) *slog.Logger {
-	l, err := parseLevel(level)
-	if err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-// parseLevel reads log.level.
-func parseLevel(s string) (slog.Level, error) {
-	switch s {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info", "":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("log.level: must be debug, info, warn or error")
-}
 
 // accessLog logs one line per request. It turns a returned error into the response
 // itself, so the line carries the final status. Only method, path, status, timing,
@@ -121,7 +96,7 @@ func (s *Server) limiter(perMinute int, key func(*fiber.Ctx) string) fiber.Handl
 		Expiration:   time.Minute,
 		KeyGenerator: key,
 		LimitReached: func(*fiber.Ctx) error {
-			return vibepass.Errorf(vibepass.ERATELIMIT, "Too many requests, try again later")
+			return vibepass.ErrRateLimited
 		},
 	})
 }

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -126,7 +127,7 @@ func TestHungDatabase(t *testing.T) {
 // server down meanwhile (what SIGTERM does), and checks that the request still
 // completes while new connections are refused.
 func TestGracefulShutdown(t *testing.T) {
-	ts := startServer(t, proxy.UpstreamPostgres, nil, nil)
+	ts := startServer(t, upstreamPostgres, nil, nil)
 	tok := mint(t, musicFan)
 	release := lockSessions(t, ts.DB.SuperuserURL)
 	inFlight := make(chan response, 1)
@@ -191,10 +192,10 @@ func TestPanicBecomes500(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	verifier, keys := devAuth(t)
+	verifier, keys := devAuth(t, modelKey)
 	logs := &syncBuffer{}
 	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
-		Store: panickyStore{pgstore.New(pool)}, Verifier: verifier, APIKeys: keys, Logger: proxy.NewLogger(logs, "info"),
+		Store: panickyStore{pgstore.New(pool)}, Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	tok := mint(t, musicFan)
 	send := func(method, path string) response {

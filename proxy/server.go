@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,7 +21,11 @@ import (
 
 // TokenVerifier verifies a user's bearer token (auth.Verifier implements it).
 type TokenVerifier interface {
+	// Verify returns the caller a token speaks for, or an EUNAUTHORIZED error.
 	Verify(ctx context.Context, rawToken string) (vibepass.Caller, error)
+	// Ready reports whether tokens can be verified now (an EUNAVAILABLE error while
+	// the JWKS has not been fetched yet); /readyz asks it.
+	Ready() error
 }
 
 // KeyChecker checks a presented model API key (auth.APIKeys implements it).
@@ -35,7 +38,7 @@ type Deps struct {
 	Store    vibepass.Store
 	Verifier TokenVerifier
 	APIKeys  KeyChecker
-	// Logger receives the JSON access and error logs; nil means stderr at the configured level.
+	// Logger receives the access and error logs; nil means JSON on stderr at info level.
 	Logger *slog.Logger
 	// Clock stamps the model response; nil means the system clock.
 	Clock vibepass.Clock
@@ -43,29 +46,25 @@ type Deps struct {
 
 // Server is the vibepass HTTP server.
 type Server struct {
-	cfg            Config
-	deps           Deps
-	log            *slog.Logger
-	app            *fiber.App
-	checkinMessage string
-	// passLengthDrift warns once when the database's pass length is not the configured one.
-	passLengthDrift sync.Once
-	close           func() // releases what Open built; nil for New
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	app  *fiber.App
 	// streams is the parent of every model stream's store read; Shutdown cancels it
 	// once the grace period is over, so no read outlives the server.
 	streams     context.Context
 	stopStreams context.CancelFunc
 }
 
-// New builds the server and its routes; it does not listen yet.
+// New builds the server and its routes over a validated cfg; it does not listen yet.
 func New(cfg Config, deps Deps) *Server {
 	if deps.Logger == nil {
-		deps.Logger = NewLogger(os.Stderr, cfg.Log.Level)
+		deps.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	if deps.Clock == nil {
 		deps.Clock = vibepass.SystemClock
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, checkinMessage: CheckinMessage(cfg.Pass.LengthMinutes)}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		// Strings from the ctx are copies, so nothing kept (limiter keys, the caller's
@@ -146,13 +145,6 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.stopStreams()
 	return s.app.ShutdownWithContext(ctx)
-}
-
-// Close releases what Open built (the database pool); a no-op for New.
-func (s *Server) Close() {
-	if s.close != nil {
-		s.close()
-	}
 }
 
 // Run serves on ln until ctx ends (e.g. on SIGTERM), then shuts down gracefully

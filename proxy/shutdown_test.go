@@ -37,7 +37,7 @@ func (s endlessStore) ActiveUsers(ctx context.Context, emit func(vibepass.Active
 // grace period ends has its store read cancelled then, not at timeouts.write: the read
 // holds a database connection, and closing the pool waits for it.
 func TestShutdownEndsStreams(t *testing.T) {
-	verifier, keys := devAuth(t)
+	verifier, keys := devAuth(t, modelKey)
 	cfg := proxy.DefaultConfig()
 	cfg.Timeouts.Write = time.Hour
 	cfg.Timeouts.Shutdown = 100 * time.Millisecond

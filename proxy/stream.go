@@ -169,7 +169,7 @@ func awaitFirstBatch(batches <-chan rowBatch, timeout time.Duration) (rowBatch, 
 		}
 		return b, nil
 	case <-timer.C:
-		return rowBatch{}, vibepass.Errorf(vibepass.ETIMEOUT, "The database did not answer in time")
+		return rowBatch{}, vibepass.ErrTimeout
 	}
 }
 

@@ -2,38 +2,29 @@ package supabase_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // checkinAs calls public.checkin() as PostgREST would for user: one implicit transaction
 // that switches to the authenticated role, sets the JWT claims, and calls the function.
-func checkinAs(ctx context.Context, conn interface {
-	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-}, user string) (sessionID string, err error) {
+func checkinAs(ctx context.Context, db sqlapi.Batcher, user string) (sessionID string, err error) {
 	claims := fmt.Sprintf(`{"sub":%q,"role":"authenticated","aud":"authenticated"}`, user)
-	b := &pgx.Batch{}
-	b.Queue("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", claims)
-	var raw []byte
-	b.Queue("select public.checkin()").QueryRow(func(row pgx.Row) error { return row.Scan(&raw) })
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+	raw, err := sqlapi.CallJSON(ctx, db, vibepass.RoleAuthenticated, claims, sqlapi.CheckinSQL)
+	if err != nil {
 		return "", err
 	}
-	var pass struct {
-		SessionID string `json:"session_id"`
-	}
-	if err := json.Unmarshal(raw, &pass); err != nil {
-		return "", fmt.Errorf("checkin returned %s: %w", raw, err)
-	}
-	return pass.SessionID, nil
+	pass, err := sqlapi.DecodeCheckin(raw)
+	return pass.SessionID, err
 }
 
 // connect opens a connection closed when t ends.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/sql/localdb"
 )
 
@@ -39,7 +39,7 @@ func demoLinks(ctx context.Context, db *localdb.Database, listenAddr string) ([]
 	var links []demoLink
 	var id, email, name string
 	_, err = pgx.ForEachRow(rows, []any{&id, &email, &name}, func() error {
-		token, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: id, Email: email, TTL: devLinkTTL}, now)
+		token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: id, Email: email, TTL: devLinkTTL}, now)
 		links = append(links, demoLink{DisplayName: name, URL: base + token})
 		return err
 	})

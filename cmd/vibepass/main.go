@@ -1,6 +1,13 @@
-// Command vibepass runs the vibepass session service and its local tooling.
+// Command vibepass runs the vibepass session service and its local tooling:
 //
-// Each subcommand lives in its own file and registers itself from init with register.
+//	vibepass serve     the API as config.toml says (production)
+//	vibepass dev       a throwaway local Postgres with the schema, demo users and the API on it
+//	vibepass token     a user access token for local use
+//	vibepass bench     the proxy measured against Postgres itself
+//	vibepass version   the module version and VCS revision
+//
+// This package only wires: configuration lives in cmd/vibepass/config, the HTTP
+// server in proxy, the benchmark in cmd/vibepass/bench.
 package main
 
 import (
@@ -10,67 +17,106 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 )
 
 // command is one subcommand: run gets the arguments after its name and writes its
 // results to stdout (logs go to stderr).
 type command struct {
+	name    string
 	summary string
-	run     func(ctx context.Context, args []string, stdout io.Writer) error
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-// commands holds the registered subcommands by name.
-var commands = map[string]command{}
-
-// register adds a subcommand; call it from an init function in the subcommand's file.
-func register(name, summary string, run func(ctx context.Context, args []string, stdout io.Writer) error) {
-	if _, dup := commands[name]; dup {
-		panic("vibepass: subcommand registered twice: " + name)
-	}
-	commands[name] = command{summary: summary, run: run}
+// commands lists the subcommands in the order usage shows them.
+var commands = []command{
+	{"serve", "run the API as config.toml says (production), until SIGTERM", serve},
+	{"dev", "run a local Postgres with the schema and demo users (and the API on it) until Ctrl-C", dev},
+	{"token", "print a user access token for local use (--sub UUID)", token},
+	{"bench", "measure the proxy against Postgres itself and print one table", benchCommand},
+	{"version", "print the module version and VCS revision", printVersion},
 }
+
+// usageError is a mistake in the command line: it exits 2, as Go's flag package
+// does. An empty one means the flag package has already reported it.
+type usageError string
+
+// Error implements the error interface.
+func (e usageError) Error() string { return string(e) }
 
 func main() {
 	os.Exit(runMain(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// runMain dispatches to the subcommand named by args[0] and returns the exit code.
+// runMain dispatches to the subcommand named by args[0] and returns the exit code:
+// 0 on success (and for -h), 2 for a command-line error, 1 for any other failure.
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "vibepass: unknown command %q\n\n", args[0])
+	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
-	err := cmd.run(ctx, args[1:], stdout)
-	switch {
-	case err == nil:
+	switch args[0] {
+	case "help", "-h", "--help":
+		usage(stdout)
 		return 0
-	case errors.Is(err, flag.ErrHelp): // the flag package printed the usage
-		return 0
-	default:
-		fmt.Fprintf(stderr, "vibepass %s: %v\n", args[0], err)
-		return 1
+	case "--version", "-version":
+		args = []string{"version"}
 	}
+	for _, cmd := range commands {
+		if cmd.name != args[0] {
+			continue
+		}
+		err := cmd.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp): // the flag package printed the usage
+			return 0
+		case errors.As(err, new(usageError)):
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintf(stderr, "vibepass %s: %s\n", cmd.name, msg)
+			}
+			return 2
+		default:
+			fmt.Fprintf(stderr, "vibepass %s: %v\n", cmd.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "vibepass: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
 }
 
+// usage lists the commands.
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: vibepass <command> [flags]   (vibepass <command> -h lists a command's flags)")
 	fmt.Fprintln(w, "\nCommands:")
-	names := make([]string, 0, len(commands))
-	for name := range commands {
-		names = append(names, name)
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
+	fmt.Fprintln(w, "\nvibepass --version prints the version.")
+}
+
+// newFlagSet returns a flag set for `vibepass <name>` whose usage reads
+// "Usage: vibepass <name> [flags]" and whose errors are reported once, by runMain.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: vibepass %s [flags]\n\nFlags:\n", name)
+		fs.PrintDefaults()
 	}
+	return fs
+}
+
+// parseFlags parses args into fs, which takes no positional arguments; a bad flag or
+// argument is a usage error (exit 2), -h is flag.ErrHelp (exit 0).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("") // the flag package has printed the error and the usage
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	return nil
 }

@@ -2,41 +2,42 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
-	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/cmd/vibepass/config"
 )
-
-func init() {
-	register("serve", "run the API as config.toml says (production), until SIGTERM", serve)
-}
 
 // serve runs the production server from a config file until SIGTERM or SIGINT,
 // then lets in-flight requests finish.
-func serve(ctx context.Context, args []string, _ io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
 	path := fs.String("config", "config.toml", "configuration file (see the documented config.toml)")
-	if err := fs.Parse(args); err != nil {
+	cpuProfile := fs.String("cpuprofile", "", "write the process's CPU profile to this file until it exits (vibepass bench uses it)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	cfg, err := proxy.LoadConfig(*path)
+	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
 	}
-	srv, err := proxy.Open(cfg, nil)
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	srv, release, err := openServer(cfg, cfg.Log.Logger(stderr))
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer release()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -44,4 +45,20 @@ func serve(ctx context.Context, args []string, _ io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return srv.Run(ctx, ln, nil)
+}
+
+// startCPUProfile profiles this process into path until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

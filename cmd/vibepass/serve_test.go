@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -81,7 +82,7 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	addr := freeAddr(t)
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
-	t.Setenv("CMD_TEST_JWT_SECRET", auth.DevJWTSecret)
+	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.Secret)
 	t.Setenv("MODEL_API_KEY", testModelKey)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
@@ -127,7 +128,7 @@ func TestTokenVerifies(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	v, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(auth.DevJWTSecret)})
+	v, err := auth.NewVerifier(context.Background(), auth.Options{HS256Secret: []byte(devtoken.Secret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,13 @@ import (
 // version is set at link time: go build -ldflags "-X main.version=v1.2.3".
 var version string
 
-func init() {
-	register("version", "print the version", printVersion)
-}
-
 // printVersion prints the version: the -ldflags value, else the module version
 // Go recorded (a tag when installed with go install, "(devel)" in a checkout),
 // with the VCS revision when the build recorded one.
-func printVersion(_ context.Context, _ []string, stdout io.Writer) error {
+func printVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := parseFlags(newFlagSet("version", stderr), args); err != nil {
+		return err
+	}
 	v, rev := version, ""
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -55,4 +57,11 @@ func (a *APIKeys) Check(presented string) error {
 		return &vibepass.Error{Code: vibepass.EFORBIDDEN, Message: "Invalid API key"}
 	}
 	return nil
+}
+
+// NewAPIKey returns a random model API key: 24 bytes from crypto/rand, hex-encoded.
+func NewAPIKey() string {
+	b := make([]byte, 24)
+	rand.Read(b) // never fails: it crashes the program instead (Go 1.24+)
+	return hex.EncodeToString(b)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
 // benchVerify reports the cost of verifying one user token, as every user request pays it.
@@ -22,8 +23,8 @@ func benchVerify(b *testing.B, v *Verifier, token string) {
 }
 
 func BenchmarkVerifyHS256(b *testing.B) {
-	v := newTestVerifier(b, Options{HS256Secret: []byte(DevJWTSecret)})
-	token, err := Mint([]byte(DevJWTSecret), TokenRequest{Sub: testSub, Email: "ada@example.com"}, testNow)
+	v := newTestVerifier(b, Options{HS256Secret: []byte(devtoken.Secret)})
+	token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: testSub, Email: "ada@example.com"}, testNow)
 	if err != nil {
 		b.Fatal(err)
 	}

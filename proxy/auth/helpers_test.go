@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
 // testNow is the fixed time the tests' clocks and tokens agree on.
@@ -84,7 +85,7 @@ func signWith(t testing.TB, method jwt.SigningMethod, key any, kid string, claim
 // userClaims are valid Supabase user claims at testNow, changed by edit.
 func userClaims(t testing.TB, edit func(jwt.MapClaims)) jwt.MapClaims {
 	t.Helper()
-	c, err := accessClaims(TokenRequest{Sub: testSub, Email: "ada@example.com"}, testNow)
+	c, err := devtoken.Claims(devtoken.Request{Sub: testSub, Email: "ada@example.com"}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}

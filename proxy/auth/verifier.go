@@ -28,7 +28,6 @@ import (
 const (
 	msgMissing         = "Missing bearer token"
 	msgMalformed       = "Malformed token"
-	msgExpired         = "Token expired"
 	msgNoExpiry        = "Token has no expiry"
 	msgNotYetValid     = "Token not valid yet"
 	msgBadSignature    = "Invalid token signature"
@@ -39,9 +38,6 @@ const (
 	msgUnsupportedAlg  = "Unsupported token algorithm"
 	msgKeysUnavailable = "Token signing keys are not loaded yet"
 )
-
-// The role and audience Supabase Auth gives a signed-in user.
-const userRole = "authenticated"
 
 // JWKS behaviour. Supabase caches its JWKS for 10 minutes at the edge, so
 // refreshing more often gains nothing, and less often keeps a revoked key longer.
@@ -159,7 +155,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
-		jwt.WithAudience(userRole),
+		jwt.WithAudience(vibepass.RoleAuthenticated),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(clock),
 	)
@@ -316,7 +312,7 @@ func (v *Verifier) explain(err error, token *jwt.Token, claims *tokenClaims) err
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return unauthorized(msgUnknownKey) // e.g. no kid and an empty key set
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return unauthorized(msgExpired)
+		return vibepass.ErrTokenExpired
 	case claims.ExpiresAt == nil:
 		return unauthorized(msgNoExpiry)
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
@@ -359,32 +355,11 @@ func (c *tokenClaims) UnmarshalJSON(data []byte) error {
 // Validate adds Supabase's user-token rules to jwt's exp/nbf/aud checks.
 func (c *tokenClaims) Validate() error {
 	var errs []error
-	if c.Role != userRole {
+	if c.Role != vibepass.RoleAuthenticated {
 		errs = append(errs, errWrongRole)
 	}
-	if !isUUID(c.Subject) {
+	if !vibepass.IsUUID(c.Subject) {
 		errs = append(errs, errBadSubject)
 	}
 	return errors.Join(errs...)
-}
-
-// isUUID reports whether s is a UUID in its canonical 8-4-4-4-12 hex form.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
 func TestVerifyHS256(t *testing.T) {
-	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret)})
-	token, err := Mint([]byte(DevJWTSecret), TokenRequest{Sub: testSub, Email: "ada@example.com"}, testNow)
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)})
+	token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: testSub, Email: "ada@example.com"}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +56,11 @@ func TestVerifyHS256(t *testing.T) {
 func TestVerifyFailures(t *testing.T) {
 	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
 	jwks := newJWKSServer(t, es)
-	both := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
-	hsOnly := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret)})
+	both := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: jwks.jwksURL()})
+	hsOnly := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)})
 	jwksOnly := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
 
-	secret := []byte(DevJWTSecret)
+	secret := []byte(devtoken.Secret)
 	hs := func(edit func(jwt.MapClaims)) string {
 		return signWith(t, jwt.SigningMethodHS256, secret, "", userClaims(t, edit))
 	}
@@ -83,7 +84,7 @@ func TestVerifyFailures(t *testing.T) {
 		{"one segment", both, "not-a-jwt", msgMalformed},
 		{"garbage segments", both, "a.b.c", msgMalformed},
 		{"payload not json", both, parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte("{")) + "." + parts[2], msgMalformed},
-		{"expired past leeway", both, hs(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-31 * time.Second).Unix() }), msgExpired},
+		{"expired past leeway", both, hs(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-31 * time.Second).Unix() }), vibepass.ErrTokenExpired.Message},
 		{"no exp", both, hs(func(c jwt.MapClaims) { delete(c, "exp") }), msgNoExpiry},
 		{"nbf in the future", both, hs(func(c jwt.MapClaims) { c["nbf"] = testNow.Add(time.Minute).Unix() }), msgNotYetValid},
 		{"signed with another secret", both, signWith(t, jwt.SigningMethodHS256, []byte(strings.Repeat("x", 40)), "", userClaims(t, nil)), msgBadSignature},
@@ -119,9 +120,9 @@ func TestVerifyFailures(t *testing.T) {
 }
 
 func TestVerifyLeeway(t *testing.T) {
-	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret)})
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)})
 	claims := userClaims(t, func(c jwt.MapClaims) { c["exp"] = testNow.Add(-29 * time.Second).Unix() })
-	if _, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodHS256, []byte(DevJWTSecret), "", claims)); err != nil {
+	if _, err := v.Verify(context.Background(), signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", claims)); err != nil {
 		t.Fatalf("token expired 29 s ago: %v, want accepted within the 30 s leeway", err)
 	}
 }
@@ -129,8 +130,8 @@ func TestVerifyLeeway(t *testing.T) {
 // An HS256 token naming a kid must still be checked with the secret, not looked up in the JWKS.
 func TestVerifyHS256WithKid(t *testing.T) {
 	jwks := newJWKSServer(t, newSigningKey(t, jwt.SigningMethodES256, "es-1"))
-	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
-	token := signWith(t, jwt.SigningMethodHS256, []byte(DevJWTSecret), "legacy", userClaims(t, nil))
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: jwks.jwksURL()})
+	token := signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "legacy", userClaims(t, nil))
 	if _, err := v.Verify(context.Background(), token); err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +140,10 @@ func TestVerifyHS256WithKid(t *testing.T) {
 func TestVerifyLargeMetadata(t *testing.T) {
 	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
 	jwks := newJWKSServer(t, es)
-	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: jwks.jwksURL()})
 	metadata := map[string]any{"bio": strings.Repeat("vibes ", 8192/6+1)}
 
-	hs, err := Mint([]byte(DevJWTSecret), TokenRequest{Sub: testSub, UserMetadata: metadata}, testNow)
+	hs, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: testSub, UserMetadata: metadata}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +219,14 @@ func TestJWKSUnreachableAtStart(t *testing.T) {
 	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
 	jwks := newJWKSServer(t, es)
 	jwks.setFailing(true)
-	v := newTestVerifier(t, Options{HS256Secret: []byte(DevJWTSecret), JWKSURL: jwks.jwksURL()})
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: jwks.jwksURL()})
 	ctx := context.Background()
 	ecToken := es.sign(t, userClaims(t, nil))
 
 	wantError(t, v.Ready(), vibepass.EUNAVAILABLE, msgKeysUnavailable)
 	_, err := v.Verify(ctx, ecToken)
 	wantError(t, err, vibepass.EUNAVAILABLE, msgKeysUnavailable)
-	if _, err := v.Verify(ctx, signWith(t, jwt.SigningMethodHS256, []byte(DevJWTSecret), "", userClaims(t, nil))); err != nil {
+	if _, err := v.Verify(ctx, signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", userClaims(t, nil))); err != nil {
 		t.Fatalf("HS256 while the JWKS is down: %v", err)
 	}
 
@@ -248,7 +249,7 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 		"short secret":    {HS256Secret: []byte("short")},
 		"relative URL":    {JWKSURL: "/auth/v1/.well-known/jwks.json"},
 		"not http":        {JWKSURL: "ftp://example.com/jwks.json"},
-		"negative leeway": {HS256Secret: []byte(DevJWTSecret), Leeway: -time.Second},
+		"negative leeway": {HS256Secret: []byte(devtoken.Secret), Leeway: -time.Second},
 	}
 	for name, opts := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -318,4 +319,15 @@ func TestSupabaseShapedJWKS(t *testing.T) {
 	if _, err := v.Verify(context.Background(), key.sign(t, userClaims(t, nil))); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A minted token is refused once its TTL has passed.
+func TestMintTTL(t *testing.T) {
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)})
+	token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: testSub, TTL: 5 * time.Minute}, testNow.Add(-6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(t.Context(), token)
+	wantError(t, err, vibepass.EUNAUTHORIZED, vibepass.ErrTokenExpired.Message)
 }

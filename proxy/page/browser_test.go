@@ -21,6 +21,7 @@ import (
 
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -45,7 +46,7 @@ func TestCheckinPageInBrowser(t *testing.T) {
 	link := func(token string) string { return server.URL + "/#access_token=" + token }
 
 	first := openTab(t, browser)
-	do(t, first, chromedp.Navigate(link(mint(t, auth.DevJWTSecret, time.Now()))))
+	do(t, first, chromedp.Navigate(link(mint(t, devtoken.Secret, time.Now()))))
 	waitState(t, first, "active")
 	if got := text(t, first, "#timer"); got != "Vibe Pass: 60 min remaining" {
 		t.Errorf("timer after check-in = %q, want %q", got, "Vibe Pass: 60 min remaining")
@@ -59,7 +60,7 @@ func TestCheckinPageInBrowser(t *testing.T) {
 	}
 
 	second := openTab(t, browser)
-	do(t, second, chromedp.Navigate(link(mint(t, auth.DevJWTSecret, time.Now()))))
+	do(t, second, chromedp.Navigate(link(mint(t, devtoken.Secret, time.Now()))))
 	waitState(t, second, "active")
 	if again := userPasses(t, db, musicFan); len(again) != 1 || again[0].ID != passes[0].ID || again[0].Status != "active" {
 		t.Fatalf("after a second tab, MusicFan's passes = %+v, want the same single active pass %s", again, passes[0].ID)
@@ -83,7 +84,7 @@ func TestCheckinPageInBrowser(t *testing.T) {
 	t.Run("expired token", func(t *testing.T) {
 		before := server.apiCalls()
 		tab := openTab(t, browser)
-		expired := mint(t, auth.DevJWTSecret, time.Now().Add(-2*time.Hour)) // one-hour token, expired an hour ago
+		expired := mint(t, devtoken.Secret, time.Now().Add(-2*time.Hour)) // one-hour token, expired an hour ago
 		do(t, tab, chromedp.Navigate(link(expired)))
 		waitState(t, tab, "expired")
 		if got := text(t, tab, "#status"); !strings.Contains(got, "sign-in has expired") {
@@ -144,7 +145,7 @@ func startServer(t *testing.T, db *localdb.Database) *pageServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	verifier, err := auth.NewVerifier(ctx, auth.Options{HS256Secret: []byte(auth.DevJWTSecret)})
+	verifier, err := auth.NewVerifier(ctx, auth.Options{HS256Secret: []byte(devtoken.Secret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func waitState(t *testing.T, tab context.Context, want string) {
 // mint returns a one-hour access token for MusicFan issued at issuedAt, signed with secret.
 func mint(t *testing.T, secret string, issuedAt time.Time) string {
 	t.Helper()
-	token, err := auth.Mint([]byte(secret), auth.TokenRequest{Sub: musicFan, Email: "musicfan@example.com"}, issuedAt)
+	token, err := devtoken.Mint([]byte(secret), devtoken.Request{Sub: musicFan, Email: "musicfan@example.com"}, issuedAt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/pgstore"
-	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -20,11 +20,7 @@ func BenchmarkUpstreams(b *testing.B) {
 	for i, id := range ids {
 		callers[i] = storetest.Caller(b, id)
 	}
-	super := storetest.OpenPool(b, db.SuperuserURL)
-	if _, err := super.Exec(context.Background(), `insert into public.sessions (user_id, expires_at)
-		select id, now() + interval '1 hour' from auth.users`); err != nil {
-		b.Fatal(err)
-	}
+	storetest.CheckInEveryone(b, db.SuperuserURL)
 	stores := map[string]vibepass.Store{
 		"direct":    pgstore.New(storetest.OpenPool(b, db.AuthenticatorURL)),
 		"postgrest": newUpstream(b, db).store,

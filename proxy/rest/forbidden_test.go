@@ -1,12 +1,15 @@
 package rest
 
 import (
-	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -14,23 +17,27 @@ import (
 // key: PostgREST (the stand-in) must refuse it, and the refusal reach the client as EFORBIDDEN.
 func TestUserCannotReadActiveUsers(t *testing.T) {
 	db := localdbtest.ForTest(t)
-	srv, err := resttest.Start(db.AuthenticatorURL, storetest.Secret)
+	srv, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	store, err := New(Options{URL: srv.URL, AnonKey: srv.AnonKey, ServiceRoleKey: srv.ServiceRoleKey})
+	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/rest/v1/rpc/"+fnActiveUsers, strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
-	if _, err := store.Checkin(context.Background(), c); err != nil {
+	req.Header.Set("apikey", srv.AnonKey)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rows := 0
-	err = store.activeUsers(context.Background(), c.Token, srv.AnonKey, func(vibepass.ActiveUser) error { rows++; return nil })
-	storetest.WantCode(t, err, vibepass.EFORBIDDEN)
-	if rows != 0 {
-		t.Fatalf("%d rows reached a user", rows)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("a user read the model's list: %.200s", body)
 	}
+	storetest.WantCode(t, responseError(resp.StatusCode, body), vibepass.EFORBIDDEN)
 }

@@ -35,7 +35,7 @@ import (
 	postgrest "github.com/supabase-community/postgrest-go"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/proxy/pgstore/sqlapi"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // The functions this store calls; no other name ever reaches a URL.
@@ -228,20 +228,14 @@ type limitedBody struct {
 // ActiveUsers streams rpc/active_users, called with the service-role key, into emit,
 // decoding one row object at a time from PostgREST's JSON array.
 func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
-	return s.activeUsers(ctx, s.serviceKey, s.serviceKey, emit)
-}
-
-// activeUsers reads rpc/active_users with the given credentials; tests use it to show
-// that a user's token is refused.
-func (s *Store) activeUsers(ctx context.Context, bearer, apikey string, emit func(vibepass.ActiveUser) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fnActiveUsers).String(), strings.NewReader("{}"))
 	if err != nil {
 		return fmt.Errorf("rest: %w", err)
 	}
-	req.Header.Set("apikey", apikey)
-	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("apikey", s.serviceKey)
+	req.Header.Set("Authorization", "Bearer "+s.serviceKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	headersDue := time.AfterFunc(s.timeout, cancel)
@@ -310,9 +304,9 @@ func transportError(ctx context.Context, err error) error {
 	}
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) && urlErr.Timeout() {
-		return sqlapi.Wrap(sqlapi.TimedOut(), err)
+		return sqlapi.Wrap(vibepass.ErrTimeout, err)
 	}
-	return sqlapi.Wrap(sqlapi.Unavailable(), err)
+	return sqlapi.Wrap(vibepass.ErrUnavailable, err)
 }
 
 // apiError is PostgREST's error body.
@@ -336,17 +330,17 @@ func responseError(status int, body []byte) error {
 	}
 	switch {
 	case status == http.StatusUnauthorized && strings.Contains(strings.ToLower(ae.Message), "expired"):
-		return sqlapi.Wrap(vibepass.Errorf(vibepass.EUNAUTHORIZED, "Token expired"), cause)
+		return sqlapi.Wrap(vibepass.ErrTokenExpired, cause)
 	case status == http.StatusUnauthorized:
 		return sqlapi.Wrap(vibepass.Errorf(vibepass.EUNAUTHORIZED, "Invalid token"), cause)
 	case status == http.StatusForbidden:
-		return sqlapi.Wrap(vibepass.Errorf(vibepass.EFORBIDDEN, "Permission denied"), cause)
+		return sqlapi.Wrap(vibepass.ErrPermissionDenied, cause)
 	case status == http.StatusBadRequest:
 		return sqlapi.Wrap(vibepass.Errorf(vibepass.EINVALID, "Invalid request"), cause)
 	case status == http.StatusGatewayTimeout:
-		return sqlapi.Wrap(sqlapi.TimedOut(), cause)
+		return sqlapi.Wrap(vibepass.ErrTimeout, cause)
 	case status >= 500:
-		return sqlapi.Wrap(sqlapi.Unavailable(), cause)
+		return sqlapi.Wrap(vibepass.ErrUnavailable, cause)
 	}
 	return cause // 404 PGRST202 (function missing: migrations not applied) and the like are bugs
 }

@@ -11,10 +11,11 @@ import (
 	"testing"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/pgstore"
-	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
 	"github.com/vibepass/vibepass/proxy/rest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -29,7 +30,7 @@ type upstream struct {
 
 func newUpstream(t testing.TB, db *localdb.Database) upstream {
 	t.Helper()
-	srv, err := resttest.Start(db.AuthenticatorURL, storetest.Secret)
+	srv, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // demoKeyExpiry is the exp of the keys `supabase status` prints for the local stack (2032).
@@ -287,9 +288,11 @@ func (s *Server) call(r *http.Request, name string, claims jwt.MapClaims, args m
 	var body string
 	var rows int64
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: access}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
-			set_config('request.method', $3, true), set_config('request.path', $4, true), set_config('request.headers', $5, true)`,
-			role, string(claimsJSON), r.Method, r.URL.Path, string(headersJSON)); err != nil {
+		if _, err := tx.Exec(ctx, sqlapi.SetRoleSQL, role, string(claimsJSON)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `select set_config('request.method', $1, true), set_config('request.path', $2, true), set_config('request.headers', $3, true)`,
+			r.Method, r.URL.Path, string(headersJSON)); err != nil {
 			return err
 		}
 		return tx.QueryRow(ctx, query, params...).Scan(&body, &rows)

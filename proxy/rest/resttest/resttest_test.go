@@ -11,8 +11,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/vibepass/vibepass/proxy/pgstore/storetest"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -57,7 +58,7 @@ func TestPostgRESTBehaviour(t *testing.T) {
 	if _, err := super.Exec(context.Background(), testFunctions); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := resttest.Start(db.AuthenticatorURL, storetest.Secret)
+	srv, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestPostgRESTBehaviour(t *testing.T) {
 		if a := send("POST", "/rest/v1/rpc/checkin", "{}", map[string]string{"apikey": user.Token}); a.status != 401 {
 			t.Fatalf("a user token as apikey: %d %s", a.status, a.body)
 		}
-		expired, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user.UserID, "role": "authenticated", "exp": time.Now().Add(-time.Hour).Unix()}).SignedString(storetest.Secret)
+		expired, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user.UserID, "role": "authenticated", "exp": time.Now().Add(-time.Hour).Unix()}).SignedString([]byte(devtoken.Secret))
 		if err != nil {
 			t.Fatal(err)
 		}

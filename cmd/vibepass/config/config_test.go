@@ -1,4 +1,4 @@
-package proxy_test
+package config_test
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/cmd/vibepass/config"
 )
 
 // rootConfigEnv is what `supabase status -o env` would give the root config.toml.
@@ -15,7 +15,7 @@ var rootConfigEnv = map[string]string{
 	"SUPABASE_ANON_KEY":         "anon-key-value",
 	"SUPABASE_SERVICE_ROLE_KEY": "service-role-key-value",
 	"SUPABASE_JWT_SECRET":       "super-secret-jwt-token-with-at-least-32-characters-long",
-	proxy.ModelKeysEnv:          "new-model-key, old-model-key,",
+	config.ModelKeysEnv:         "new-model-key, old-model-key,",
 }
 
 func setEnv(t *testing.T, env map[string]string) {
@@ -35,11 +35,11 @@ func writeConfig(t *testing.T, body string) string {
 
 func TestLoadConfigRootExample(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	cfg, err := proxy.LoadConfig("../config.toml")
+	cfg, err := config.Load("../../../config.toml")
 	if err != nil {
 		t.Fatalf("the root config.toml must load: %v", err)
 	}
-	if cfg.Upstream.Kind != proxy.UpstreamPostgREST || cfg.Upstream.URL != "http://127.0.0.1:54321" {
+	if cfg.Upstream.Kind != config.UpstreamPostgREST || cfg.Upstream.URL != "http://127.0.0.1:54321" {
 		t.Errorf("upstream = %+v, want postgrest at the local stack", cfg.Upstream)
 	}
 	if cfg.Upstream.ServiceRoleKey != "service-role-key-value" || cfg.Upstream.AnonKey != "anon-key-value" ||
@@ -56,7 +56,7 @@ func TestLoadConfigRootExample(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	cfg, err := proxy.LoadConfig(writeConfig(t, `
+	cfg, err := config.Load(writeConfig(t, `
 [upstream]
 kind = "postgres"
 db_url = "postgres://authenticator@127.0.0.1:5432/postgres"
@@ -66,8 +66,8 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := proxy.DefaultConfig()
-	if cfg.Listen != def.Listen || cfg.Pass.LengthMinutes != 60 || cfg.Timeouts != def.Timeouts ||
+	def := config.Default()
+	if cfg.Listen != def.Listen || cfg.Timeouts != def.Timeouts ||
 		cfg.RateLimit != def.RateLimit || cfg.Limits != def.Limits || cfg.Log.Level != "info" || cfg.Page.Enabled {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
@@ -104,8 +104,8 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 		{"anon key missing", strings.Replace(base, `anon_key = "env(SUPABASE_ANON_KEY)"`, ``, 1), "", "upstream.anon_key: required"},
 		{"no auth", strings.Replace(base, `jwt_secret = "env(SUPABASE_JWT_SECRET)"`, ``, 1), "", "auth: set jwt_secret, jwks_url or both"},
 		{"bad jwks url", base + "jwks_url = \"ftp://x\"\n", "", "auth.jwks_url: must be an http:// or https:// URL"},
-		{"no model keys", base, proxy.ModelKeysEnv, "MODEL_API_KEY: environment variable must hold at least one model API key"},
-		{"pass length", base + "[pass]\nlength_minutes = 0\n", "", "pass.length_minutes: must be between 1 and 1440"},
+		{"no model keys", base, config.ModelKeysEnv, "MODEL_API_KEY: environment variable must hold at least one model API key"},
+		{"pass length", base + "[pass]\nlength_minutes = 60\n", "", "[pass] is no longer read: the pass length is the database's vibepass.settings.pass_length alone"},
 		{"cors origin with path", base + "[cors]\norigins = [\"https://app.example.com/\"]\n", "", `cors.origins: "https://app.example.com/" is not an origin`},
 		{"negative timeout", base + "[timeouts]\nupstream = \"-1s\"\n", "", "timeouts.upstream: must be a positive duration"},
 		{"upstream not under write", base + "[timeouts]\nupstream = \"90s\"\n", "", "timeouts.upstream: must be shorter than timeouts.write"},
@@ -128,7 +128,7 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := proxy.LoadConfig(path)
+			_, err := config.Load(path)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("LoadConfig error = %v, want it to contain %q", err, tc.want)
 			}
@@ -138,18 +138,5 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 				}
 			}
 		})
-	}
-}
-
-func TestCheckinMessage(t *testing.T) {
-	for minutes, want := range map[int]string{
-		60:  "1-hour vibe pass activated",
-		30:  "30-minute vibe pass activated",
-		120: "2-hour vibe pass activated",
-		90:  "90-minute vibe pass activated",
-	} {
-		if got := proxy.CheckinMessage(minutes); got != want {
-			t.Errorf("CheckinMessage(%d) = %q, want %q", minutes, got, want)
-		}
 	}
 }

@@ -1,9 +1,7 @@
-package main
+package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -16,13 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vibepass/vibepass/proxy"
-	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/cmd/vibepass/config"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
-
-// benchChildEnv is set in the proxy process's environment, so that a test binary
-// standing in for vibepass knows to run the command instead of the tests.
-const benchChildEnv = "VIBEPASS_BENCH_CHILD"
 
 // benchProxyConfig is the proxy's config.toml for the benchmark: the direct upstream,
 // the HS256 secret the bench tokens are signed with, rate limits far above any rate
@@ -54,9 +48,9 @@ type benchProxy struct {
 	done chan error
 }
 
-// startBenchProxy starts the proxy on a free loopback port over dbURL and waits until
+// startBenchProxy starts `binary serve` on a free loopback port over dbURL and waits until
 // /readyz answers 200. cpuProfile, if set, receives the process's CPU profile.
-func startBenchProxy(ctx context.Context, dbURL, modelKey, cpuProfile string) (*benchProxy, error) {
+func startBenchProxy(ctx context.Context, binary, dbURL, modelKey, cpuProfile string) (*benchProxy, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -75,23 +69,18 @@ func startBenchProxy(ctx context.Context, dbURL, modelKey, cpuProfile string) (*
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"bench", "--serve-proxy", configPath}
+	args := []string{"serve", "--config", configPath}
 	if cpuProfile != "" {
 		if cpuProfile, err = filepath.Abs(cpuProfile); err != nil {
 			return nil, err
 		}
 		args = append(args, "--cpuprofile", cpuProfile)
 	}
-	p.cmd = exec.Command(exe, args...)
+	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append(os.Environ(),
-		benchChildEnv+"=1",
 		"VIBEPASS_BENCH_DB_URL="+dbURL,
-		"VIBEPASS_BENCH_JWT_SECRET="+auth.DevJWTSecret,
-		proxy.ModelKeysEnv+"="+modelKey,
+		"VIBEPASS_BENCH_JWT_SECRET="+devtoken.Secret,
+		config.ModelKeysEnv+"="+modelKey,
 	)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -183,13 +172,4 @@ func (p *benchProxy) peakRSS() (uint64, error) {
 		}
 	}
 	return 0, errors.New("no VmHWM in /proc/<pid>/status")
-}
-
-// randomKey makes the model API key of one run.
-func randomKey() (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -17,13 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/valyala/fasthttp"
 
+	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	benchsql "github.com/vibepass/vibepass/sql/bench"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
-
-// setRoleSQL is what the direct upstream (and PostgREST) sends before each call: role
-// and claims for the transaction only.
-const setRoleSQL = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
 
 // benchUser is one loaded user with the token its virtual client sends.
 type benchUser struct {
@@ -34,7 +33,7 @@ type benchUser struct {
 // benchRun holds what the figures share: the users, the database pool for the
 // baselines, the proxy and an HTTP client for it.
 type benchRun struct {
-	cfg        benchConfig
+	cfg        Config
 	users      []benchUser
 	next       atomic.Uint64 // the next user to act; shared so every figure moves on through the users
 	pool       *pgxpool.Pool // authenticator, like the proxy's: the direct baselines
@@ -45,43 +44,41 @@ type benchRun struct {
 	modelKey   string
 }
 
-// runBench loads the population into the database at superURL, starts the proxy on
+// Run loads the population into the database at superURL, starts the proxy on
 // authURL and measures every figure.
-func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*benchReport, error) {
-	report := &benchReport{cfg: cfg}
+func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, error) {
+	report := &Report{cfg: cfg}
 	if err := describeMachine(ctx, superURL, report); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	if err := loadBenchData(ctx, superURL, cfg.users, cfg.passesPerUser); err != nil {
+	if err := loadBenchData(ctx, superURL, cfg.Users, cfg.PassesPerUser); err != nil {
 		return nil, err
 	}
 	report.loadTime = time.Since(start)
-	cfg.logf("loaded %d users and %d passes in %s", cfg.users, cfg.users*cfg.passesPerUser, report.loadTime.Round(time.Second/10))
+	cfg.Logf("loaded %d users and %d passes in %s", cfg.Users, cfg.Users*cfg.PassesPerUser, report.loadTime.Round(time.Second/10))
 
 	r := &benchRun{cfg: cfg}
 	var err error
 	if r.users, err = mintBenchTokens(ctx, superURL); err != nil {
 		return nil, err
 	}
-	if len(r.users) != cfg.users {
-		return nil, fmt.Errorf("loaded %d bench users, found %d", cfg.users, len(r.users))
+	if len(r.users) != cfg.Users {
+		return nil, fmt.Errorf("loaded %d bench users, found %d", cfg.Users, len(r.users))
 	}
-	conns := max(cfg.concurrency, activeUsersClients[len(activeUsersClients)-1])
+	conns := max(cfg.Concurrency, activeUsersClients[len(activeUsersClients)-1])
 	if r.pool, err = openBenchPool(ctx, authURL, conns); err != nil {
 		return nil, err
 	}
 	defer r.pool.Close()
 	r.postmaster = findPostmaster(ctx, r.pool)
-	if r.modelKey, err = randomKey(); err != nil {
-		return nil, err
-	}
-	if r.proxy, err = startBenchProxy(ctx, withPoolSize(authURL, conns), r.modelKey, cfg.proxyProfile); err != nil {
+	r.modelKey = auth.NewAPIKey()
+	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, withPoolSize(authURL, conns), r.modelKey, cfg.ProxyProfile); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err := r.proxy.stop(); err != nil {
-			cfg.logf("stopping the proxy: %v", err)
+			cfg.Logf("stopping the proxy: %v", err)
 		}
 	}()
 	r.client = &http.Client{
@@ -92,11 +89,11 @@ func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*
 	r.userClient = &fasthttp.HostClient{Addr: strings.TrimPrefix(r.proxy.url, "http://"), MaxConns: conns}
 	defer r.userClient.CloseIdleConnections()
 
-	report.checkin = r.paired(ctx, "check-in", r.viaProxy(http.MethodPost, "/api/checkin", `"success":true`), r.direct("select public.checkin()"))
+	report.checkin = r.paired(ctx, "check-in", r.viaProxy(http.MethodPost, "/api/checkin", `"success":true`), r.direct(sqlapi.CheckinSQL))
 	if err := checkInAll(ctx, superURL); err != nil {
 		return nil, fmt.Errorf("checking in every bench user: %w", err)
 	}
-	report.status = r.paired(ctx, "session status", r.viaProxy(http.MethodGet, "/api/session", `"active":true`), r.direct("select public.session_status()"))
+	report.status = r.paired(ctx, "session status", r.viaProxy(http.MethodGet, "/api/session", `"active":true`), r.direct(sqlapi.SessionStatusSQL))
 	for _, clients := range activeUsersClients {
 		report.active = append(report.active, r.activeUsers(ctx, clients))
 	}
@@ -108,7 +105,7 @@ func runBench(ctx context.Context, cfg benchConfig, superURL, authURL string) (*
 }
 
 // describeMachine records what the table's reader needs to judge the numbers.
-func describeMachine(ctx context.Context, superURL string, report *benchReport) error {
+func describeMachine(ctx context.Context, superURL string, report *Report) error {
 	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
 		return err
@@ -203,7 +200,7 @@ func mintBenchTokens(ctx context.Context, superURL string) ([]benchUser, error) 
 	now := time.Now()
 	users := make([]benchUser, len(accounts))
 	for i, a := range accounts {
-		token, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: a.id, Email: a.email, TTL: 6 * time.Hour}, now)
+		token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: a.id, Email: a.email, TTL: 6 * time.Hour}, now)
 		if err != nil {
 			return nil, err
 		}
@@ -250,12 +247,8 @@ func (r *benchRun) nextUser() benchUser {
 // A SQL NULL counts as an error: every call here should find or make a pass.
 func (r *benchRun) direct(query string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		u := r.nextUser()
-		b := &pgx.Batch{}
-		b.Queue(setRoleSQL, "authenticated", u.claims)
-		var raw []byte
-		b.Queue(query).QueryRow(func(row pgx.Row) error { return row.Scan(&raw) })
-		if err := r.pool.SendBatch(ctx, b).Close(); err != nil {
+		raw, err := sqlapi.CallJSON(ctx, r.pool, vibepass.RoleAuthenticated, r.nextUser().claims, query)
+		if err != nil {
 			return err
 		}
 		if raw == nil {

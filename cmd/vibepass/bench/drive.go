@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -120,7 +120,7 @@ const abbaSlice = time.Second
 // connections; its errors count.
 func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp func(context.Context) error) pairedFigure {
 	f := pairedFigure{name: name}
-	c := r.cfg.concurrency
+	c := r.cfg.Concurrency
 	for _, side := range []struct {
 		res *loadResult
 		op  func(context.Context) error
@@ -132,8 +132,8 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 			}
 		}
 	}
-	groups := max(1, int(r.cfg.duration/(2*abbaSlice)))
-	slice := r.cfg.duration / time.Duration(2*groups)
+	groups := max(1, int(r.cfg.Duration/(2*abbaSlice)))
+	slice := r.cfg.Duration / time.Duration(2*groups)
 	run := func(res *loadResult, op func(context.Context) error) {
 		var l loadResult
 		cpu := r.measureCPU(func() { l = closedLoop(ctx, c, slice, op) })
@@ -152,7 +152,7 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 		label string
 		res   loadResult
 	}{{"direct", f.direct}, {"proxy", f.proxy}} {
-		r.cfg.logf("%s %s: %.0f/s p50 %s ms p99 %s ms, CPU µs per request %s, %d errors", name, side.label, side.res.rate(),
+		r.cfg.Logf("%s %s: %.0f/s p50 %s ms p99 %s ms, CPU µs per request %s, %d errors", name, side.label, side.res.rate(),
 			ms(side.res.percentile(50)), ms(side.res.percentile(99)), side.res.cpu.perOp(side.res.ops).micros(), side.res.errs)
 	}
 	return f

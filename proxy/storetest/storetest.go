@@ -20,19 +20,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
-
-// Secret is the HS256 secret the callers' tokens are signed with.
-var Secret = []byte(auth.DevJWTSecret)
 
 // Caller returns the caller the proxy would hand a store for user sub: a token minted
 // like Supabase Auth's and its claims.
 func Caller(t testing.TB, sub string) vibepass.Caller {
 	t.Helper()
-	token, err := auth.Mint(Secret, auth.TokenRequest{Sub: sub, Email: sub[:8] + "@example.com"}, time.Now())
+	token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: sub, Email: sub[:8] + "@example.com"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +80,21 @@ func AddUsers(t testing.TB, superuserURL string, n int) []string {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// CheckInEveryone gives every user of the database a live pass, straight in SQL.
+func CheckInEveryone(t testing.TB, superuserURL string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, superuserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `insert into public.sessions (user_id, expires_at)
+		select id, now() + interval '1 hour' from auth.users`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // WantCode fails t unless err is a *vibepass.Error with code.
@@ -212,7 +224,7 @@ func NoUserCaller(t testing.TB) vibepass.Caller {
 	t.Helper()
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"role": "authenticated", "aud": "authenticated", "exp": time.Now().Add(time.Hour).Unix(),
-	}).SignedString(Secret)
+	}).SignedString([]byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}

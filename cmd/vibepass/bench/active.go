@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -13,11 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
-
-// activeUsersSQL reads the model's list the way the direct upstream does.
-const activeUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
 
 // jsonAggSQL has Postgres build the whole list as one JSON value, as PostgREST does.
 const jsonAggSQL = "select json_agg(t) from public.active_users() t"
@@ -74,7 +72,7 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 		{&f.fetch, r.fetchActiveUsers},
 		{&f.jsonAgg, r.jsonAggActiveUsers},
 	}
-	for range r.cfg.rounds {
+	for range r.cfg.Rounds {
 		for i, m := range methods {
 			var took []time.Duration
 			var errs []error
@@ -96,7 +94,7 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 		f.errs, f.firstErr = f.errs+1, err
 	}
 	f.peakRSS, f.bodySize = peak, bodySize.Load()
-	r.cfg.logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), CPU ms per read %s, %s, %s, proxy peak RSS %.0f MB, %d errors",
+	r.cfg.Logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), CPU ms per read %s, %s, %s, proxy peak RSS %.0f MB, %d errors",
 		clients, ms(median(f.proxy)), ms(median(f.fetch)), ms(median(f.jsonAgg)), f.cpuPerRead(0).millis(), f.cpuPerRead(1).millis(), f.cpuPerRead(2).millis(),
 		float64(f.peakRSS)/(1<<20), f.errs)
 	return f
@@ -148,23 +146,13 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fetchActiveUsers is the bare row fetch: the direct upstream's query as service_role,
+// fetchActiveUsers is the bare row fetch: the direct upstream's read as service_role,
 // every row decoded into Go values, nothing encoded.
 func (r *benchRun) fetchActiveUsers(ctx context.Context) error {
-	var (
-		id, name         string
-		checkedIn, until time.Time
-		prefs            []float64
-		n                int
-	)
-	err := r.asServiceRole(ctx, activeUsersSQL, func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(&id, &name, &checkedIn, &until, &prefs); err != nil {
-				return err
-			}
-			n++
-		}
-		return rows.Err()
+	n := 0
+	_, err := sqlapi.ReadActiveUsers(ctx, r.pool, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, func(vibepass.ActiveUser) error {
+		n++
+		return nil
 	})
 	if err == nil && n < len(r.users) {
 		return fmt.Errorf("%w: %d", errNoRows, n)
@@ -174,40 +162,9 @@ func (r *benchRun) fetchActiveUsers(ctx context.Context) error {
 
 // jsonAggActiveUsers has Postgres build the list as one JSON array and reads it whole.
 func (r *benchRun) jsonAggActiveUsers(ctx context.Context) error {
-	var body []byte
-	err := r.asServiceRole(ctx, jsonAggSQL, func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(&body); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
+	body, err := sqlapi.CallJSON(ctx, r.pool, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, jsonAggSQL)
 	if err == nil && !bytes.HasPrefix(body, []byte("[")) {
 		return fmt.Errorf("%w: json_agg gave %q", errNoRows, truncate(body, 40))
 	}
 	return err
-}
-
-// asServiceRole runs query as service_role in one batch, as the direct upstream does
-// for the model, handing its rows to read.
-func (r *benchRun) asServiceRole(ctx context.Context, query string, read func(pgx.Rows) error) error {
-	b := &pgx.Batch{}
-	b.Queue(setRoleSQL, "service_role", `{"role":"service_role"}`)
-	b.Queue(query)
-	br := r.pool.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return err
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if err := read(rows); err != nil {
-		return err
-	}
-	rows.Close()
-	return br.Close()
 }

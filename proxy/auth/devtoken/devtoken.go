@@ -1,4 +1,8 @@
-package auth
+// Package devtoken mints access tokens shaped like Supabase Auth's, signed with an
+// HS256 secret, for local use (`vibepass token`, dev's sign-in links) and tests. It
+// is kept out of the verifier's package: production code verifies tokens, it never
+// makes them.
+package devtoken
 
 import (
 	"crypto/rand"
@@ -11,17 +15,18 @@ import (
 	"github.com/vibepass/vibepass"
 )
 
-// DevJWTSecret is the legacy JWT secret of the Supabase CLI's local stack; only for local use.
-const DevJWTSecret = "super-secret-jwt-token-with-at-least-32-characters-long"
+// Secret is the legacy JWT secret of the Supabase CLI's local stack: public, so only
+// for local use.
+const Secret = "super-secret-jwt-token-with-at-least-32-characters-long"
 
-// DevIssuer is the iss claim of tokens from the Supabase CLI's local Auth server.
-const DevIssuer = "http://127.0.0.1:54321/auth/v1"
+// Issuer is the iss claim of tokens from the Supabase CLI's local Auth server.
+const Issuer = "http://127.0.0.1:54321/auth/v1"
 
 // defaultTokenTTL matches Supabase Auth's default jwt_expiry (3600 s).
 const defaultTokenTTL = time.Hour
 
-// TokenRequest describes the user a minted token speaks for.
-type TokenRequest struct {
+// Request describes the user a minted token speaks for.
+type Request struct {
 	// Sub is the user's id, a UUID.
 	Sub string
 	// Email is the email claim; may be empty.
@@ -33,20 +38,20 @@ type TokenRequest struct {
 }
 
 // Mint returns an HS256 access token shaped like one from Supabase Auth, issued at now.
-func Mint(secret []byte, req TokenRequest, now time.Time) (string, error) {
+func Mint(secret []byte, req Request, now time.Time) (string, error) {
 	if len(secret) == 0 {
-		return "", errors.New("auth: no secret to sign the token with")
+		return "", errors.New("devtoken: no secret to sign the token with")
 	}
-	claims, err := accessClaims(req, now)
+	claims, err := Claims(req, now)
 	if err != nil {
 		return "", err
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 }
 
-// accessClaims are the claims Supabase Auth puts in a user's access token.
-func accessClaims(req TokenRequest, now time.Time) (jwt.MapClaims, error) {
-	if !isUUID(req.Sub) {
+// Claims are the claims Supabase Auth puts in a user's access token, for req at now.
+func Claims(req Request, now time.Time) (jwt.MapClaims, error) {
+	if !vibepass.IsUUID(req.Sub) {
 		return nil, vibepass.Errorf(vibepass.EINVALID, "sub must be a UUID")
 	}
 	if req.TTL < 0 {
@@ -61,16 +66,16 @@ func accessClaims(req TokenRequest, now time.Time) (jwt.MapClaims, error) {
 		metadata = map[string]any{}
 	}
 	return jwt.MapClaims{
-		"iss":           DevIssuer,
+		"iss":           Issuer,
 		"sub":           req.Sub,
-		"aud":           userRole,
+		"aud":           vibepass.RoleAuthenticated,
 		"exp":           now.Add(ttl).Unix(),
 		"iat":           now.Unix(),
 		"email":         req.Email,
 		"phone":         "",
 		"app_metadata":  map[string]any{"provider": "email", "providers": []string{"email"}},
 		"user_metadata": metadata,
-		"role":          userRole,
+		"role":          vibepass.RoleAuthenticated,
 		"aal":           "aal1",
 		"amr":           []map[string]any{{"method": "password", "timestamp": now.Unix()}},
 		"session_id":    newUUID(),

@@ -1,9 +1,10 @@
-package main
+package bench
 
 import (
 	"bytes"
 	"context"
-	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +12,17 @@ import (
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
-// TestMain lets this test binary stand in for vibepass when the benchmark starts the
-// proxy process (it re-executes itself with benchChildEnv set); otherwise it runs the
-// tests and then stops the shared local database.
-func TestMain(m *testing.M) {
-	if os.Getenv(benchChildEnv) != "" {
-		os.Exit(runMain(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+func TestMain(m *testing.M) { localdbtest.Main(m) }
+
+// buildVibepass builds the vibepass command into a temporary directory: the benchmark
+// measures its `serve`, as a process of its own.
+func buildVibepass(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vibepass")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/vibepass/vibepass/cmd/vibepass").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	localdbtest.Main(m)
+	return bin
 }
 
 // TestBenchSmallRunMeasuresEveryFigure runs the benchmark's whole code path at a small
@@ -26,16 +30,16 @@ func TestMain(m *testing.M) {
 // nothing failed and everything was measured, never how fast.
 func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 	db := localdbtest.Unseeded(t)
-	cfg := benchConfig{users: 1000, passesPerUser: 100, concurrency: 4, duration: 2 * time.Second, rounds: 2, logf: t.Logf}
+	cfg := Config{Binary: buildVibepass(t), Users: 1000, PassesPerUser: 100, Concurrency: 4, Duration: 2 * time.Second, Rounds: 2, Logf: t.Logf}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	report, err := runBench(ctx, cfg, db.SuperuserURL, db.AuthenticatorURL)
+	report, err := Run(ctx, cfg, db.SuperuserURL, db.AuthenticatorURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := report.errors(); n > 0 {
-		t.Errorf("%d calls failed, first: %v", n, report.firstError())
+	if n := report.Errors(); n > 0 {
+		t.Errorf("%d calls failed, first: %v", n, report.FirstError())
 	}
 	for _, f := range []pairedFigure{report.checkin, report.status} {
 		for side, res := range map[string]loadResult{"proxy": f.proxy, "direct": f.direct} {
@@ -48,7 +52,7 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 		t.Fatalf("active users measured at %d client counts, want %d", len(report.active), len(activeUsersClients))
 	}
 	for _, a := range report.active {
-		want := a.clients * cfg.rounds
+		want := a.clients * cfg.Rounds
 		if len(a.proxy) != want || len(a.fetch) != want || len(a.jsonAgg) != want {
 			t.Errorf("active users, %d clients: %d/%d/%d reads, want %d each", a.clients, len(a.proxy), len(a.fetch), len(a.jsonAgg), want)
 		}
@@ -58,7 +62,7 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	report.print(&out)
+	report.Print(&out)
 	t.Log("\n" + out.String())
 	for _, row := range []string{"check-in, 4 clients", "session status, 4 clients", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model", "errors, all runs"} {
 		if !strings.Contains(out.String(), row) {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -19,9 +19,9 @@ const (
 	durationPrecision = 100 * time.Microsecond
 )
 
-// benchReport is everything one run measured, and the machine it ran on.
-type benchReport struct {
-	cfg                benchConfig
+// Report is everything one run measured, and the machine it ran on.
+type Report struct {
+	cfg                Config
 	pgVersion, fsync   string
 	syncCommit, memory string
 	loadTime           time.Duration
@@ -29,8 +29,8 @@ type benchReport struct {
 	active             []activeFigure
 }
 
-// errors returns the number of failed calls over every run.
-func (r *benchReport) errors() int {
+// Errors returns the number of failed calls over every run.
+func (r *Report) Errors() int {
 	n := r.checkin.proxy.errs + r.checkin.direct.errs + r.status.proxy.errs + r.status.direct.errs
 	for _, a := range r.active {
 		n += a.errs
@@ -38,8 +38,8 @@ func (r *benchReport) errors() int {
 	return n
 }
 
-// firstError returns one of the errors counted, or nil.
-func (r *benchReport) firstError() error {
+// FirstError returns one of the errors counted, or nil.
+func (r *Report) FirstError() error {
 	for _, err := range []error{r.checkin.proxy.firstErr, r.checkin.direct.firstErr, r.status.proxy.firstErr, r.status.direct.firstErr} {
 		if err != nil {
 			return err
@@ -53,11 +53,11 @@ func (r *benchReport) firstError() error {
 	return nil
 }
 
-// print writes the table and how it was measured.
-func (r *benchReport) print(w io.Writer) {
+// Print writes the table and how it was measured.
+func (r *Report) Print(w io.Writer) {
 	c := r.cfg
 	fmt.Fprintf(w, "vibepass bench: %d users, %d passes, %d clients, %s per side per figure, %d active-users rounds\n",
-		c.users, c.users*c.passesPerUser, c.concurrency, c.duration, c.rounds)
+		c.Users, c.Users*c.PassesPerUser, c.Concurrency, c.Duration, c.Rounds)
 	fmt.Fprintf(w, "machine: %d CPUs, %s memory, PostgreSQL %s, fsync=%s, synchronous_commit=%s; data loaded in %s\n\n",
 		runtime.NumCPU(), r.memory, r.pgVersion, r.fsync, r.syncCommit, r.loadTime.Round(time.Second/10))
 
@@ -69,7 +69,7 @@ func (r *benchReport) print(w io.Writer) {
 	}{{r.checkin, checkinTarget}, {r.status, statusTarget}} {
 		ratio := p.f.proxy.rate() / p.f.direct.rate()
 		fmt.Fprintf(tw, "%s, %d clients (req/s)\t%.0f\t%.0f direct pgx\t%.2fx\t>= %.2fx\t%s\n",
-			p.f.name, c.concurrency, p.f.proxy.rate(), p.f.direct.rate(), ratio, p.target, met(ratio >= p.target))
+			p.f.name, c.Concurrency, p.f.proxy.rate(), p.f.direct.rate(), ratio, p.target, met(ratio >= p.target))
 		fmt.Fprintf(tw, "  p50 / p99 (ms)\t%s / %s\t%s / %s\t\t\t\n",
 			ms(p.f.proxy.percentile(50)), ms(p.f.proxy.percentile(99)), ms(p.f.direct.percentile(50)), ms(p.f.direct.percentile(99)))
 		fmt.Fprintf(tw, "  CPU per request (µs: proxy/Postgres/client)\t%s\t%s\t\t\t\n",
@@ -93,11 +93,11 @@ func (r *benchReport) print(w io.Writer) {
 		}
 		fmt.Fprintln(tw, line)
 	}
-	fmt.Fprintf(tw, "errors, all runs\t%d\t\t\t0\t%s\n", r.errors(), met(r.errors() == 0))
+	fmt.Fprintf(tw, "errors, all runs\t%d\t\t\t0\t%s\n", r.Errors(), met(r.Errors() == 0))
 	tw.Flush()
 
 	if len(r.active) > 0 {
-		fmt.Fprintf(w, "\nactive users body: %.1f MB uncompressed, %d rows.\n", float64(r.active[0].bodySize)/(1<<20), c.users)
+		fmt.Fprintf(w, "\nactive users body: %.1f MB uncompressed, %d rows.\n", float64(r.active[0].bodySize)/(1<<20), c.Users)
 	}
 	fmt.Fprintln(w, "proxy: `vibepass serve` (direct upstream, log level info, rate limits on but out of reach) in its own process on 127.0.0.1,")
 	fmt.Fprintln(w, "  driven over HTTP/1.1 keep-alive with one HS256 token per user; baselines: the same batches through pgx from this process.")
@@ -105,7 +105,7 @@ func (r *benchReport) print(w io.Writer) {
 	fmt.Fprintln(w, "  over the measured slices, divided by the requests (or reads) made in them; Postgres counts 0 when it is not on this machine.")
 	fmt.Fprintln(w, "peak RSS: VmHWM of the proxy process from /proc/<pid>/status, reset (clear_refs 5) before each active-users figure.")
 	fmt.Fprintln(w, "token verification per request: go test -run '^$' -bench Verify ./proxy/auth/")
-	if err := r.firstError(); err != nil {
+	if err := r.FirstError(); err != nil {
 		fmt.Fprintf(w, "first error: %v\n", err)
 	}
 }

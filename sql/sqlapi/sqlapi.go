@@ -1,0 +1,249 @@
+// Package sqlapi is the vibepass SQL API as Go sees it: how a request becomes a user
+// in Postgres (the role and claims PostgREST sets per transaction), the statements
+// that call the functions, the JSON they return, and what their SQLSTATE codes mean
+// to a client. The direct upstream (pgstore), the PostgREST upstream (rest), the
+// PostgREST stand-in, the benchmark and the tests all use this one copy, which is
+// half of why every path gives the same answers.
+package sqlapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vibepass/vibepass"
+)
+
+// NotSignedIn is the message the functions raise (SQLSTATE 42501) when no user is set.
+const NotSignedIn = "not signed in"
+
+// SetRoleSQL is what PostgREST runs first in every request's transaction: switch to the
+// token's role and set its claims, for this transaction only (is_local = true), so
+// nothing leaks to the next user of a pooled connection. $1 is the role, $2 the claims JSON.
+const SetRoleSQL = "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
+
+// ServiceRoleClaims are the claims of the model's read, as a service_role key carries them.
+const ServiceRoleClaims = `{"role":"service_role"}`
+
+// The statements that call the user functions; each returns one json value (NULL for
+// "no live pass" from session_status and checkout).
+const (
+	CheckinSQL       = "select public.checkin()"
+	SessionStatusSQL = "select public.session_status()"
+	CheckoutSQL      = "select public.checkout()"
+)
+
+// ActiveUsersSQL reads the model's list, one row per live pass, in the columns ScanActiveUser reads.
+const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
+
+// Batcher sends a pgx.Batch: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// QueueAs queues SetRoleSQL on b: what follows in the batch runs as role with claims.
+// A batch without BEGIN is one implicit transaction, so the settings revert at its end.
+func QueueAs(b *pgx.Batch, role, claims string) {
+	b.Queue(SetRoleSQL, role, claims)
+}
+
+// CallJSON runs one json-returning statement (CheckinSQL, ...) as role with claims,
+// in one round trip, and returns the raw JSON (nil for SQL NULL). Errors are pgx's:
+// MapError turns them into client-facing ones.
+func CallJSON(ctx context.Context, db Batcher, role, claims, statement string) ([]byte, error) {
+	b := &pgx.Batch{}
+	QueueAs(b, role, claims)
+	var raw []byte
+	b.Queue(statement).QueryRow(func(row pgx.Row) error { return row.Scan(&raw) })
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// ReadActiveUsers runs ActiveUsersSQL as role with claims, handing each row to emit.
+//
+// It is one pgx.Batch, not an explicit transaction: pgx reads a batch's result rows
+// from the socket as they are iterated (Postgres sends them as they are produced and
+// TCP holds back the rest), so a batch streams as well as begin/query/commit does, in
+// one round trip instead of three, and the set_config still reverts at the implicit
+// commit. When emit fails, the batch is closed, which drains the remaining rows so the
+// connection goes back to its pool usable. emit's error comes back as emitErr, apart
+// from the database's err.
+func ReadActiveUsers(ctx context.Context, db Batcher, role, claims string, emit func(vibepass.ActiveUser) error) (emitErr, err error) {
+	b := &pgx.Batch{}
+	QueueAs(b, role, claims)
+	b.Queue(ActiveUsersSQL)
+	br := db.SendBatch(ctx, b)
+	emitErr, err = streamActiveUsers(br, emit)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return emitErr, err
+}
+
+// streamActiveUsers reads the batch's two results, handing each row to emit.
+func streamActiveUsers(br pgx.BatchResults, emit func(vibepass.ActiveUser) error) (emitErr, err error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var u vibepass.ActiveUser
+	for rows.Next() {
+		if err := rows.Scan(&u.UserID, &u.DisplayName, &u.CheckedInAt, &u.ExpiresAt, &u.Preferences); err != nil {
+			return nil, err
+		}
+		u.CheckedInAt, u.ExpiresAt = u.CheckedInAt.UTC(), u.ExpiresAt.UTC()
+		if err := emit(u); err != nil {
+			return err, nil
+		}
+		u.Preferences = nil // emit may keep the slice; give the next row its own
+	}
+	return nil, rows.Err()
+}
+
+// DecodeCheckin decodes what public.checkin() returns.
+func DecodeCheckin(raw []byte) (vibepass.Checkin, error) {
+	var c vibepass.Checkin
+	if err := decode(raw, &c); err != nil {
+		return vibepass.Checkin{}, err
+	}
+	if c.SessionID == "" || c.ExpiresAt.IsZero() {
+		return vibepass.Checkin{}, fmt.Errorf("sqlapi: checkin returned %.200q", raw)
+	}
+	c.ExpiresAt = c.ExpiresAt.UTC()
+	return c, nil
+}
+
+// DecodePass decodes what public.session_status() returns: nil for JSON null (no live pass).
+func DecodePass(raw []byte) (*vibepass.Pass, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var p vibepass.Pass
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.SessionID == "" || p.ExpiresAt.IsZero() || p.CheckedInAt.IsZero() {
+		return nil, fmt.Errorf("sqlapi: session_status returned %.200q", raw)
+	}
+	p.CheckedInAt, p.ExpiresAt = p.CheckedInAt.UTC(), p.ExpiresAt.UTC()
+	return &p, nil
+}
+
+// DecodeCheckout decodes what public.checkout() returns: JSON null means no pass was live.
+func DecodeCheckout(raw []byte) (vibepass.Checkout, error) {
+	if isNull(raw) {
+		return vibepass.Checkout{}, nil
+	}
+	var ended struct {
+		SessionID string `json:"session_id"`
+	}
+	if err := decode(raw, &ended); err != nil {
+		return vibepass.Checkout{}, err
+	}
+	if ended.SessionID == "" {
+		return vibepass.Checkout{}, fmt.Errorf("sqlapi: checkout returned %.200q", raw)
+	}
+	return vibepass.Checkout{Ended: true, SessionID: ended.SessionID}, nil
+}
+
+// isNull reports whether a function returned SQL NULL: no bytes from pgx, "null" from PostgREST.
+func isNull(raw []byte) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+func decode(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("sqlapi: decoding %.200q: %w", raw, err)
+	}
+	return nil
+}
+
+// Error maps a SQLSTATE code and message raised by Postgres to a client-facing error,
+// or nil when the code means a bug (the caller then reports an internal error).
+// Only P0001 messages reach the client as written: the functions raise them for users.
+func Error(sqlstate, message string) *vibepass.Error {
+	switch {
+	case sqlstate == "42501" && message == NotSignedIn:
+		return vibepass.Errorf(vibepass.EUNAUTHORIZED, "Not signed in")
+	case sqlstate == "42501":
+		return vibepass.ErrPermissionDenied
+	case sqlstate == "P0001":
+		return vibepass.Errorf(vibepass.EINVALID, "%s", message)
+	case sqlstate == "23505":
+		// The one-live-pass index: two check-ins of one user raced; the next one succeeds.
+		return vibepass.Errorf(vibepass.EINVALID, "Conflicting request, try again")
+	case strings.HasPrefix(sqlstate, "23"), strings.HasPrefix(sqlstate, "22"):
+		return vibepass.Errorf(vibepass.EINVALID, "Invalid data")
+	case sqlstate == "57014": // query_canceled: statement_timeout or a cancel request
+		return vibepass.ErrTimeout
+	case strings.HasPrefix(sqlstate, "08"), // connection exception
+		strings.HasPrefix(sqlstate, "57P"), // admin shutdown, crash shutdown, cannot connect now
+		strings.HasPrefix(sqlstate, "53"),  // insufficient resources, too many connections
+		strings.HasPrefix(sqlstate, "40"):  // serialization failure, deadlock: retryable
+		return vibepass.ErrUnavailable
+	}
+	return nil
+}
+
+// ContextError maps an error caused by ctx ending to a client-facing error, or nil.
+// A canceled request (the client left) reports as timed out: nobody reads the answer.
+func ContextError(ctx context.Context, err error) *vibepass.Error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		return vibepass.ErrTimeout
+	}
+	return nil
+}
+
+// Wrap returns an error that is e for errors.As (so vibepass.ErrorCode and ErrorMessage
+// see e) and still carries cause for the log.
+func Wrap(e *vibepass.Error, cause error) error {
+	return fmt.Errorf("%w: %w", e, cause)
+}
+
+// MapError turns an error of a pgx call into a client-facing *vibepass.Error that
+// still carries the cause for the log; errors that mean a bug come back unmapped
+// (vibepass.ErrorCode reports them as EINTERNAL, with a generic message).
+func MapError(ctx context.Context, err error) error {
+	if ContextError(ctx, err) != nil || pgconn.Timeout(err) {
+		return Wrap(vibepass.ErrTimeout, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if e := Error(pgErr.Code, pgErr.Message); e != nil {
+			return Wrap(e, err)
+		}
+		return fmt.Errorf("sqlapi: %w", err)
+	}
+	if isConnectionError(err) {
+		return Wrap(vibepass.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlapi: %w", err)
+}
+
+// isConnectionError reports whether err means the database could not be reached or
+// the connection broke (refused, reset, closed, server gone mid-answer).
+func isConnectionError(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
+}
