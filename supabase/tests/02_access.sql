@@ -1,18 +1,19 @@
 -- Who may do what: RLS, table and function privileges for anon, two signed-in users and the
 -- service role, with the exact errors PostgREST would pass on. Also the shape of the grants
 -- themselves (RLS on, policies per role, search_path pinned, anon can execute nothing).
+-- Each role is played through the helpers in helpers.psql, as PostgREST sets it up per request.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(53);
 
-insert into auth.users (id, email) values
-  ('bbbbbbbb-0000-4000-8000-000000000001', 'cat@test.local'),
-  ('bbbbbbbb-0000-4000-8000-000000000002', 'dan@test.local');
+select tests.create_supabase_user('cat', 'cat@test.local');
+select tests.create_supabase_user('dan', 'dan@test.local');
 insert into public.sessions (user_id, expires_at) values
-  ('bbbbbbbb-0000-4000-8000-000000000001', now() + interval '1 hour'),
-  ('bbbbbbbb-0000-4000-8000-000000000002', now() + interval '1 hour');
+  (tests.get_supabase_uid('cat'), now() + interval '1 hour'),
+  (tests.get_supabase_uid('dan'), now() + interval '1 hour');
 insert into public.sessions (user_id, expires_at, status, ended_at, end_reason) values
-  ('bbbbbbbb-0000-4000-8000-000000000002', now() - interval '1 hour', 'inactive', now() - interval '2 hours', 'checkout');
+  (tests.get_supabase_uid('dan'), now() - interval '1 hour', 'inactive', now() - interval '2 hours', 'checkout');
 
 -- The grants as designed.
 select ok((select relrowsecurity from pg_class where oid = 'public.sessions'::regclass), 'RLS is enabled on sessions');
@@ -47,43 +48,41 @@ select ok(not has_schema_privilege('anon', 'vibepass', 'usage') and not has_sche
   and not has_schema_privilege('service_role', 'vibepass', 'usage'), 'no API role may use schema vibepass');
 
 -- anon: nothing at all.
-set local role anon;
-select set_config('request.jwt.claims', '{"role":"anon"}', true);
+select tests.authenticate_as_anon();
 select throws_ok('select public.checkin()', '42501', 'permission denied for function checkin', 'anon: checkin is denied');
 select throws_ok('select public.session_status()', '42501', 'permission denied for function session_status', 'anon: session_status is denied');
 select throws_ok('select public.checkout()', '42501', 'permission denied for function checkout', 'anon: checkout is denied');
 select throws_ok('select * from public.active_users()', '42501', 'permission denied for function active_users', 'anon: active_users is denied');
 select throws_ok('select * from public.sessions', '42501', 'permission denied for table sessions', 'anon: cannot read sessions');
 select throws_ok('select * from public.profiles', '42501', 'permission denied for table profiles', 'anon: cannot read profiles');
-select throws_ok($$ insert into public.sessions (user_id, expires_at) values ('bbbbbbbb-0000-4000-8000-000000000001', now()) $$,
+select throws_ok($$ insert into public.sessions (user_id, expires_at) values (tests.get_supabase_uid('cat'), now()) $$,
   '42501', 'permission denied for table sessions', 'anon: cannot insert sessions');
 select throws_ok('select * from vibepass.active_sessions', '42501', 'permission denied for schema vibepass', 'anon: cannot read the monitoring view');
 select throws_ok('select vibepass.purge_sessions()', '42501', 'permission denied for schema vibepass', 'anon: cannot purge');
 
 -- Cat, signed in: her own rows only, and only through the functions for passes.
-set local role authenticated;
-select set_config('request.jwt.claims', '{"sub":"bbbbbbbb-0000-4000-8000-000000000001","role":"authenticated"}', true);
-select results_eq('select user_id from public.sessions', $$ values ('bbbbbbbb-0000-4000-8000-000000000001'::uuid) $$,
+select tests.authenticate_as('cat');
+select results_eq('select user_id from public.sessions', $$ values (tests.get_supabase_uid('cat')) $$,
   'Cat: sees only her own pass');
-select results_eq('select id, display_name from public.profiles', $$ values ('bbbbbbbb-0000-4000-8000-000000000001'::uuid, 'cat'::text) $$,
+select results_eq('select id, display_name from public.profiles', $$ values (tests.get_supabase_uid('cat'), 'cat'::text) $$,
   'Cat: sees only her own profile');
 select throws_ok('select * from public.active_users()', '42501', 'permission denied for function active_users',
   'Cat: cannot list active users');
-select throws_ok($$ insert into public.sessions (user_id, expires_at) values ('bbbbbbbb-0000-4000-8000-000000000001', now() + interval '1 year') $$,
+select throws_ok($$ insert into public.sessions (user_id, expires_at) values (tests.get_supabase_uid('cat'), now() + interval '1 year') $$,
   '42501', 'permission denied for table sessions', 'Cat: cannot insert a pass directly');
 select throws_ok($$ update public.sessions set expires_at = now() + interval '1 year' $$,
   '42501', 'permission denied for table sessions', 'Cat: cannot extend her pass directly');
 select throws_ok('delete from public.sessions', '42501', 'permission denied for table sessions', 'Cat: cannot delete passes');
 select throws_ok($$ update public.profiles set name = 'Someone Else' $$, '42501', 'permission denied for table profiles',
   'Cat: cannot change her profile''s name (only display_name and preferences)');
-select throws_ok($$ update public.profiles set id = 'bbbbbbbb-0000-4000-8000-000000000002' $$, '42501', 'permission denied for table profiles',
+select throws_ok($$ update public.profiles set id = tests.get_supabase_uid('dan') $$, '42501', 'permission denied for table profiles',
   'Cat: cannot change her profile''s id');
 select throws_ok($$ insert into public.profiles (id, display_name) values ('bbbbbbbb-0000-4000-8000-000000000003', 'x') $$,
   '42501', 'permission denied for table profiles', 'Cat: cannot insert profiles');
 select throws_ok($$ delete from public.profiles $$, '42501', 'permission denied for table profiles', 'Cat: cannot delete her profile');
 select lives_ok($$ update public.profiles set display_name = 'Kitty', preferences = '{0.1,0.2,0.3,0.4,0.5}' $$,
   'Cat: may update her display_name and preferences');
-select is_empty($$ update public.profiles set display_name = 'Hacked' where id = 'bbbbbbbb-0000-4000-8000-000000000002' returning id $$,
+select is_empty($$ update public.profiles set display_name = 'Hacked' where id = tests.get_supabase_uid('dan') returning id $$,
   'Cat: updating Dan''s profile touches no row');
 select throws_ok('select * from vibepass.settings', '42501', 'permission denied for schema vibepass', 'Cat: cannot read the settings');
 select throws_ok($$ update vibepass.settings set pass_length = '1 year' $$, '42501', 'permission denied for schema vibepass',
@@ -94,33 +93,32 @@ select throws_ok('select vibepass.handle_new_user()', '42501', 'permission denie
 select lives_ok('select public.checkin()', 'Cat: may check in');
 
 -- Dan, signed in: his own rows only.
-select set_config('request.jwt.claims', '{"sub":"bbbbbbbb-0000-4000-8000-000000000002","role":"authenticated"}', true);
+select tests.authenticate_as('dan');
 select results_eq('select status from public.sessions order by expires_at', $$ values ('inactive'::text), ('active') $$,
   'Dan: sees his own two passes, not Cat''s');
 select results_eq('select display_name from public.profiles', $$ values ('dan'::text) $$,
   'Dan: sees his own profile, untouched by Cat');
-select is_empty($$ select * from public.sessions where user_id = 'bbbbbbbb-0000-4000-8000-000000000001' $$,
+select is_empty($$ select * from public.sessions where user_id = tests.get_supabase_uid('cat') $$,
   'Dan: cannot read Cat''s pass even by asking for it');
 select is((public.checkout()::jsonb ->> 'session_id')::uuid,
   (select id from public.sessions where status = 'active'),
   'Dan: checkout ends his own pass');
 
-reset role;
+select tests.clear_authentication();
 select results_eq(
-  $$ select status from public.sessions where user_id = 'bbbbbbbb-0000-4000-8000-000000000001' $$,
+  $$ select status from public.sessions where user_id = tests.get_supabase_uid('cat') $$,
   $$ values ('active'::text) $$,
   'Dan''s checkout left Cat''s pass alone'
 );
 
 -- service_role: the model's backend. Reads everything, writes nothing directly, acts for no user.
-set local role service_role;
-select set_config('request.jwt.claims', '{"role":"service_role"}', true);
+select tests.authenticate_as_service_role();
 select results_eq(
-  $$ select user_id, display_name from public.active_users() where user_id::text like 'bbbbbbbb-%' $$,
-  $$ values ('bbbbbbbb-0000-4000-8000-000000000001'::uuid, 'Kitty'::text) $$,
+  $$ select user_id, display_name from public.active_users() where user_id in (tests.get_supabase_uid('cat'), tests.get_supabase_uid('dan')) $$,
+  $$ values (tests.get_supabase_uid('cat'), 'Kitty'::text) $$,
   'service_role: active_users lists Cat (Dan checked out)'
 );
-select is((select count(*) from public.sessions where user_id::text like 'bbbbbbbb-%'), 3::bigint,
+select is((select count(*) from public.sessions where user_id in (tests.get_supabase_uid('cat'), tests.get_supabase_uid('dan'))), 3::bigint,
   'service_role: reads every pass (RLS bypassed)');
 select throws_ok('select public.checkin()', '42501', 'permission denied for function checkin', 'service_role: checkin is for users only');
 select throws_ok('select public.session_status()', '42501', 'permission denied for function session_status', 'service_role: session_status is for users only');
@@ -133,7 +131,7 @@ select throws_ok('select * from vibepass.active_sessions', '42501', 'permission 
 select throws_ok('select vibepass.purge_sessions()', '42501', 'permission denied for schema vibepass', 'service_role: purge is for the operator');
 
 -- authenticator itself (PostgREST's login role, before it switches) has no rights of its own.
-reset role;
+select tests.clear_authentication();
 select ok(not has_function_privilege('authenticator', 'public.checkin()', 'execute')
   and not has_table_privilege('authenticator', 'public.sessions', 'select'),
   'authenticator: no rights without switching role');

@@ -1,31 +1,32 @@
 -- Profiles: made on sign-up by the trigger on auth.users, validated by the database whoever
 -- writes them, and gone with their passes when the auth user is deleted.
+-- Users are made and played through the helpers in helpers.psql.
 begin;
 create extension if not exists pgtap with schema extensions;
+\ir helpers.psql
 select plan(27);
 
--- Sign-ups, as Supabase Auth inserts them.
-insert into auth.users (id, email, phone, raw_user_meta_data) values
-  ('cccccccc-0000-4000-8000-000000000001', 'eve.smith@test.local', null, '{}'),
-  ('cccccccc-0000-4000-8000-000000000002', 'fay@test.local', null, '{"full_name": "Fay Jones", "display_name": "  FayJ  "}'),
-  ('cccccccc-0000-4000-8000-000000000003', 'gus@test.local', null, '{"name": "Gus"}'),
-  ('cccccccc-0000-4000-8000-000000000004', null, '+15550100', '{}'),
-  ('cccccccc-0000-4000-8000-000000000005', 'hal@test.local', null, jsonb_build_object('display_name', repeat('h', 100)));
+-- Sign-ups, as Supabase Auth inserts them (with fresh random ids).
+select tests.create_supabase_user('eve', 'eve.smith@test.local', metadata => '{}');
+select tests.create_supabase_user('fay', 'fay@test.local', metadata => '{"full_name": "Fay Jones", "display_name": "  FayJ  "}');
+select tests.create_supabase_user('gus', 'gus@test.local', metadata => '{"name": "Gus"}');
+select tests.create_supabase_user('phone-only', phone => '+15550100', metadata => '{}');
+select tests.create_supabase_user('hal', 'hal@test.local', metadata => jsonb_build_object('display_name', repeat('h', 100)));
 
 select results_eq(
-  $$ select id, name, display_name, preferences from public.profiles where id::text like 'cccccccc-%' order by id $$,
-  $$ values
-     ('cccccccc-0000-4000-8000-000000000001'::uuid, null::text, 'eve.smith'::text, '{0.5,0.5,0.5,0.5,0.5}'::float8[]),
-     ('cccccccc-0000-4000-8000-000000000002', 'Fay Jones', 'FayJ', '{0.5,0.5,0.5,0.5,0.5}'),
-     ('cccccccc-0000-4000-8000-000000000003', 'Gus', 'Gus', '{0.5,0.5,0.5,0.5,0.5}'),
-     ('cccccccc-0000-4000-8000-000000000004', null, 'user-cccccccc', '{0.5,0.5,0.5,0.5,0.5}'),
-     ('cccccccc-0000-4000-8000-000000000005', null, repeat('h', 64), '{0.5,0.5,0.5,0.5,0.5}') $$,
+  $$ select id, name, display_name, preferences from public.profiles
+      where id in (select tests.get_supabase_uid(u) from unnest(array['eve', 'fay', 'gus', 'phone-only', 'hal']) u) order by id $$,
+  $$ select * from (values
+     (tests.get_supabase_uid('eve'), null::text, 'eve.smith'::text, '{0.5,0.5,0.5,0.5,0.5}'::float8[]),
+     (tests.get_supabase_uid('fay'), 'Fay Jones', 'FayJ', '{0.5,0.5,0.5,0.5,0.5}'),
+     (tests.get_supabase_uid('gus'), 'Gus', 'Gus', '{0.5,0.5,0.5,0.5,0.5}'),
+     (tests.get_supabase_uid('phone-only'), null, 'user-' || left(tests.get_supabase_uid('phone-only')::text, 8), '{0.5,0.5,0.5,0.5,0.5}'),
+     (tests.get_supabase_uid('hal'), null, repeat('h', 64), '{0.5,0.5,0.5,0.5,0.5}')) v order by 1 $$,
   'sign-up makes a profile: display_name from metadata, else the email''s local part, else user-<id>; cut to 64'
 );
 
 -- A fresh sign-up can check in at once.
-set local role authenticated;
-select set_config('request.jwt.claims', '{"sub":"cccccccc-0000-4000-8000-000000000001","role":"authenticated"}', true);
+select tests.authenticate_as('eve');
 select lives_ok('select public.checkin()', 'a fresh sign-up can check in at once');
 
 -- Validation, as the user would hit it through the Data API.
@@ -56,41 +57,43 @@ select throws_ok($$ update public.profiles set display_name = null $$,
 select lives_ok($$ update public.profiles set preferences = '{0,1,0.25,1.0,0.0}', display_name = repeat('e', 64) $$,
   'the edges are accepted: 0, 1 and 64 characters');
 
-reset role;
+select tests.clear_authentication();
 select results_eq(
-  $$ select display_name, preferences, updated_at from public.profiles where id = 'cccccccc-0000-4000-8000-000000000001' $$,
+  $$ select display_name, preferences, updated_at from public.profiles where id = tests.get_supabase_uid('eve') $$,
   $$ values (repeat('e', 64), '{0,1,0.25,1,0}'::float8[], now()) $$,
   'the accepted update is stored and stamps updated_at'
 );
 
 -- The superuser is held to the same rules.
-select throws_ok($$ update public.profiles set preferences = '{2,2,2,2,2}' where id = 'cccccccc-0000-4000-8000-000000000002' $$,
+select throws_ok($$ update public.profiles set preferences = '{2,2,2,2,2}' where id = tests.get_supabase_uid('fay') $$,
   '23514', 'new row for relation "profiles" violates check constraint "profiles_preferences_valid"', 'preferences: the CHECK binds the owner too');
 
 -- Sessions must belong to a real user.
 select throws_ok($$ insert into public.sessions (user_id, expires_at) values ('cccccccc-0000-4000-8000-0000000000ff', now()) $$,
   '23503', 'insert or update on table "sessions" violates foreign key constraint "sessions_user_id_fkey"', 'sessions: user_id must be an auth user');
-select throws_ok($$ insert into public.sessions (user_id, expires_at, status) values ('cccccccc-0000-4000-8000-000000000002', now(), 'paused') $$,
+select throws_ok($$ insert into public.sessions (user_id, expires_at, status) values (tests.get_supabase_uid('fay'), now(), 'paused') $$,
   '23514', 'new row for relation "sessions" violates check constraint "sessions_status_check"', 'sessions: status is active or inactive');
-select throws_ok($$ insert into public.sessions (user_id, expires_at, status, end_reason) values ('cccccccc-0000-4000-8000-000000000002', now(), 'active', 'checkout') $$,
+select throws_ok($$ insert into public.sessions (user_id, expires_at, status, end_reason) values (tests.get_supabase_uid('fay'), now(), 'active', 'checkout') $$,
   '23514', 'new row for relation "sessions" violates check constraint "sessions_ended_only_when_inactive"', 'sessions: an active pass has not ended');
 
 -- Deleting the auth user removes the profile and every pass.
 insert into public.sessions (user_id, expires_at, status, ended_at, end_reason)
-values ('cccccccc-0000-4000-8000-000000000001', now() - interval '1 day', 'inactive', now() - interval '1 day', 'expired');
-select is((select count(*) from public.sessions where user_id = 'cccccccc-0000-4000-8000-000000000001'), 2::bigint,
+values (tests.get_supabase_uid('eve'), now() - interval '1 day', 'inactive', now() - interval '1 day', 'expired');
+select is((select count(*) from public.sessions where user_id = tests.get_supabase_uid('eve')), 2::bigint,
   'before deletion: the user has two passes');
-delete from auth.users where id = 'cccccccc-0000-4000-8000-000000000001';
-select is_empty($$ select 1 from public.profiles where id = 'cccccccc-0000-4000-8000-000000000001' $$, 'cascade: the profile is gone');
-select is_empty($$ select 1 from public.sessions where user_id = 'cccccccc-0000-4000-8000-000000000001' $$, 'cascade: the passes are gone');
-select is((select count(*) from public.profiles where id::text like 'cccccccc-%'), 4::bigint, 'cascade: other users keep their profiles');
+delete from auth.users where id = tests.get_supabase_uid('eve');
+select is_empty($$ select 1 from public.profiles where id = tests.get_supabase_uid('eve') $$, 'cascade: the profile is gone');
+select is_empty($$ select 1 from public.sessions where user_id = tests.get_supabase_uid('eve') $$, 'cascade: the passes are gone');
+select is((select count(*) from public.profiles
+            where id in (select tests.get_supabase_uid(u) from unnest(array['eve', 'fay', 'gus', 'phone-only', 'hal']) u)),
+  4::bigint, 'cascade: other users keep their profiles');
 
 -- A token outlives its user (valid until exp): the deleted user is answered as no user.
-set local role authenticated;
-select set_config('request.jwt.claims', '{"sub":"cccccccc-0000-4000-8000-000000000001","role":"authenticated"}', true);
+-- (tests.authenticate_as still knows Eve: the helpers remember users apart from auth.users.)
+select tests.authenticate_as('eve');
 select throws_ok($$ select public.checkin() $$, '42501', 'not signed in', 'checkin: a deleted user''s token is refused like no user');
 select ok(public.session_status() is null, 'session_status: a deleted user has no pass');
-reset role;
+select tests.clear_authentication();
 
 -- The seed's example users are there with the spec's preferences (when the seed ran).
 select ok(
