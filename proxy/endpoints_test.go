@@ -5,13 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/storetest"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
 var (
@@ -257,5 +263,27 @@ func TestCheckinMessage(t *testing.T) {
 		if got := proxy.CheckinMessage(minutes); got != want {
 			t.Errorf("CheckinMessage(%d) = %q, want %q", minutes, got, want)
 		}
+	}
+}
+
+// TestModelListStampedByTheClock checks that the model list's timestamp comes from
+// Deps.Clock, the one clock the server reads.
+func TestModelListStampedByTheClock(t *testing.T) {
+	db := localdbtest.ForTest(t)
+	verifier, keys := devAuth(t, modelKey)
+	at := time.Date(2025, 11, 9, 14, 30, 0, 0, time.UTC)
+	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
+		Store: pgstore.New(storetest.OpenPool(t, db.AuthenticatorURL)), Verifier: verifier, APIKeys: keys,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: func() time.Time { return at },
+	})
+	req := httptest.NewRequest(http.MethodGet, "/api/model/active-users", nil)
+	req.Header.Set("X-API-Key", modelKey)
+	resp, err := srv.App().Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readResponse(t, resp)
+	if r.Status != http.StatusOK || r.Body["timestamp"] != "2025-11-09T14:30:00Z" {
+		t.Errorf("model list = %d %s, want the clock's 2025-11-09T14:30:00Z", r.Status, r.Raw)
 	}
 }

@@ -4,30 +4,22 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
 func TestDevPrintsAWorkingDatabaseURLAndStops(t *testing.T) {
-	dir, err := os.MkdirTemp("", "vibepass-dev-test-") // not t.TempDir: it is removed before the server stops
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil { // MkdirTemp makes 0700 dirs, which the postgres user cannot enter
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	dir := localdbtest.ReachableDir(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, w := io.Pipe()
 	done := make(chan int, 1)
-	var stderr syncBuffer
+	var stderr strings.Builder // read only once dev has returned
 	go func() {
 		done <- runMain(ctx, []string{"dev", "--data-dir", filepath.Join(dir, "dev"), "--db-port", "0", "--addr", "127.0.0.1:0"}, w, &stderr)
 		w.Close()
@@ -65,24 +57,6 @@ func TestDevPrintsAWorkingDatabaseURLAndStops(t *testing.T) {
 	if _, err := pgx.Connect(context.Background(), url); err == nil {
 		t.Error("the database still accepts connections after dev stopped")
 	}
-}
-
-// syncBuffer is a strings.Builder safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestUnknownCommandIsAUsageError(t *testing.T) {

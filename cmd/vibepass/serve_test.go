@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,23 +163,58 @@ func TestTokenVerifies(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	code, out, _ := run(context.Background(), "version")
-	if code != 0 || !strings.HasPrefix(out, "vibepass ") || !strings.Contains(out, "go1.") {
-		t.Errorf("version: exit %d, %q", code, out)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, out, _ := run(context.Background(), args...)
+		if code != 0 || !strings.HasPrefix(out, "vibepass ") || !strings.Contains(out, "go1.") {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
+}
+
+// TestBuiltBinaryNamesItsRevision builds vibepass from the checkout with VCS stamping
+// on (Go's default; -buildvcs=true because this machine kind's go env turns it off) and
+// checks that --version names the module version and the commit it was built from.
+func TestBuiltBinaryNamesItsRevision(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v (the test runs in a git checkout)", err)
+	}
+	bin := filepath.Join(t.TempDir(), "vibepass")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil || !strings.Contains(string(out), strings.TrimSpace(string(head))) || strings.Contains(string(out), "(devel)") {
+		t.Errorf("vibepass --version = %q (%v), want the module version and revision %s", out, err, head)
+	}
+}
+
+// TestCommandLineErrorsExit2 checks Go's convention: a mistake in the command line
+// exits 2 and says what is wrong, with the command's usage for a bad flag.
+func TestCommandLineErrorsExit2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "--no-such-flag"}, "Usage: vibepass token [flags]"},
+		{[]string{"token", "--sub", "ada"}, "--sub must be a UUID"},
+		{[]string{"serve", "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"bench", "--users", "0"}, "--users"},
+	} {
+		code, _, stderr := run(context.Background(), tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	if code, stdout, _ := run(context.Background(), "serve", "-h"); code != 0 {
+		t.Errorf("serve -h: exit %d, want 0 (%q)", code, stdout)
 	}
 }
 
 // TestDevServesTheAPI runs `vibepass dev` and uses its API as the README tells:
 // a token from `vibepass token`, the model key dev printed.
 func TestDevServesTheAPI(t *testing.T) {
-	dir, err := os.MkdirTemp("", "vibepass-dev-api-test-") // reachable by the postgres user, unlike t.TempDir
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	dir := localdbtest.ReachableDir(t)
 	t.Setenv("MODEL_API_KEY", "")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -85,13 +85,7 @@ func AddUsers(t testing.TB, superuserURL string, n int) []string {
 // CheckInEveryone gives every user of the database a live pass, straight in SQL.
 func CheckInEveryone(t testing.TB, superuserURL string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, superuserURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `insert into public.sessions (user_id, expires_at)
+	if _, err := OpenPool(t, superuserURL).Exec(context.Background(), `insert into public.sessions (user_id, expires_at)
 		select id, now() + interval '1 hour' from auth.users`); err != nil {
 		t.Fatal(err)
 	}

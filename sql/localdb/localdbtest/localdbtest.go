@@ -103,6 +103,22 @@ func NewCluster(t testing.TB) *localdb.Cluster {
 	return c
 }
 
+// ReachableDir returns a new temporary directory that the postgres system user can
+// enter (t.TempDir and os.MkdirTemp make 0700 ones owned by root), for a cluster's
+// data; it is removed when t ends, after the cleanups registered later have run.
+func ReachableDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vibepass-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func newDatabase(t testing.TB, c *localdb.Cluster, create func(context.Context, *localdb.Cluster) (*localdb.Database, error)) *localdb.Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
