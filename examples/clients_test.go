@@ -1,14 +1,9 @@
-package main
+package examples
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,31 +13,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"net/http"
 
-	"github.com/vibepass/vibepass/proxy"
-	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
-	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
-const (
-	systemPython = "/usr/bin/python3"
-	musicFanID   = "00000000-0000-4000-8000-000000000001"
-	// examplesDir is the repository's examples folder, seen from this package.
-	examplesDir = "../../examples"
-)
-
-// TestModelClientAgainstDev follows the README: start `vibepass dev`, open the
+// TestModelClientAgainstDev follows docs/clients.md: start `vibepass dev`, open the
 // printed links of some demo users (here: the check-in the page makes on load),
 // then run examples/model_client.py with the system python3 and the model key.
 func TestModelClientAgainstDev(t *testing.T) {
-	if out, err := exec.Command(systemPython, "-c", "import requests").CombinedOutput(); err != nil {
-		t.Fatalf("%s cannot import requests (%v: %s): apt-get install python3-requests", systemPython, err, out)
-	}
-	const modelKey = "clients-test-model-key"
-	t.Setenv(proxy.ModelKeysEnv, modelKey)
+	requirePython(t)
 	dev := startDev(t)
+	modelKey := dev.modelKey
 
 	checkedIn := []string{"MusicFan", "BeatLover", "JazzCat"}
 	for _, name := range checkedIn {
@@ -77,7 +59,7 @@ func TestModelClientAgainstDev(t *testing.T) {
 	for _, tc := range []struct{ name, url, key, want string }{
 		{"wrong key", dev.url, "not-the-model-key", "Error: Invalid API key\n  HTTP 403: the server does not accept this API key"},
 		{"no key", dev.url, "", "Error: Missing X-API-Key header\n  HTTP 401: no API key was sent"},
-		{"no server", "http://" + closedAddr(t), modelKey, "Error: cannot connect to vibepass at"},
+		{"no server", "http://" + freeAddr(t), modelKey, "Error: cannot connect to vibepass at"},
 	} {
 		if out := runModelClient(t, tc.url, tc.key); !strings.Contains(out, tc.want) {
 			t.Errorf("%s: output lacks %q:\n%s", tc.name, tc.want, out)
@@ -86,30 +68,20 @@ func TestModelClientAgainstDev(t *testing.T) {
 }
 
 // TestSupabaseJSSnippet runs examples/supabase-js under node: the rpc way against
-// the PostgREST stand-in and the fetch way against the proxy, both on one real
+// the PostgREST stand-in and the fetch way against `vibepass dev`, both on dev's
 // database, and checks the calls it made and what it read against the database.
 func TestSupabaseJSSnippet(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not installed: apt-get install nodejs")
-	}
-	if _, err := os.Stat(filepath.Join(examplesDir, "node_modules", "@supabase", "supabase-js", "package.json")); err != nil {
-		t.Fatalf("supabase-js is not installed (%v): npm ci --prefix examples", err)
-	}
-	db := localdbtest.ForTest(t)
-	postgrest, err := resttest.Start(db.AuthenticatorURL, []byte(auth.DevJWTSecret))
+	requireNodeModules(t, "@supabase/supabase-js")
+	dev := startDev(t)
+	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devJWTSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(postgrest.Close)
-	proxyURL := startProxy(t, db.AuthenticatorURL)
-	token, err := auth.Mint([]byte(auth.DevJWTSecret), auth.TokenRequest{Sub: musicFanID, Email: "musicfan@example.com"}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxyURL := dev.url
+	token := mintToken(t, musicFanID)
 
-	cmd := exec.Command(node, "--experimental-websocket", filepath.Join("supabase-js", "run.js"))
-	cmd.Dir = examplesDir
+	cmd := exec.Command("node", "--experimental-websocket", filepath.Join("supabase-js", "run.js"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "SUPABASE_URL=" + postgrest.URL,
 		"SUPABASE_ANON_KEY=" + postgrest.AnonKey, "ACCESS_TOKEN=" + token, "VIBEPASS_URL=" + proxyURL}
 	out, err := cmd.Output()
@@ -128,7 +100,7 @@ func TestSupabaseJSSnippet(t *testing.T) {
 		answers[step.Step] = step.Answer
 	}
 
-	passes := userPasses(t, db.SuperuserURL, musicFanID)
+	passes := userPasses(t, dev.dbURL, musicFanID)
 	if len(passes) != 2 {
 		t.Fatalf("MusicFan has %d passes after run.js, want 2 (one each way): %+v", len(passes), passes)
 	}
@@ -215,93 +187,11 @@ func TestSupabaseJSSnippet(t *testing.T) {
 	}
 }
 
-// devServer is a running `vibepass dev`, as its output describes it.
-type devServer struct {
-	url, dbURL string
-	tokens     map[string]string // display name -> the token in that user's printed link
-}
-
-// startDev runs `vibepass dev` on free ports with a throwaway data directory and
-// reads what it prints up to the last demo link; it stops when the test ends.
-func startDev(t *testing.T) devServer {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "vibepass-clients-test-") // not t.TempDir: the postgres user must reach it
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out, w := io.Pipe()
-	done := make(chan int, 1)
-	var stderr syncBuffer
-	go func() {
-		done <- runMain(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--db-port", "0", "--data-dir", filepath.Join(dir, "dev")}, w, &stderr)
-		w.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = os.RemoveAll(dir)
-	})
-
-	dev := devServer{tokens: map[string]string{}}
-	lines := bufio.NewScanner(out)
-	lines.Buffer(nil, 1<<20)
-	for lines.Scan() {
-		line := lines.Text()
-		if v, ok := strings.CutPrefix(line, "db: "); ok {
-			dev.dbURL = v
-		} else if v, ok := strings.CutPrefix(line, "ready: "); ok {
-			dev.url = v
-		} else if fields := strings.Fields(line); len(fields) == 2 && strings.Contains(fields[1], "/#access_token=") {
-			dev.tokens[fields[0]] = fields[1][strings.Index(fields[1], "#access_token=")+len("#access_token="):]
-			if len(dev.tokens) == 6 { // the seed's demo users
-				break
-			}
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }() // later output must not block dev
-	if dev.url == "" || dev.dbURL == "" || len(dev.tokens) != 6 {
-		t.Fatalf("dev printed ready %q, db %q and %d demo links, want all three and 6 links; stderr:\n%s",
-			dev.url, dev.dbURL, len(dev.tokens), stderr.String())
-	}
-	return dev
-}
-
-// startProxy serves the API with the direct upstream on the database at dbURL and
-// returns its URL; it stops when the test ends.
-func startProxy(t *testing.T, dbURL string) string {
-	t.Helper()
-	cfg := proxy.DefaultConfig()
-	cfg.Upstream = proxy.UpstreamConfig{Kind: proxy.UpstreamPostgres, DBURL: dbURL}
-	cfg.Auth.JWTSecret = auth.DevJWTSecret
-	cfg.ModelAPIKeys = []string{"clients-test-model-key"}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.Open(cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Shutdown(context.Background())
-		srv.Close()
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // runModelClient runs examples/model_client.py against url with key as ML_API_KEY
 // ("" leaves it unset) and returns what it printed.
 func runModelClient(t *testing.T, url, key string) string {
 	t.Helper()
-	cmd := exec.Command(systemPython, filepath.Join(examplesDir, "model_client.py"))
+	cmd := exec.Command(systemPython, "model_client.py")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VIBEPASS_URL=" + url, "PYTHONDONTWRITEBYTECODE=1"}
 	if key != "" {
 		cmd.Env = append(cmd.Env, "ML_API_KEY="+key)
@@ -317,9 +207,8 @@ func runModelClient(t *testing.T, url, key string) string {
 func averagePreferences(t *testing.T, dbURL string, displayNames []string) []float64 {
 	t.Helper()
 	ctx := context.Background()
-	conn := connect(t, dbURL)
 	var avg []float64
-	err := conn.QueryRow(ctx, `select array_agg(a order by i) from (
+	err := connect(t, dbURL).QueryRow(ctx, `select array_agg(a order by i) from (
 		select i, avg(p.preferences[i]) a from public.profiles p, generate_series(1, 5) i
 		where p.display_name = any($1) group by i) s`, displayNames).Scan(&avg)
 	if err != nil {
@@ -349,42 +238,6 @@ func checkAverages(t *testing.T, out string, want []float64) {
 	}
 }
 
-// pass is one of a user's rows in public.sessions.
-type pass struct {
-	id, status, endReason string
-	expiresAt             time.Time
-}
-
-// userPasses reads the user's passes from the database, oldest first.
-func userPasses(t *testing.T, dbURL, userID string) []pass {
-	t.Helper()
-	ctx := context.Background()
-	conn := connect(t, dbURL)
-	rows, _ := conn.Query(ctx, `select id::text, status, coalesce(end_reason, ''), expires_at
-		from public.sessions where user_id = $1 order by created_at, checked_in_at`, userID)
-	var passes []pass
-	var p pass
-	_, err := pgx.ForEachRow(rows, []any{&p.id, &p.status, &p.endReason, &p.expiresAt}, func() error {
-		passes = append(passes, p)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return passes
-}
-
-// connect opens a connection to the database at dbURL, closed when the test ends.
-func connect(t *testing.T, dbURL string) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return conn
-}
-
 func decode(t *testing.T, answers map[string]json.RawMessage, step string, v any) {
 	t.Helper()
 	raw, ok := answers[step]
@@ -394,24 +247,4 @@ func decode(t *testing.T, answers map[string]json.RawMessage, step string, v any
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("%s answered %s: %v", step, raw, err)
 	}
-}
-
-// closedAddr returns a local address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// stderrOf returns what a failed command wrote to stderr, when exec kept it.
-func stderrOf(err error) string {
-	if exitErr, ok := err.(*exec.ExitError); ok {
-		return string(exitErr.Stderr)
-	}
-	return ""
 }
