@@ -151,8 +151,9 @@ func startDev(t *testing.T) *devServer {
 	}()
 	select {
 	case <-read:
-	case <-exited:
 	case <-time.After(startTimeout):
+		_ = cmd.Process.Kill() // ends the reader, so dev's fields are safe to read below
+		<-read
 	}
 	if dev.url == "" || dev.dbURL == "" || len(dev.tokens) != 6 {
 		t.Fatalf("vibepass dev printed ready %q, db %q and %d demo links, want all three and 6 links; stderr:\n%s",
