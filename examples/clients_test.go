@@ -15,6 +15,7 @@ import (
 
 	"net/http"
 
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 )
 
@@ -73,7 +74,7 @@ func TestModelClientAgainstDev(t *testing.T) {
 func TestSupabaseJSSnippet(t *testing.T) {
 	requireNodeModules(t, "@supabase/supabase-js")
 	dev := startDev(t)
-	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devJWTSecret))
+	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}

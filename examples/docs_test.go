@@ -23,6 +23,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/page/browsertest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 )
 
@@ -113,7 +115,7 @@ func TestDocs(t *testing.T) {
 		all = append(all, parseBlocks(t, f)...)
 	}
 	dev := startDev(t)
-	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devJWTSecret))
+	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +561,7 @@ func nodeDir(t *testing.T) string {
 // with the PostgREST stand-in as the Supabase project and dev as the proxy.
 func runSupabaseJS(t *testing.T, b block, dev *devServer) {
 	requireNodeModules(t, "@supabase/supabase-js")
-	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devJWTSecret))
+	postgrest, err := resttest.Start(dev.authenticatorURL(t), []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +621,7 @@ func runServeConfig(t *testing.T, b block, dev *devServer) {
 	}
 	cmd := exec.Command(vibepassBin, "serve", "--config", file)
 	cmd.Env = append(os.Environ(), "VIBEPASS_DB_URL="+dev.authenticatorURL(t),
-		"SUPABASE_JWT_SECRET="+devJWTSecret, "MODEL_API_KEY="+dev.modelKey)
+		"SUPABASE_JWT_SECRET="+devtoken.Secret, "MODEL_API_KEY="+dev.modelKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -682,9 +684,6 @@ const supabaseStub = `export const supabase = {
 // same-origin with dev's API, and checks the check-in and the timer.
 func runReact(t *testing.T, blocks []block, dev *devServer) {
 	requireNodeModules(t, "esbuild", "react", "react-dom")
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("no browser at %s: apt-get install chromium", chromiumPath)
-	}
 	dir := nodeDir(t)
 	named := regexp.MustCompile(`^// ([A-Za-z0-9_-]+\.jsx?): `)
 	files := map[string]bool{}
@@ -743,7 +742,7 @@ func runReact(t *testing.T, blocks []block, dev *devServer) {
 	}))
 	defer page.Close()
 
-	tab := startBrowser(t)
+	tab := browsertest.Start(t)
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL+"/")); err != nil {
@@ -763,36 +762,4 @@ func runReact(t *testing.T, blocks []block, dev *devServer) {
 	if passes := userPasses(t, dev.dbURL, user); len(passes) != 1 || !passes[0].live {
 		t.Errorf("after the React sample's check-in, JazzCat's passes = %+v, want one live", passes)
 	}
-}
-
-// startBrowser starts Debian's chromium, headless and quiet on a closed network, with
-// a fresh profile, and returns a tab in it; it closes when the test ends.
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	browser, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		// Closed gracefully: killed, chromium leaves its singleton socket directory behind.
-		ctx, stop := context.WithTimeout(browser, 30*time.Second)
-		defer stop()
-		_ = chromedp.Cancel(ctx)
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return browser
 }

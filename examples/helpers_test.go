@@ -25,13 +25,9 @@ import (
 )
 
 const (
-	// devJWTSecret is the Supabase CLI's public dev secret, which `vibepass dev` and
-	// `vibepass token` sign with (and the PostgREST stand-in must verify with).
-	devJWTSecret = "super-secret-jwt-token-with-at-least-32-characters-long"
 	// testModelKey is the model API key the tests start dev with (MODEL_API_KEY).
 	testModelKey = "examples-test-model-key"
 	systemPython = "/usr/bin/python3"
-	chromiumPath = "/usr/bin/chromium"
 	musicFanID   = "00000000-0000-4000-8000-000000000001"
 	// repoRoot is the repository, seen from this package's directory.
 	repoRoot = ".."

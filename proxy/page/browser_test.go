@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/page/browsertest"
 	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -30,8 +30,7 @@ import (
 func TestMain(m *testing.M) { localdbtest.Main(m) }
 
 const (
-	chromiumPath = "/usr/bin/chromium"
-	musicFan     = "00000000-0000-4000-8000-000000000001"
+	musicFan = "00000000-0000-4000-8000-000000000001"
 	// stepTimeout only guards against a hang; no assertion depends on timing.
 	stepTimeout = 30 * time.Second
 )
@@ -42,7 +41,7 @@ const (
 func TestCheckinPageInBrowser(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	server := startServer(t, db)
-	browser := startBrowser(t)
+	browser := browsertest.Start(t)
 	link := func(token string) string { return server.URL + "/#access_token=" + token }
 
 	first := openTab(t, browser)
@@ -182,44 +181,6 @@ func startServer(t *testing.T, db *localdb.Database) *pageServer {
 	t.Cleanup(front.Close)
 	s.URL = front.URL
 	return s
-}
-
-// startBrowser starts Debian's chromium, headless and quiet on a closed network,
-// with a fresh profile; the tests open tabs in it.
-func startBrowser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("no browser at %s: apt-get install chromium", chromiumPath)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
-	browser, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		// Close the browser gracefully: killed (what cancel does), chromium leaves its
-		// singleton socket directory (/tmp/org.chromium.Chromium.*) behind on every run.
-		ctx, stop := context.WithTimeout(browser, stepTimeout)
-		defer stop()
-		if err := chromedp.Cancel(ctx); err != nil {
-			t.Logf("closing %s: %v", chromiumPath, err)
-		}
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return browser
 }
 
 // openTab opens a new tab in the browser, closed when the test ends.
