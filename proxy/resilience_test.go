@@ -12,6 +12,7 @@ import (
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/pgstore"
+	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -19,7 +20,7 @@ import (
 // /readyz answer 503 in the spec's shape; after a restart the same proxies recover.
 func TestDatabaseStopped(t *testing.T) {
 	ctx := context.Background()
-	cluster := localdbtest.NewCluster(t)
+	cluster := localdbtest.NewCluster(t, localdb.Options{})
 	db, err := cluster.NewDatabase(ctx, "", true)
 	if err != nil {
 		t.Fatal(err)

@@ -130,7 +130,7 @@ func Run(t *testing.T, open Open) {
 // same store must work again on its first call, without being rebuilt.
 func databaseRestart(t *testing.T, open Open) {
 	ctx := context.Background()
-	cluster := localdbtest.NewCluster(t)
+	cluster := localdbtest.NewCluster(t, localdb.Options{})
 	db, err := cluster.NewDatabase(ctx, "", true)
 	if err != nil {
 		t.Fatal(err)

@@ -264,6 +264,22 @@ func (c *Cluster) Stop() error {
 	}
 }
 
+// Crash stops the server with `pg_ctl stop -m immediate`: every backend is killed at
+// once, nothing is checkpointed, and clients see their connections drop, as when the
+// database host fails. Restart then runs crash recovery from the WAL.
+func (c *Cluster) Crash(ctx context.Context) error {
+	exited := c.Exited()
+	if out, err := c.command(ctx, "pg_ctl", "stop", "-D", c.dataDir, "-m", "immediate", "-w").CombinedOutput(); err != nil {
+		return fmt.Errorf("localdb: pg_ctl stop -m immediate: %w: %s", err, out)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("localdb: postgres still running after pg_ctl stop -m immediate: %w", ctx.Err())
+	}
+}
+
 // Restart starts the server again on the same port and data, stopping it first if it runs.
 // Tests use it to take the database away and bring it back.
 func (c *Cluster) Restart(ctx context.Context) error {

@@ -106,7 +106,7 @@ func TestConcurrentNewDatabase(t *testing.T) {
 }
 
 func TestStopRestartKeepsDataAndPort(t *testing.T) {
-	c := localdbtest.NewCluster(t)
+	c := localdbtest.NewCluster(t, localdb.Options{})
 	ctx := context.Background()
 	db, err := c.NewDatabase(ctx, "", false)
 	if err != nil {

@@ -86,12 +86,14 @@ func BaseOnly(t testing.TB) *localdb.Database {
 }
 
 // NewCluster starts a private cluster (about a second) for a test that stops and restarts
-// the database (Stop, Restart); it is removed when t ends. Use ForTest otherwise.
-func NewCluster(t testing.TB) *localdb.Cluster {
+// the database (Stop, Crash, Restart), with opts (its Logf is t.Logf); it is removed when
+// t ends. Use ForTest otherwise.
+func NewCluster(t testing.TB, opts localdb.Options) *localdb.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	c, err := localdb.Start(ctx, localdb.Options{Logf: t.Logf})
+	opts.Logf = t.Logf
+	c, err := localdb.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
