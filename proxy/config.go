@@ -36,11 +36,15 @@ type TimeoutsConfig struct {
 	Shutdown time.Duration `toml:"shutdown"`
 }
 
-// RateLimitConfig holds requests-per-minute limits.
+// RateLimitConfig holds requests-per-minute limits (fixed one-minute windows). A
+// request counts against exactly one of them: its caller's when its credential is
+// valid, its IP's failures when not.
 type RateLimitConfig struct {
 	// UserPerMinute limits each signed-in user on the user endpoints.
 	UserPerMinute int `toml:"user_per_minute"`
-	// IPPerMinute limits each client IP on the user endpoints.
+	// IPPerMinute limits the failed authentications (missing or bad token, missing
+	// or wrong model key) from each client IP, on every API endpoint; past it they
+	// are answered 429. Requests with a valid credential never count here.
 	IPPerMinute int `toml:"ip_per_minute"`
 	// ModelKeyPerMinute limits each model API key on the model endpoint.
 	ModelKeyPerMinute int `toml:"model_key_per_minute"`
@@ -69,8 +73,9 @@ type PageConfig struct {
 // ClientIPConfig says where the client's IP (for the per-IP rate limit) comes from
 // when the server sits behind a load balancer or CDN.
 type ClientIPConfig struct {
-	// Header is a header the trusted proxies set to the client's IP, e.g. X-Real-IP;
-	// "" uses the connection's address.
+	// Header is a header the trusted proxies set or append the client's IP to, e.g.
+	// X-Forwarded-For or X-Real-IP; "" uses the connection's address. It is read
+	// from the right: the first address that is not a trusted proxy is the client.
 	Header string `toml:"header"`
 	// TrustedProxies are the IPs or CIDRs whose Header is believed; others' is ignored.
 	TrustedProxies []string `toml:"trusted_proxies"`
@@ -87,7 +92,7 @@ func DefaultConfig() Config {
 			Idle:     120 * time.Second,
 			Shutdown: 20 * time.Second,
 		},
-		RateLimit: RateLimitConfig{UserPerMinute: 60, IPPerMinute: 600, ModelKeyPerMinute: 120},
+		RateLimit: RateLimitConfig{UserPerMinute: 60, IPPerMinute: 60, ModelKeyPerMinute: 120},
 		Limits:    LimitsConfig{BodyBytes: 16 << 10, HeaderBytes: 32 << 10},
 	}
 }

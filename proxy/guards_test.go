@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,11 +137,12 @@ func headThenGet(t *testing.T, url string) {
 	}
 }
 
-// TestRateLimits checks 429 in the spec's shape per user, per IP and per model key.
+// TestRateLimits checks 429 in the spec's shape per user, per model key, and for
+// failed authentications per IP, and that each counts only its own requests.
 func TestRateLimits(t *testing.T) {
 	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
 		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, IPPerMinute: 4, ModelKeyPerMinute: 1}
-	})
+	}, withClock(&manualClock{now: windowStart}))
 	fan, lover := mint(t, musicFan), mint(t, beatLover)
 	for i := 0; i < 2; i++ {
 		if r := do(t, "GET", ts.URL+"/api/session", nil, bearer(fan)); r.Status != 200 {
@@ -151,15 +154,26 @@ func TestRateLimits(t *testing.T) {
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
 	}
-	if r := do(t, "GET", ts.URL+"/api/session", nil, bearer(lover)); r.Status != 200 {
-		t.Errorf("another user is limited too: %d %s", r.Status, r.Raw)
+	// Valid requests never count against the IP: five from here so far, yet another
+	// user gets both of its own.
+	for i := 0; i < 2; i++ {
+		if r := do(t, "GET", ts.URL+"/api/session", nil, bearer(lover)); r.Status != 200 {
+			t.Errorf("another user, request %d: %d %s", i+1, r.Status, r.Raw)
+		}
 	}
-	// Four requests from this IP so far: the fifth is over the IP limit, whoever sends it.
-	wantError(t, do(t, "GET", ts.URL+"/api/session", nil, bearer(lover)), http.StatusTooManyRequests, "Too many requests")
+	// Failed authentications do: four are answered, the fifth is 429, whatever it sends.
+	for i := 0; i < 4; i++ {
+		wantError(t, do(t, "POST", ts.URL+"/api/checkin", nil, bearer(fan+"x")), http.StatusUnauthorized, "Invalid token signature")
+	}
+	wantError(t, do(t, "POST", ts.URL+"/api/checkin", nil), http.StatusTooManyRequests, "Too many requests")
+	wantError(t, do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey("not-a-model-key-at-all")), http.StatusTooManyRequests, "Too many requests")
+	if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, chillWave))); r.Status != 200 {
+		t.Errorf("a valid user at the same IP after its failures: %d %s", r.Status, r.Raw)
+	}
 
 	ms := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
 		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 60, IPPerMinute: 4, ModelKeyPerMinute: 1}
-	})
+	}, withClock(&manualClock{now: windowStart}))
 	model := ms.URL + "/api/model/active-users"
 	if r := do(t, "GET", model, nil, apiKey(modelKey)); r.Status != 200 {
 		t.Fatalf("model: %d %s", r.Status, r.Raw)
@@ -168,9 +182,91 @@ func TestRateLimits(t *testing.T) {
 	if r := do(t, "GET", model, nil, apiKey(oldModelKey)); r.Status != 200 {
 		t.Errorf("the other key shares the first key's limit: %d %s", r.Status, r.Raw)
 	}
-	// Wrong keys are limited per IP, so keys cannot be guessed at full speed.
-	wantError(t, do(t, "GET", model, nil, apiKey("not-a-model-key-at-all")), http.StatusForbidden, "Invalid API key")
+	// Wrong keys are failed authentications, limited per IP.
+	for i := 0; i < 4; i++ {
+		wantError(t, do(t, "GET", model, nil, apiKey("not-a-model-key-at-all")), http.StatusForbidden, "Invalid API key")
+	}
 	wantError(t, do(t, "GET", model, nil, apiKey("not-a-model-key-at-all")), http.StatusTooManyRequests, "Too many requests")
+}
+
+// TestFailedAuthLocksOutNoBystander sends 650 requests with a wrong model key from
+// one IP, more than any per-IP limit allows, and checks that they end in 429 while
+// the valid model key and a valid user at the same IP are still served.
+func TestFailedAuthLocksOutNoBystander(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, nil, withClock(&manualClock{now: windowStart}))
+	model := ts.URL + "/api/model/active-users"
+	counts := map[int]int{}
+	for i := 0; i < 650; i++ {
+		counts[do(t, "GET", model, nil, apiKey("guess-0123456789abcdef-"+strconv.Itoa(i))).Status]++
+	}
+	perIP := proxy.DefaultConfig().RateLimit.IPPerMinute
+	if counts[http.StatusForbidden] != perIP || counts[http.StatusTooManyRequests] != 650-perIP {
+		t.Errorf("650 wrong keys answered %v, want %d × 403 then 429", counts, perIP)
+	}
+	if r := do(t, "GET", model, nil, apiKey(modelKey)); r.Status != 200 {
+		t.Errorf("the model's valid key after the guesses: %d %s", r.Status, r.Raw)
+	}
+	for _, route := range []struct{ method, path string }{{"POST", "/api/checkin"}, {"GET", "/api/session"}, {"POST", "/api/checkout"}} {
+		if r := do(t, route.method, ts.URL+route.path, nil, bearer(mint(t, musicFan))); r.Status != 200 {
+			t.Errorf("a valid user at the guessing IP: %s %s = %d %s", route.method, route.path, r.Status, r.Raw)
+		}
+	}
+	wantError(t, do(t, "GET", ts.URL+"/api/session", nil), http.StatusTooManyRequests, "Too many requests")
+}
+
+// TestRateLimitHeaders checks that every limited response reports the one limit
+// that applies to it (X-RateLimit-* and the IETF draft's RateLimit fields), a 429
+// the limit that was hit, and that a new window starts afresh.
+func TestRateLimitHeaders(t *testing.T) {
+	clock := &manualClock{now: windowStart} // 45 s before the window ends
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
+		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, IPPerMinute: 600, ModelKeyPerMinute: 120}
+	}, withClock(clock))
+	fan := bearer(mint(t, musicFan))
+	session := ts.URL + "/api/session"
+	wantLimit(t, do(t, "GET", session, nil, fan), 200, "user", 2, 1, 45)
+	wantLimit(t, do(t, "GET", session, nil, fan), 200, "user", 2, 0, 45)
+	r := do(t, "GET", session, nil, fan)
+	wantLimit(t, r, http.StatusTooManyRequests, "user", 2, 0, 45)
+	if got := r.Header.Get("Retry-After"); got != "45" {
+		t.Errorf("user 429: Retry-After %q, want 45", got)
+	}
+	wantLimit(t, do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey)), 200, "model_key", 120, 119, 45)
+	wantLimit(t, do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey)), 200, "model_key", 120, 118, 45)
+	wantLimit(t, do(t, "GET", ts.URL+"/api/model/active-users", nil), http.StatusUnauthorized, "failed_auth", 600, 599, 45)
+	wantLimit(t, do(t, "GET", session, nil, bearer("x.y.z")), http.StatusUnauthorized, "failed_auth", 600, 598, 45)
+	if r := do(t, "GET", ts.URL+"/healthz", nil); r.Header.Get("X-RateLimit-Limit") != "" || r.Header.Get("RateLimit") != "" {
+		t.Errorf("healthz, which no limit covers, reports one: %v", r.Header)
+	}
+
+	clock.Advance(44 * time.Second)
+	r = do(t, "GET", session, nil, fan)
+	wantLimit(t, r, http.StatusTooManyRequests, "user", 2, 0, 1)
+	clock.Advance(time.Second)
+	wantLimit(t, do(t, "GET", session, nil, fan), 200, "user", 2, 1, 60)
+}
+
+// windowStart is 15 s into a rate-limit window, for tests on a manualClock.
+var windowStart = time.Date(2026, 1, 1, 12, 0, 15, 0, time.UTC)
+
+// wantLimit checks a response's status and its rate-limit headers.
+func wantLimit(t *testing.T, r response, status int, policy string, limit, remaining, reset int) {
+	t.Helper()
+	want := map[string]string{
+		"X-RateLimit-Limit":     strconv.Itoa(limit),
+		"X-RateLimit-Remaining": strconv.Itoa(remaining),
+		"X-RateLimit-Reset":     strconv.Itoa(reset),
+		"RateLimit-Policy":      fmt.Sprintf("%q;q=%d;w=60", policy, limit),
+		"RateLimit":             fmt.Sprintf("%q;r=%d;t=%d", policy, remaining, reset),
+	}
+	if r.Status != status {
+		t.Errorf("%s: status %d, want %d (%s)", policy, r.Status, status, r.Raw)
+	}
+	for name, value := range want {
+		if got := r.Header.Get(name); got != value {
+			t.Errorf("%s, status %d: %s = %q, want %q", policy, r.Status, name, got, value)
+		}
+	}
 }
 
 // TestCheckinMessageNamesTheDatabaseLength checks that the check-in message names the
@@ -193,28 +289,60 @@ func TestCheckinMessageNamesTheDatabaseLength(t *testing.T) {
 	}
 }
 
-// TestClientIPHeader checks that the per-IP limit keys on client_ip.header when the
-// connection comes from a trusted proxy, and ignores the header otherwise.
+// TestClientIPHeader checks where the failed-authentication limit finds the
+// client's IP behind proxies: the rightmost address in client_ip.header that is
+// not a trusted proxy, over every occurrence of the header, so what a client
+// writes to the left of what its load balancer appended changes nothing. From a
+// peer that is not trusted the header is ignored.
 func TestClientIPHeader(t *testing.T) {
-	limitOne := func(trusted string) func(*proxy.Config) {
-		return func(c *proxy.Config) {
-			c.RateLimit.IPPerMinute = 1
-			c.ClientIP = proxy.ClientIPConfig{Header: "X-Real-IP", TrustedProxies: []string{trusted}}
-		}
+	cases := []struct {
+		name, header, trusted string
+		// sends are the header's values, one request each (a "\n" separates
+		// occurrences); the last request is over the limit of 2, the others are not.
+		sends []string
+	}{
+		{"spoofed X-Forwarded-For", "X-Forwarded-For", "127.0.0.0/8", []string{
+			"203.0.113.1, 198.51.100.7", "203.0.113.2, 198.51.100.7", "198.51.100.9, 198.51.100.8", "203.0.113.3, 198.51.100.7",
+		}},
+		{"trusted hops are skipped", "X-Forwarded-For", "127.0.0.0/8, 10.0.0.0/8", []string{
+			"203.0.113.1, 198.51.100.7, 10.0.0.2", "198.51.100.7, 10.0.0.3", "203.0.113.9", "198.51.100.7,,10.1.1.1 ,10.0.0.3",
+		}},
+		{"every occurrence of the header", "X-Forwarded-For", "127.0.0.0/8", []string{
+			"203.0.113.1\n198.51.100.7", "198.51.100.7, 10.9.9.9\n198.51.100.9", "203.0.113.2\n198.51.100.7", "\n198.51.100.7",
+		}},
+		{"single-value header", "X-Real-IP", "127.0.0.0/8", []string{"203.0.113.1", "203.0.113.2", "203.0.113.1", "203.0.113.1"}},
+		{"untrusted peer", "X-Forwarded-For", "192.0.2.1", []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}},
 	}
-	tok := mint(t, musicFan)
-	behind := startServer(t, upstreamPostgres, nil, limitOne("127.0.0.0/8"))
-	for _, ip := range []string{"203.0.113.1", "203.0.113.2"} {
-		if r := do(t, "GET", behind.URL+"/api/session", nil, bearer(tok), "X-Real-IP: "+ip); r.Status != 200 {
-			t.Errorf("first request from %s: %d %s", ip, r.Status, r.Raw)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
+				c.RateLimit.IPPerMinute = 2
+				c.ClientIP = proxy.ClientIPConfig{Header: tc.header, TrustedProxies: strings.Split(tc.trusted, ", ")}
+			}, withClock(&manualClock{now: windowStart}))
+			for i, values := range tc.sends {
+				req, err := http.NewRequest("GET", ts.URL+"/api/session", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range strings.Split(values, "\n") {
+					req.Header.Add(tc.header, v)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := readResponse(t, resp)
+				if i < len(tc.sends)-1 {
+					wantError(t, r, http.StatusUnauthorized, "Missing bearer token")
+				} else {
+					wantError(t, r, http.StatusTooManyRequests, "Too many requests")
+				}
+				if t.Failed() {
+					t.Fatalf("request %d with %s %q", i+1, tc.header, values)
+				}
+			}
+		})
 	}
-	wantError(t, do(t, "GET", behind.URL+"/api/session", nil, bearer(tok), "X-Real-IP: 203.0.113.1"), http.StatusTooManyRequests, "Too many requests")
-
-	untrusted := startServer(t, upstreamPostgres, nil, limitOne("192.0.2.1"))
-	do(t, "GET", untrusted.URL+"/api/session", nil, bearer(tok), "X-Real-IP: 203.0.113.1")
-	wantError(t, do(t, "GET", untrusted.URL+"/api/session", nil, bearer(tok), "X-Real-IP: 203.0.113.2"),
-		http.StatusTooManyRequests, "Too many requests")
 }
 
 // TestCORS checks the preflight for a configured origin and silence for others.

@@ -42,6 +42,7 @@ const (
 const (
 	musicFan  = "00000000-0000-4000-8000-000000000001"
 	beatLover = "00000000-0000-4000-8000-000000000002"
+	chillWave = "00000000-0000-4000-8000-000000000003"
 )
 
 // The two upstreams every endpoint test runs on.
@@ -84,8 +85,9 @@ type testServer struct {
 }
 
 // startServer runs a proxy with the given upstream kind over db (a fresh seeded
-// database when nil) on a real listener, until the test ends.
-func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*proxy.Config)) *testServer {
+// database when nil) on a real listener, until the test ends. withDeps may change
+// what the server is given, e.g. its clock.
+func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
 	t.Helper()
 	if db == nil {
 		db = localdbtest.ForTest(t)
@@ -115,7 +117,11 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 	}
 	verifier, keys := devAuth(t, modelKey, oldModelKey)
 	logger := slog.New(slog.NewJSONHandler(ts.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := proxy.New(cfg, proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: logger})
+	deps := proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: logger}
+	for _, f := range withDeps {
+		f(&deps)
+	}
+	srv := proxy.New(cfg, deps)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +141,32 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 	})
 	ts.URL = "http://" + ln.Addr().String()
 	return ts
+}
+
+// manualClock is a clock a test sets and moves by hand, so rate-limit windows
+// end when the test says and not while it runs.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now is the clock's time; it is a vibepass.Clock.
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock on by d.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock gives the server clock (for startServer).
+func withClock(clock *manualClock) func(*proxy.Deps) {
+	return func(d *proxy.Deps) { d.Clock = clock.Now }
 }
 
 // mint returns an access token for user sub, signed with the dev secret.

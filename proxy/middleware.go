@@ -2,13 +2,11 @@ package proxy
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth"
@@ -18,7 +16,6 @@ import (
 const (
 	localRequestID = "vibepass.request_id"
 	localCaller    = "vibepass.caller"
-	localKeyID     = "vibepass.key_id" // a hash of the model key: safe to keep and log
 )
 
 // accessLog logs one line per request. It turns a returned error into the response
@@ -63,40 +60,49 @@ func caller(c *fiber.Ctx) vibepass.Caller {
 	return v
 }
 
-// authenticate verifies the bearer token before anything goes upstream.
+// authenticate verifies the bearer token before anything goes upstream, then
+// counts the request against the caller's own per-user limit.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c) // a JWKS refresh must not stall the request
 	defer cancel()
 	// No token or another scheme gives "", which the verifier reports as a missing token.
 	who, err := s.deps.Verifier.Verify(ctx, auth.BearerToken(c.Get(fiber.HeaderAuthorization)))
 	if err != nil {
-		return err
+		return s.refused(c, err)
 	}
 	c.Locals(localCaller, who)
+	if err := s.users.admit(c, who.UserID); err != nil {
+		return err
+	}
 	return c.Next()
 }
 
 // checkAPIKey admits the model with a configured X-API-Key (constant time in
-// APIKeys) and remembers a hash of it for the per-key rate limit.
+// APIKeys), then counts the request against that key's limit, kept under a
+// hash of the key so the key itself is not held.
 func (s *Server) checkAPIKey(c *fiber.Ctx) error {
 	key := c.Get("X-API-Key")
 	if err := s.deps.APIKeys.Check(key); err != nil {
-		return err
+		return s.refused(c, err)
 	}
 	sum := sha256.Sum256([]byte(key))
-	c.Locals(localKeyID, hex.EncodeToString(sum[:8]))
+	if err := s.modelKeys.admit(c, [8]byte(sum[:8])); err != nil {
+		return err
+	}
 	return c.Next()
 }
 
-// limiter allows perMinute requests per key (fixed one-minute windows); over that
-// the error handler answers 429 with Retry-After.
-func (s *Server) limiter(perMinute int, key func(*fiber.Ctx) string) fiber.Handler {
-	return limiter.New(limiter.Config{
-		Max:          perMinute,
-		Expiration:   time.Minute,
-		KeyGenerator: key,
-		LimitReached: func(*fiber.Ctx) error {
-			return vibepass.ErrRateLimited
-		},
-	})
+// refused counts a refused credential (401, 403) against the client's IP and
+// returns err, or ErrRateLimited once that IP is past rate_limit.ip_per_minute.
+// Only failures count, so a valid caller is never refused because others at its
+// IP (one NAT, one office) failed; see docs/decisions.md. An error that is not
+// the caller's doing, such as a JWKS that cannot be fetched, is not counted.
+func (s *Server) refused(c *fiber.Ctx, err error) error {
+	if code := vibepass.ErrorCode(err); code != vibepass.EUNAUTHORIZED && code != vibepass.EFORBIDDEN {
+		return err
+	}
+	if lerr := s.failures.admit(c, failureKey(s.clientIP(c))); lerr != nil {
+		return lerr
+	}
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -40,7 +41,8 @@ type Deps struct {
 	APIKeys  KeyChecker
 	// Logger receives the access and error logs; nil means JSON on stderr at info level.
 	Logger *slog.Logger
-	// Clock stamps the model response; nil means the system clock.
+	// Clock stamps the model response and times the rate-limit windows; nil means
+	// the system clock.
 	Clock vibepass.Clock
 }
 
@@ -54,6 +56,12 @@ type Server struct {
 	// once the grace period is over, so no read outlives the server.
 	streams     context.Context
 	stopStreams context.CancelFunc
+	// trusted is client_ip.trusted_proxies, parsed.
+	trusted []netip.Prefix
+	// The rate limits: per user, per model key, and failed authentications per IP.
+	users     *fixedWindow[string]
+	modelKeys *fixedWindow[[8]byte]
+	failures  *fixedWindow[netip.Addr]
 }
 
 // New builds the server and its routes over a validated cfg; it does not listen yet.
@@ -65,6 +73,11 @@ func New(cfg Config, deps Deps) *Server {
 		deps.Clock = vibepass.SystemClock
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
+	// cfg is validated; if an entry were bad anyway, nil trusts no proxy (fail closed).
+	s.trusted, _ = ParseTrustedProxies(cfg.ClientIP.TrustedProxies)
+	s.users = newFixedWindow[string]("user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
+	s.modelKeys = newFixedWindow[[8]byte]("model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
+	s.failures = newFixedWindow[netip.Addr]("failed_auth", cfg.RateLimit.IPPerMinute, maxFailingClients, deps.Clock)
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		// Strings from the ctx are copies, so nothing kept (limiter keys, the caller's
@@ -78,13 +91,10 @@ func New(cfg Config, deps Deps) *Server {
 		WriteTimeout:   cfg.Timeouts.Write,
 		IdleTimeout:    cfg.Timeouts.Idle,
 		ErrorHandler:   s.handleError,
-		// c.IP() reads client_ip.header only on connections from a trusted proxy.
-		ProxyHeader:             cfg.ClientIP.Header,
-		EnableTrustedProxyCheck: cfg.ClientIP.Header != "",
-		TrustedProxies:          cfg.ClientIP.TrustedProxies,
-		EnableIPValidation:      true,
-		DisableStartupMessage:   true,
-		AppName:                 "vibepass",
+		// No ProxyHeader: c.IP() would take the leftmost valid X-Forwarded-For entry,
+		// which the client writes; s.clientIP reads client_ip.header instead.
+		DisableStartupMessage: true,
+		AppName:               "vibepass",
 	})
 	s.routes()
 	return s
@@ -113,7 +123,7 @@ func (s *Server) routes() {
 			AllowOrigins:  strings.Join(s.cfg.CORS.Origins, ","),
 			AllowMethods:  "GET,POST,OPTIONS",
 			AllowHeaders:  "Authorization,Content-Type,X-API-Key,X-Request-ID",
-			ExposeHeaders: "X-Request-ID,Retry-After",
+			ExposeHeaders: "X-Request-ID,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset,RateLimit,RateLimit-Policy",
 			MaxAge:        600,
 		}))
 	}
@@ -124,15 +134,12 @@ func (s *Server) routes() {
 		page.Register(app)
 	}
 
-	ipLimit := s.limiter(s.cfg.RateLimit.IPPerMinute, func(c *fiber.Ctx) string { return c.IP() })
-	userLimit := s.limiter(s.cfg.RateLimit.UserPerMinute, func(c *fiber.Ctx) string { return caller(c).UserID })
-	app.Post("/api/checkin", ipLimit, s.authenticate, userLimit, s.checkin)
-	app.Get("/api/session", ipLimit, s.authenticate, userLimit, s.session)
-	app.Post("/api/checkout", ipLimit, s.authenticate, userLimit, s.checkout)
-
-	modelLimit := s.limiter(s.cfg.RateLimit.ModelKeyPerMinute, func(c *fiber.Ctx) string { return c.Locals(localKeyID).(string) })
-	// The IP limit comes first so that guessing keys is limited too.
-	app.Get("/api/model/active-users", ipLimit, s.checkAPIKey, modelLimit, s.activeUsers)
+	// Each checks the credential, then applies the one rate limit that fits: the
+	// caller's own when it is valid, the IP's failed-authentication limit when not.
+	app.Post("/api/checkin", s.authenticate, s.checkin)
+	app.Get("/api/session", s.authenticate, s.session)
+	app.Post("/api/checkout", s.authenticate, s.checkout)
+	app.Get("/api/model/active-users", s.checkAPIKey, s.activeUsers)
 }
 
 // Serve answers requests on ln until Shutdown.

@@ -224,12 +224,11 @@ func validateClientIP(c proxy.ClientIPConfig) error {
 	if c.Header != "" && len(c.TrustedProxies) == 0 {
 		return errors.New("client_ip.trusted_proxies: required with client_ip.header, or anyone could pick their IP")
 	}
-	for _, p := range c.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				return fmt.Errorf("client_ip.trusted_proxies: %q is neither an IP nor a CIDR", p)
-			}
-		}
+	if strings.EqualFold(c.Header, "Forwarded") {
+		return errors.New(`client_ip.header: "Forwarded" (RFC 7239) is not supported: use X-Forwarded-For or a header holding one IP, such as X-Real-IP`)
+	}
+	if _, err := proxy.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("client_ip.trusted_proxies: %w", err)
 	}
 	return nil
 }

@@ -117,6 +117,8 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 		{"unknown key", base + "[limits]\nbody_byte = 10\n", "", "limits.body_byte: unknown key"},
 		{"client ip header without proxies", base + "[client_ip]\nheader = \"X-Real-IP\"\n", "", "client_ip.trusted_proxies: required with client_ip.header"},
 		{"bad trusted proxy", base + "[client_ip]\nheader = \"X-Real-IP\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n", "", `client_ip.trusted_proxies: "10.0.0.0/33" is neither an IP nor a CIDR`},
+		{"trust everyone", base + "[client_ip]\nheader = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::/0\"]\n", "", `client_ip.trusted_proxies: "::/0" trusts every address`},
+		{"forwarded header", base + "[client_ip]\nheader = \"forwarded\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n", "", `client_ip.header: "Forwarded" (RFC 7239) is not supported`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
