@@ -154,7 +154,7 @@ func TestServeSurvivesDatabaseCrash(t *testing.T) {
 	t.Setenv("MODEL_API_KEY", randomSecret(t))
 	path := filepath.Join(t.TempDir(), "config.toml")
 	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_FAULT_DB_URL)\"\n"+
-		"[auth]\njwt_secret = \"env(CMD_FAULT_JWT_SECRET)\"\n[rate_limit]\nip_per_minute = 1000000\n[log]\nlevel = \"warn\"\n", addr)
+		"[auth]\njwt_secret = \"env(CMD_FAULT_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n", addr)
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
