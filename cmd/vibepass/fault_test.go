@@ -34,7 +34,7 @@ type checkinAnswer struct {
 }
 
 // faultLoad checks users in through a running proxy, a few at a time, as an app
-// would: a user whose check-in gets 503 tries again after a short back-off until
+// would: a user whose check-in gets 503 tries again, backing off, until
 // it is answered 200, and then the next user is taken. Every answer is kept.
 type faultLoad struct {
 	base, secret string
@@ -60,20 +60,21 @@ func (l *faultLoad) run(t *testing.T, stop <-chan struct{}) {
 			t.Error(err)
 			return
 		}
-		for {
+		// A client's exponential back-off (not a wait for a condition): it also keeps one
+		// user's retries under user_per_minute however long the outage lasts.
+		for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			a := l.checkin(client, l.users[i], token)
-			if a.status == http.StatusOK {
+			if l.checkin(client, l.users[i], token).status == http.StatusOK {
 				break
 			}
 			select {
 			case <-stop:
 				return
-			case <-time.After(20 * time.Millisecond): // a client's back-off, not a wait for a condition
+			case <-time.After(backoff):
 			}
 		}
 	}
