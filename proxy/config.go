@@ -50,12 +50,15 @@ type RateLimitConfig struct {
 	ModelKeyPerMinute int `toml:"model_key_per_minute"`
 }
 
-// LimitsConfig bounds request sizes.
+// LimitsConfig bounds request sizes and the model streams running at once.
 type LimitsConfig struct {
 	// BodyBytes is the largest request body accepted.
 	BodyBytes int `toml:"body_bytes"`
 	// HeaderBytes is the largest request header block accepted (Fiber's ReadBufferSize).
 	HeaderBytes int `toml:"header_bytes"`
+	// ModelStreams is how many model streams may run at once; one more gets 503 with
+	// Retry-After at once. The direct upstream gives model reads a pool of this size.
+	ModelStreams int `toml:"model_streams"`
 }
 
 // LogConfig configures the JSON logs on stderr.
@@ -93,6 +96,6 @@ func DefaultConfig() Config {
 			Shutdown: 20 * time.Second,
 		},
 		RateLimit: RateLimitConfig{UserPerMinute: 60, IPPerMinute: 60, ModelKeyPerMinute: 120},
-		Limits:    LimitsConfig{BodyBytes: 16 << 10, HeaderBytes: 32 << 10},
+		Limits:    LimitsConfig{BodyBytes: 16 << 10, HeaderBytes: 32 << 10, ModelStreams: 2},
 	}
 }

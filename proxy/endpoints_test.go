@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass/proxy"
-	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -273,7 +272,7 @@ func TestModelListStampedByTheClock(t *testing.T) {
 	verifier, keys := devAuth(t, modelKey)
 	at := time.Date(2025, 11, 9, 14, 30, 0, 0, time.UTC)
 	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
-		Store: pgstore.New(storetest.OpenPool(t, db.AuthenticatorURL)), Verifier: verifier, APIKeys: keys,
+		Store: storetest.OpenStore(t, db.AuthenticatorURL), Verifier: verifier, APIKeys: keys,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: func() time.Time { return at },
 	})
 	req := httptest.NewRequest(http.MethodGet, "/api/model/active-users", nil)

@@ -21,7 +21,6 @@ import (
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
-	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/rest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
@@ -73,10 +72,11 @@ func (b *syncBuffer) String() string {
 
 // testServer is a running proxy over a real database.
 type testServer struct {
-	URL  string
-	DB   *localdb.Database
-	Rest *resttest.Server // the PostgREST stand-in; nil for the postgres upstream
-	Logs *syncBuffer
+	URL    string
+	Server *proxy.Server
+	DB     *localdb.Database
+	Rest   *resttest.Server // the PostgREST stand-in; nil for the postgres upstream
+	Logs   *syncBuffer
 	// Stop starts the graceful shutdown (as SIGTERM does); Done closes when Run has
 	// returned, with RunErr.
 	Stop   func()
@@ -92,6 +92,13 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 	if db == nil {
 		db = localdbtest.ForTest(t)
 	}
+	return startServerOn(t, kind, db, db.AuthenticatorURL, mutate, withDeps...)
+}
+
+// startServerOn is startServer with the upstream logging in to db at dbURL, another
+// way in than db.AuthenticatorURL (the Unix socket, say).
+func startServerOn(t *testing.T, kind string, db *localdb.Database, dbURL string, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
+	t.Helper()
 	ts := &testServer{DB: db, Logs: &syncBuffer{}}
 	cfg := proxy.DefaultConfig()
 	cfg.CORS.Origins = []string{appOrigin}
@@ -101,9 +108,9 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 	var store vibepass.Store
 	switch kind {
 	case upstreamPostgres:
-		store = pgstore.New(storetest.OpenPool(t, db.AuthenticatorURL))
+		store = storetest.OpenStore(t, dbURL)
 	case upstreamPostgREST:
-		rs, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
+		rs, err := resttest.Start(dbURL, []byte(devtoken.Secret))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,6 +129,7 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 		f(&deps)
 	}
 	srv := proxy.New(cfg, deps)
+	ts.Server = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
-	"github.com/vibepass/vibepass/proxy/pgstore"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -188,15 +186,10 @@ func (panickyStore) Checkin(context.Context, vibepass.Caller) (vibepass.Checkin,
 // logged, and leaves the server serving.
 func TestPanicBecomes500(t *testing.T) {
 	db := localdbtest.ForTest(t)
-	pool, err := pgxpool.New(context.Background(), db.AuthenticatorURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	verifier, keys := devAuth(t, modelKey)
 	logs := &syncBuffer{}
 	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
-		Store: panickyStore{pgstore.New(pool)}, Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Store: panickyStore{storetest.OpenStore(t, db.AuthenticatorURL)}, Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	tok := mint(t, musicFan)
 	send := func(method, path string) response {

@@ -62,6 +62,9 @@ type Server struct {
 	users     *fixedWindow[string]
 	modelKeys *fixedWindow[[8]byte]
 	failures  *fixedWindow[netip.Addr]
+	// modelSlots holds one token per model stream running, up to limits.model_streams:
+	// a stream keeps its store read open until its client has read the whole list.
+	modelSlots chan struct{}
 }
 
 // New builds the server and its routes over a validated cfg; it does not listen yet.
@@ -72,7 +75,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Clock == nil {
 		deps.Clock = vibepass.SystemClock
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, modelSlots: make(chan struct{}, cfg.Limits.ModelStreams)}
 	// cfg is validated; if an entry were bad anyway, nil trusts no proxy (fail closed).
 	s.trusted, _ = ParseTrustedProxies(cfg.ClientIP.TrustedProxies)
 	s.users = newFixedWindow[string]("user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
@@ -102,6 +105,10 @@ func New(cfg Config, deps Deps) *Server {
 
 // App returns the Fiber app, for tests and for mounting more routes.
 func (s *Server) App() *fiber.App { return s.app }
+
+// ModelStreams returns how many model streams hold a slot now: from admission until
+// their store read is over.
+func (s *Server) ModelStreams() int { return len(s.modelSlots) }
 
 // CheckinMessage names the pass length the way the spec does: "1-hour vibe pass
 // activated" for 60 minutes, "2-hour ..." for whole hours, "30-minute ..." otherwise.

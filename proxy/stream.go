@@ -86,13 +86,29 @@ func appendPreferences(b []byte, p []float64) ([]byte, error) {
 // errStreamCut reports rows that stopped before the store finished (timeout or cancel).
 var errStreamCut = errors.New("active users stream cut before the store finished")
 
+// errModelBusy answers a model request while limits.model_streams streams run.
+var errModelBusy = vibepass.Errorf(vibepass.EUNAVAILABLE, "Too many model reads at once, try again shortly")
+
+// modelBusyRetryAfter is the Retry-After of errModelBusy, in seconds: a client that
+// keeps up reads 100k rows in under half a second (docs/performance.md).
+const modelBusyRetryAfter = "1"
+
 // activeUsers handles GET /api/model/active-users. It streams
 // {"success":true,"timestamp":...,"data":[rows...],"count":N} as rows arrive, so
 // the list is never held in memory. The status is committed only once the store has
 // produced its first rows (or finished), so a database that is down still gets a
 // proper error response; an error after that cuts the body short, which leaves
 // invalid JSON (and a broken gzip stream) that no client can take for a full list.
+// At most limits.model_streams run at once: a client that reads slowly keeps its
+// stream, and its store read, for up to timeouts.write, so more are refused at once
+// with 503 and Retry-After rather than queued.
 func (s *Server) activeUsers(c *fiber.Ctx) error {
+	select {
+	case s.modelSlots <- struct{}{}: // given back by readActiveUsers once the read is over
+	default:
+		c.Set(fiber.HeaderRetryAfter, modelBusyRetryAfter)
+		return errModelBusy
+	}
 	// The read may outlive this handler: it ends when the stream does, at the write
 	// timeout, which caps the response anyway, or when a shutdown's grace period ends.
 	ctx, cancel := context.WithTimeout(s.streams, s.cfg.Timeouts.Write)
@@ -131,8 +147,10 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 }
 
 // readActiveUsers runs the store's read, handing rows on in batches. It stops when
-// ctx ends, so an abandoned stream frees its database connection.
+// ctx ends, so an abandoned stream frees its database connection, and then gives
+// back the stream's slot.
 func (s *Server) readActiveUsers(ctx context.Context, out chan<- rowBatch) {
+	defer func() { <-s.modelSlots }()
 	defer close(out)
 	send := func(b rowBatch) error {
 		select {

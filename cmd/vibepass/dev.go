@@ -29,7 +29,7 @@ const devDatabase = "vibepass"
 func devAPI(ctx context.Context, db *localdb.Database, addr string, stdout, stderr io.Writer) error {
 	cfg := config.Default()
 	cfg.Listen = addr
-	cfg.Upstream = config.UpstreamConfig{Kind: config.UpstreamPostgres, DBURL: db.AuthenticatorURL}
+	cfg.Upstream.Kind, cfg.Upstream.DBURL = config.UpstreamPostgres, db.AuthenticatorURL
 	cfg.Auth.JWTSecret = devtoken.Secret
 	cfg.Page.Enabled = true
 	// A frontend under development usually runs on Vite's dev server: let it call the API.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
 	"github.com/vibepass/vibepass/proxy"
@@ -24,7 +22,7 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", config.ModelKeysEnv, err)
 	}
-	store, closeStore, err := openStore(cfg.Upstream, cfg.Timeouts)
+	store, closeStore, err := openStore(cfg.Upstream, cfg.Config)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,21 +41,19 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 }
 
 // openStore builds the vibepass.Store for the configured upstream and its cleanup.
-func openStore(u config.UpstreamConfig, t proxy.TimeoutsConfig) (vibepass.Store, func(), error) {
+// The direct upstream gets a user pool of upstream.pool_max_conns and a model pool of
+// limits.model_streams, so that every stream the server admits has its connection.
+func openStore(u config.UpstreamConfig, p proxy.Config) (vibepass.Store, func(), error) {
 	switch u.Kind {
 	case config.UpstreamPostgres:
-		pcfg, err := pgstore.PoolConfig(u.DBURL)
+		store, err := pgstore.Open(u.DBURL, pgstore.Pools{Users: u.PoolMaxConns, Model: int32(p.Limits.ModelStreams)})
 		if err != nil {
 			return nil, nil, fmt.Errorf("upstream.db_url: %w", err)
 		}
-		pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-		if err != nil {
-			return nil, nil, fmt.Errorf("upstream.db_url: %w", err)
-		}
-		return pgstore.New(pool), pool.Close, nil
+		return store, store.Close, nil
 	case config.UpstreamPostgREST:
 		store, err := rest.New(rest.Options{
-			URL: u.URL, AnonKey: u.AnonKey, ServiceRoleKey: u.ServiceRoleKey, Timeout: t.Upstream,
+			URL: u.URL, AnonKey: u.AnonKey, ServiceRoleKey: u.ServiceRoleKey, Timeout: p.Timeouts.Upstream,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("upstream: %w", err)

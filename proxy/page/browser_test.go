@@ -16,13 +16,12 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/page/browsertest"
-	"github.com/vibepass/vibepass/proxy/pgstore"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -135,15 +134,6 @@ func (s *pageServer) apiCalls() []string {
 func startServer(t *testing.T, db *localdb.Database) *pageServer {
 	t.Helper()
 	ctx := context.Background()
-	poolConfig, err := pgstore.PoolConfig(db.AuthenticatorURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	verifier, err := auth.NewVerifier(ctx, auth.Options{HS256Secret: []byte(devtoken.Secret)})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +146,7 @@ func startServer(t *testing.T, db *localdb.Database) *pageServer {
 	cfg := proxy.DefaultConfig()
 	cfg.Page.Enabled = true
 	srv := proxy.New(cfg, proxy.Deps{
-		Store:    pgstore.New(pool),
+		Store:    storetest.OpenStore(t, db.AuthenticatorURL),
 		Verifier: verifier,
 		APIKeys:  keys,
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),

@@ -1,10 +1,11 @@
 // Package pgstore is the direct upstream: a vibepass.Store that calls the SQL
-// functions over a pgx pool, doing per request what PostgREST does (switch role,
+// functions over pgx pools, doing per request what PostgREST does (switch role,
 // set request.jwt.claims for the transaction, call the function) in one round trip.
 package pgstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -13,20 +14,61 @@ import (
 	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
-// Store is a vibepass.Store over a pgx pool that logs in as the authenticator role.
+// Store is a vibepass.Store over two pgx pools that log in as the authenticator role:
+// one for the user calls and Ping, one for the model read. A model stream holds its
+// connection until its client has read the whole list, which a slow client can make
+// last until timeouts.write; on a pool of their own such reads can only make each
+// other wait, never a user's call or the readiness probe.
 // It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	users *pgxpool.Pool
+	model *pgxpool.Pool
 }
 
 var _ vibepass.Store = (*Store)(nil)
 
-// New returns a Store over pool, which must log in as authenticator (or any role
-// granted authenticated and service_role). The pool reconnects by itself after a
-// database restart: pgxpool pings connections idle for a second before handing them out
-// and drops broken ones.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+// Pools sizes a Store's two pools, in connections.
+type Pools struct {
+	// Users is the most connections user calls and Ping hold at once.
+	Users int32
+	// Model is the most connections model reads hold at once; one more waits for a free one.
+	Model int32
+}
+
+// Open returns a Store over two pools on url, which must log in as authenticator (or
+// any role granted authenticated and service_role). Nothing is dialled yet. The pools
+// reconnect by themselves after a database restart: pgxpool pings connections idle for
+// a second before handing them out and drops broken ones. Close releases them.
+func Open(url string, sizes Pools) (*Store, error) {
+	if sizes.Users < 1 || sizes.Model < 1 {
+		return nil, errors.New("pgstore: both pools need at least one connection")
+	}
+	users, err := openPool(url, sizes.Users)
+	if err != nil {
+		return nil, err
+	}
+	model, err := openPool(url, sizes.Model)
+	if err != nil {
+		users.Close()
+		return nil, err
+	}
+	return &Store{users: users, model: model}, nil
+}
+
+// openPool makes a pool of at most maxConns connections on url, dialling none yet.
+func openPool(url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := PoolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = maxConns
+	return pgxpool.NewWithConfig(context.Background(), cfg)
+}
+
+// Close closes both pools, waiting for the connections in use to be released.
+func (s *Store) Close() {
+	s.users.Close()
+	s.model.Close()
 }
 
 // Checkin makes or renews the caller's pass with public.checkin().
@@ -58,17 +100,17 @@ func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Check
 
 // callJSON runs one json-returning statement as the caller, in one round trip.
 func (s *Store) callJSON(ctx context.Context, c vibepass.Caller, statement string) ([]byte, error) {
-	raw, err := sqlapi.CallJSON(ctx, s.pool, vibepass.RoleAuthenticated, string(c.Claims), statement)
+	raw, err := sqlapi.CallJSON(ctx, s.users, vibepass.RoleAuthenticated, string(c.Claims), statement)
 	if err != nil {
 		return nil, sqlapi.MapError(ctx, err)
 	}
 	return raw, nil
 }
 
-// ActiveUsers streams public.active_users() as service_role into emit, row by row;
-// emit's error is returned as is.
+// ActiveUsers streams public.active_users() as service_role into emit, row by row,
+// on the model pool; emit's error is returned as is.
 func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
-	emitErr, err := sqlapi.ReadActiveUsers(ctx, s.pool, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, emit)
+	emitErr, err := sqlapi.ReadActiveUsers(ctx, s.model, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, emit)
 	if emitErr != nil {
 		return emitErr
 	}
@@ -78,9 +120,10 @@ func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) 
 	return nil
 }
 
-// Ping reports whether the database answers, through a pooled connection.
+// Ping reports whether the database answers, through the user pool: the one whose
+// callers a readiness probe speaks for.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.users.Ping(ctx); err != nil {
 		return sqlapi.MapError(ctx, err)
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -19,7 +18,7 @@ func TestMain(m *testing.M) { localdbtest.Main(m) }
 
 func TestStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, db *localdb.Database) vibepass.Store {
-		return pgstore.New(storetest.OpenPool(t, db.AuthenticatorURL))
+		return storetest.OpenStore(t, db.AuthenticatorURL)
 	})
 }
 
@@ -41,8 +40,7 @@ func TestActiveUsersStreams(t *testing.T) {
 		t.Fatal("the test cluster has no Unix socket: its directory path is too long; set TMPDIR to a shorter one")
 	}
 	socketURL := fmt.Sprintf("postgresql://authenticator@/%s?host=%s&port=%d", db.Name, sockDir, db.Port)
-	pool := storetest.OpenPool(t, socketURL)
-	store := pgstore.New(pool)
+	store := storetest.OpenStore(t, socketURL)
 	rows := 0
 	err := store.ActiveUsers(ctx, func(vibepass.ActiveUser) error {
 		rows++

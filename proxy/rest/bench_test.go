@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -22,7 +21,7 @@ func BenchmarkUpstreams(b *testing.B) {
 	}
 	storetest.CheckInEveryone(b, db.SuperuserURL)
 	stores := map[string]vibepass.Store{
-		"direct":    pgstore.New(storetest.OpenPool(b, db.AuthenticatorURL)),
+		"direct":    storetest.OpenStore(b, db.AuthenticatorURL),
 		"postgrest": newUpstream(b, db).store,
 	}
 	for _, name := range []string{"direct", "postgrest"} {

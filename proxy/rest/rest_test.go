@@ -12,7 +12,6 @@ import (
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
-	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/rest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
@@ -168,7 +167,7 @@ func TestActiveUsersStreams(t *testing.T) {
 func TestBothUpstreamsAgree(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	u := newUpstream(t, db)
-	direct := pgstore.New(storetest.OpenPool(t, db.AuthenticatorURL))
+	direct := storetest.OpenStore(t, db.AuthenticatorURL)
 	ctx := context.Background()
 	ids := storetest.AddUsers(t, db.SuperuserURL, 3)
 	stores := map[string]vibepass.Store{"direct": direct, "postgrest": u.store}

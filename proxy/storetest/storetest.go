@@ -21,6 +21,7 @@ import (
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -347,6 +348,19 @@ func ownPassOnly(ctx context.Context, store vibepass.Store, c vibepass.Caller) e
 		}
 	}
 	return nil
+}
+
+// OpenStore opens a direct-upstream store on url for a test, with pools of pgxpool's
+// default size on a small machine for users and the proxy's default limits.model_streams
+// for the model, and closes it when the test ends.
+func OpenStore(t testing.TB, url string) *pgstore.Store {
+	t.Helper()
+	store, err := pgstore.Open(url, pgstore.Pools{Users: 4, Model: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	return store
 }
 
 // OpenPool opens a pgx pool on url for a test and closes it when the test ends.

@@ -18,14 +18,20 @@ import (
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
-// benchProxyConfig is the proxy's config.toml for the benchmark: the direct upstream,
-// the HS256 secret the bench tokens are signed with, rate limits far above any rate
-// reached here (the limiter still runs on every request), and production logging.
+// benchProxyConfig is the proxy's config.toml for the benchmark: the direct upstream
+// with as many user connections as the baselines' pool and a model stream for each
+// model client, the HS256 secret the bench tokens are signed with, rate limits far
+// above any rate reached here (the limiter still runs on every request), and
+// production logging.
 const benchProxyConfig = `listen = %q
 
 [upstream]
 kind = "postgres"
 db_url = "env(VIBEPASS_BENCH_DB_URL)"
+pool_max_conns = %d
+
+[limits]
+model_streams = %d
 
 [auth]
 jwt_secret = "env(VIBEPASS_BENCH_JWT_SECRET)"
@@ -48,9 +54,10 @@ type benchProxy struct {
 	done chan error
 }
 
-// startBenchProxy starts `binary serve` on a free loopback port over dbURL and waits until
-// /readyz answers 200. cpuProfile, if set, receives the process's CPU profile.
-func startBenchProxy(ctx context.Context, binary, dbURL, modelKey, cpuProfile string) (*benchProxy, error) {
+// startBenchProxy starts `binary serve` on a free loopback port over dbURL, with conns
+// user connections and modelStreams model streams, and waits until /readyz answers
+// 200. cpuProfile, if set, receives the process's CPU profile.
+func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStreams int, modelKey, cpuProfile string) (*benchProxy, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -61,7 +68,7 @@ func startBenchProxy(ctx context.Context, binary, dbURL, modelKey, cpuProfile st
 	}
 	p := &benchProxy{url: "http://" + addr, dir: dir, done: make(chan error, 1)}
 	configPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr), 0o600); err != nil {
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams), 0o600); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "proxy.log"))

@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	defer r.pool.Close()
 	r.postmaster = findPostmaster(ctx, r.pool)
 	r.modelKey = auth.NewAPIKey()
-	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, withPoolSize(authURL, conns), r.modelKey, cfg.ProxyProfile); err != nil {
+	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, slices.Max(activeUsersClients), r.modelKey, cfg.ProxyProfile); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -221,19 +221,6 @@ func openBenchPool(ctx context.Context, authURL string, conns int) (*pgxpool.Poo
 	}
 	pcfg.MaxConns = int32(conns)
 	return pgxpool.NewWithConfig(ctx, pcfg)
-}
-
-// withPoolSize gives the proxy's pool as many connections as the baselines' pool has,
-// through pgxpool's pool_max_conns URL parameter (its default is max(4, CPUs)).
-func withPoolSize(dbURL string, conns int) string {
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		return dbURL // the proxy reports the bad URL itself
-	}
-	q := u.Query()
-	q.Set("pool_max_conns", strconv.Itoa(conns))
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // nextUser returns the next user in the shared order, so consecutive requests, and

@@ -54,7 +54,14 @@ type UpstreamConfig struct {
 	AnonKey string `toml:"anon_key"`
 	// ServiceRoleKey authorizes the model's read (kind postgrest).
 	ServiceRoleKey string `toml:"service_role_key"`
+	// PoolMaxConns is the most database connections user calls and /readyz hold at
+	// once (kind postgres); model reads have their own pool of limits.model_streams.
+	PoolMaxConns int32 `toml:"pool_max_conns"`
 }
+
+// DefaultPoolMaxConns is upstream.pool_max_conns when the file leaves it out:
+// PostgREST's own default pool size.
+const DefaultPoolMaxConns = 10
 
 // AuthConfig says how user access tokens are verified; at least one of the two is set.
 type AuthConfig struct {
@@ -73,9 +80,10 @@ type LogConfig struct {
 // Default returns the values used for every key the file leaves out.
 func Default() Config {
 	return Config{
-		Listen: "127.0.0.1:3000",
-		Log:    LogConfig{Level: "info"},
-		Config: proxy.DefaultConfig(),
+		Listen:   "127.0.0.1:3000",
+		Upstream: UpstreamConfig{PoolMaxConns: DefaultPoolMaxConns},
+		Log:      LogConfig{Level: "info"},
+		Config:   proxy.DefaultConfig(),
 	}
 }
 
@@ -214,6 +222,9 @@ func (c *Config) Validate() error {
 	if c.Limits.HeaderBytes < 4096 || c.Limits.HeaderBytes > 1<<20 {
 		return errors.New("limits.header_bytes: must be between 4096 and 1048576")
 	}
+	if c.Limits.ModelStreams < 1 || c.Limits.ModelStreams > 100 {
+		return errors.New("limits.model_streams: must be between 1 and 100")
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
@@ -239,8 +250,15 @@ func (u *UpstreamConfig) validate() error {
 		if u.DBURL == "" {
 			return errors.New(`upstream.db_url: required when upstream.kind is "postgres"`)
 		}
-		if p, err := url.Parse(u.DBURL); err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
+		p, err := url.Parse(u.DBURL)
+		if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
 			return errors.New("upstream.db_url: must be a postgres:// URL")
+		}
+		if p.Query().Has("pool_max_conns") {
+			return errors.New("upstream.db_url: drop pool_max_conns from the URL and set upstream.pool_max_conns")
+		}
+		if u.PoolMaxConns < 1 || u.PoolMaxConns > 1000 {
+			return errors.New("upstream.pool_max_conns: must be between 1 and 1000")
 		}
 	case UpstreamPostgREST:
 		if err := validateHTTPURL("upstream.url", u.URL); err != nil {

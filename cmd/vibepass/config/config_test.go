@@ -67,7 +67,7 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 		t.Fatal(err)
 	}
 	def := config.Default()
-	if cfg.Listen != def.Listen || cfg.Timeouts != def.Timeouts ||
+	if cfg.Listen != def.Listen || cfg.Upstream.PoolMaxConns != config.DefaultPoolMaxConns || cfg.Timeouts != def.Timeouts ||
 		cfg.RateLimit != def.RateLimit || cfg.Limits != def.Limits || cfg.Log.Level != "info" || cfg.Page.Enabled {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
@@ -97,6 +97,8 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 		{"postgres without url", strings.Replace(base, `kind = "postgrest"`, `kind = "postgres"`, 1), "", "upstream.db_url: required"},
 		{"postgres bad url", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"mysql://x\"", 1), "", "upstream.db_url: must be a postgres:// URL"},
 		{"db_url with literal password", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator:hunter2@h/db\"", 1), "", "upstream.db_url: a URL with a password must be given as env(NAME)"},
+		{"pool size zero", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator@h/db\"\npool_max_conns = 0", 1), "", "upstream.pool_max_conns: must be between 1 and 1000"},
+		{"pool size in db_url", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator@h/db?pool_max_conns=50\"", 1), "", "upstream.db_url: drop pool_max_conns from the URL and set upstream.pool_max_conns"},
 		{"bad postgrest url", strings.Replace(base, `"http://127.0.0.1:54321"`, `"127.0.0.1:54321"`, 1), "", "upstream.url: must be an http:// or https:// URL"},
 		{"literal service role key", strings.Replace(base, `"env(SUPABASE_SERVICE_ROLE_KEY)"`, `"eyJhbGciOiJIUzI1NiJ9.literal"`, 1), "", "upstream.service_role_key: secrets must be given as env(NAME)"},
 		{"literal jwt secret", strings.Replace(base, `"env(SUPABASE_JWT_SECRET)"`, `"super-secret-jwt-token-with-at-least-32-characters-long"`, 1), "", "auth.jwt_secret: secrets must be given as env(NAME)"},
@@ -112,6 +114,7 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 		{"bad duration", base + "[timeouts]\nread = \"soon\"\n", "", "read"},
 		{"rate limit zero", base + "[rate_limit]\nuser_per_minute = 0\n", "", "rate_limit.user_per_minute: must be at least 1"},
 		{"header limit too small", base + "[limits]\nheader_bytes = 1024\n", "", "limits.header_bytes: must be between 4096 and 1048576"},
+		{"model streams zero", base + "[limits]\nmodel_streams = 0\n", "", "limits.model_streams: must be between 1 and 100"},
 		{"body limit zero", base + "[limits]\nbody_bytes = 0\n", "", "limits.body_bytes: must be between"},
 		{"log level", base + "[log]\nlevel = \"loud\"\n", "", "log.level: must be debug, info, warn or error"},
 		{"unknown key", base + "[limits]\nbody_byte = 10\n", "", "limits.body_byte: unknown key"},
