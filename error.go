@@ -23,6 +23,8 @@ const (
 var (
 	// ErrUnavailable: the database (or PostgREST) cannot be reached.
 	ErrUnavailable = &Error{Code: EUNAVAILABLE, Message: "Database unavailable"}
+	// ErrNotMigrated: the database answers but lacks the vibepass functions.
+	ErrNotMigrated = &Error{Code: EUNAVAILABLE, Message: "Database schema missing: apply the migrations"}
 	// ErrTimeout: the database (or PostgREST) did not answer in time.
 	ErrTimeout = &Error{Code: ETIMEOUT, Message: "Database timed out"}
 	// ErrPermissionDenied: the database refused the caller (SQLSTATE 42501, HTTP 403).

@@ -62,7 +62,8 @@ type Store interface {
 	// ActiveUsers reads everyone with a live pass, as the service role, handing each
 	// row to emit as it arrives so that no list is held in memory.
 	ActiveUsers(ctx context.Context, emit func(ActiveUser) error) error
-	// Ping reports whether the upstream answers.
+	// Ping reports whether the upstream answers and holds the vibepass functions
+	// (ErrNotMigrated when it answers without them).
 	Ping(ctx context.Context) error
 }
 

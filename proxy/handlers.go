@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -96,13 +97,16 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 	return c.JSON(messageResponse{Success: true, Message: "ok"})
 }
 
-// readyz answers 200 when the upstream answers a ping within timeouts.ready and the
-// verifier has its keys, else 503.
+// readyz answers 200 when the upstream answers a ping within timeouts.ready, holds
+// the vibepass functions, and the verifier has its keys, else 503.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.Timeouts.Ready)
 	defer cancel()
 	if err := s.deps.Store.Ping(ctx); err != nil {
 		s.log.Warn("readiness ping failed", "request_id", requestID(c), "error", err.Error())
+		if errors.Is(err, vibepass.ErrNotMigrated) {
+			return vibepass.ErrNotMigrated // the operator's fix differs: say which
+		}
 		return vibepass.ErrUnavailable
 	}
 	if err := s.deps.Verifier.Ready(); err != nil {

@@ -209,3 +209,20 @@ func TestPanicBecomes500(t *testing.T) {
 		t.Errorf("the panic was not logged:\n%s", logs)
 	}
 }
+
+// TestReadyzNeedsTheMigrations points both upstreams at a database holding only the
+// Supabase base, before any migration: it answers, but every API call would fail, so
+// /readyz answers 503 saying what is missing; over a migrated database, 200.
+func TestReadyzNeedsTheMigrations(t *testing.T) {
+	for _, kind := range upstreamKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			bare := startServer(t, kind, localdbtest.BaseOnly(t), nil)
+			wantError(t, do(t, "GET", bare.URL+"/readyz", nil), http.StatusServiceUnavailable, "Database schema missing: apply the migrations")
+			migrated := startServer(t, kind, localdbtest.Unseeded(t), nil)
+			if r := do(t, "GET", migrated.URL+"/readyz", nil); r.Status != 200 || r.Body["success"] != true {
+				t.Errorf("readyz over a migrated database: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+}

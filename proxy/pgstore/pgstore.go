@@ -120,11 +120,16 @@ func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) 
 	return nil
 }
 
-// Ping reports whether the database answers, through the user pool: the one whose
-// callers a readiness probe speaks for.
+// Ping reports whether the database answers and holds the vibepass functions, through
+// the user pool: the one whose callers a readiness probe speaks for. A database without
+// the migrations gives vibepass.ErrNotMigrated.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.users.Ping(ctx); err != nil {
+	var migrated bool
+	if err := s.users.QueryRow(ctx, sqlapi.MigratedSQL).Scan(&migrated); err != nil {
 		return sqlapi.MapError(ctx, err)
+	}
+	if !migrated {
+		return vibepass.ErrNotMigrated
 	}
 	return nil
 }

@@ -147,9 +147,11 @@ func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Check
 	return sqlapi.DecodeCheckout(raw)
 }
 
-// Ping reports whether PostgREST and the database behind it answer. It calls
-// rpc/session_status with the anon key: anon may not execute it, so the database
-// itself refuses (42501, 401) and nothing runs; any answer below 500 means both are up.
+// Ping reports whether PostgREST and the database behind it answer and the vibepass
+// functions are there. It calls rpc/session_status with the anon key: anon may not
+// execute it, so the database itself refuses (42501, 401) and nothing runs; any answer
+// below 500 means both are up, except PGRST202, PostgREST's "no such function in the
+// schema cache": the migrations have not been applied (vibepass.ErrNotMigrated).
 func (s *Store) Ping(ctx context.Context) error {
 	status, body, err := s.rpc(ctx, fnSessionStatus, s.anonKey, s.anonKey)
 	if err != nil {
@@ -157,6 +159,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if status >= 500 {
 		return responseError(status, body)
+	}
+	var ae apiError
+	if json.Unmarshal(body, &ae) == nil && ae.Code == "PGRST202" {
+		return sqlapi.Wrap(vibepass.ErrNotMigrated, ae.answered(status))
 	}
 	return nil
 }
@@ -315,13 +321,18 @@ type apiError struct {
 	Message string `json:"message"`
 }
 
+// answered is the error answer ae with status as the log shows it.
+func (ae apiError) answered(status int) error {
+	return fmt.Errorf("rest: PostgREST answered %d %s: %.200s", status, ae.Code, ae.Message)
+}
+
 // responseError maps a non-2xx PostgREST answer. A Postgres SQLSTATE in the body is
 // mapped exactly as the direct upstream maps it, so both agree; PostgREST's own
 // codes (PGRSTxxx) and bodies without a code are mapped by status.
 func responseError(status int, body []byte) error {
 	var ae apiError
 	_ = json.Unmarshal(body, &ae) // a gateway error page has no JSON; the status still tells
-	cause := fmt.Errorf("rest: PostgREST answered %d %s: %.200s", status, ae.Code, ae.Message)
+	cause := ae.answered(status)
 	if ae.Code != "" && !strings.HasPrefix(ae.Code, "PGRST") {
 		if e := sqlapi.Error(ae.Code, ae.Message); e != nil {
 			return sqlapi.Wrap(e, cause)

@@ -124,6 +124,16 @@ func Run(t *testing.T, open Open) {
 	t.Run("HungQueryTimesOut", func(t *testing.T) { t.Parallel(); hungQuery(t, env(t)) })
 	t.Run("ConcurrentCallers", func(t *testing.T) { t.Parallel(); concurrentCallers(t, env(t)) })
 	t.Run("DatabaseRestart", func(t *testing.T) { t.Parallel(); databaseRestart(t, open) })
+	t.Run("NotMigrated", func(t *testing.T) { t.Parallel(); notMigrated(t, open) })
+}
+
+// notMigrated opens the store over a database holding only the Supabase base: it
+// answers, but without the vibepass functions Ping must say vibepass.ErrNotMigrated.
+func notMigrated(t *testing.T, open Open) {
+	err := open(t, localdbtest.BaseOnly(t)).Ping(context.Background())
+	if !errors.Is(err, vibepass.ErrNotMigrated) {
+		t.Fatalf("Ping without the migrations = %v, want %v", err, vibepass.ErrNotMigrated)
+	}
 }
 
 // databaseRestart stops the database under a working store: every call must fail fast

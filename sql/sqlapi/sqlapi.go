@@ -41,6 +41,14 @@ const (
 	CheckoutSQL      = "select public.checkout()"
 )
 
+// MigratedSQL reports whether the four functions the API calls exist, without running
+// any: to_regprocedure needs no privilege on them, and a database the migrations have
+// not reached answers false instead of failing every request later.
+const MigratedSQL = `select pg_catalog.to_regprocedure('public.checkin()') is not null
+	and pg_catalog.to_regprocedure('public.session_status()') is not null
+	and pg_catalog.to_regprocedure('public.checkout()') is not null
+	and pg_catalog.to_regprocedure('public.active_users()') is not null`
+
 // ActiveUsersSQL reads the model's list, one row per live pass, in the columns ScanActiveUser reads.
 const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
 
