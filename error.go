@@ -12,6 +12,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // 403: credentials valid but not allowed
 	ENOTFOUND     = "not_found"    // 404: no such route
 	EMETHOD       = "method"       // 405: route exists, method does not
+	ECONFLICT     = "conflict"     // 409: the request collided with another change; retry
 	ETOOLARGE     = "too_large"    // 413: body or headers over the limit
 	ERATELIMIT    = "rate_limited" // 429: too many requests
 	EINTERNAL     = "internal"     // 500: a bug or an unexpected answer

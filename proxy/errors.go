@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	vibepass.EFORBIDDEN:    fiber.StatusForbidden,
 	vibepass.ENOTFOUND:     fiber.StatusNotFound,
 	vibepass.EMETHOD:       fiber.StatusMethodNotAllowed,
+	vibepass.ECONFLICT:     fiber.StatusConflict,
 	vibepass.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
 	vibepass.ERATELIMIT:    fiber.StatusTooManyRequests,
 	vibepass.EINTERNAL:     fiber.StatusInternalServerError,

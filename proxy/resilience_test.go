@@ -226,3 +226,34 @@ func TestReadyzNeedsTheMigrations(t *testing.T) {
 		})
 	}
 }
+
+// TestUniqueViolationIsAConflict makes a check-in meet a genuine unique violation
+// (SQLSTATE 23505) on both upstreams: 409 in the spec's shape, not a 400 blaming the
+// request. The shipped schema cannot produce one (checkin's ON CONFLICT settles two
+// check-ins racing on the one-live-pass index, see supabase's concurrency tests), so
+// the test adds a unique index that checkin does not arbitrate, as a later migration
+// might: one row per user and status, which closing an expired pass then violates.
+func TestUniqueViolationIsAConflict(t *testing.T) {
+	for _, kind := range upstreamKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, kind, nil, nil)
+			super := superuser(t, ts.DB.SuperuserURL)
+			ctx := context.Background()
+			if _, err := super.Exec(ctx, "create unique index sessions_one_per_status on public.sessions (user_id, status)"); err != nil {
+				t.Fatal(err)
+			}
+			tok := mint(t, musicFan)
+			for _, step := range []string{"/api/checkin", "/api/checkout", "/api/checkin"} {
+				if r := do(t, "POST", ts.URL+step, nil, bearer(tok)); r.Status != 200 {
+					t.Fatalf("%s: %d %s", step, r.Status, r.Raw)
+				}
+			}
+			if _, err := super.Exec(ctx, `update public.sessions set checked_in_at = now() - interval '2 hours',
+				expires_at = now() - interval '1 hour' where user_id = $1 and status = 'active'`, musicFan); err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)), http.StatusConflict, "Conflicting request, try again")
+		})
+	}
+}

@@ -20,7 +20,7 @@ func TestResponseErrorMapping(t *testing.T) {
 		{403, `{"code":"42501","message":"permission denied for function active_users"}`, vibepass.EFORBIDDEN, "Permission denied"},
 		{403, `{"code":"42501","message":"not signed in"}`, vibepass.EUNAUTHORIZED, "Not signed in"},
 		{400, `{"code":"P0001","message":"preferences must be 5 numbers"}`, vibepass.EINVALID, "preferences must be 5 numbers"},
-		{409, `{"code":"23505","message":"duplicate key value violates unique constraint"}`, vibepass.EINVALID, "Conflicting request, try again"},
+		{409, `{"code":"23505","message":"duplicate key value violates unique constraint"}`, vibepass.ECONFLICT, "Conflicting request, try again"},
 		{500, `{"code":"57014","message":"canceling statement due to statement timeout"}`, vibepass.ETIMEOUT, "Database timed out"},
 		{503, `{"code":"PGRST001","message":"Database client error. Retrying the connection."}`, vibepass.EUNAVAILABLE, "Database unavailable"},
 		{504, `{"code":"PGRST003","message":"Timed out acquiring connection from connection pool."}`, vibepass.ETIMEOUT, "Database timed out"},

@@ -193,8 +193,10 @@ func Error(sqlstate, message string) *vibepass.Error {
 	case sqlstate == "P0001":
 		return vibepass.Errorf(vibepass.EINVALID, "%s", message)
 	case sqlstate == "23505":
-		// The one-live-pass index: two check-ins of one user raced; the next one succeeds.
-		return vibepass.Errorf(vibepass.EINVALID, "Conflicting request, try again")
+		// A unique index the statement does not arbitrate: checkin's ON CONFLICT already
+		// settles two check-ins of one user racing on the one-live-pass index, so this is
+		// a collision with another change, not bad input. PostgREST also answers 409.
+		return vibepass.Errorf(vibepass.ECONFLICT, "Conflicting request, try again")
 	case strings.HasPrefix(sqlstate, "23"), strings.HasPrefix(sqlstate, "22"):
 		return vibepass.Errorf(vibepass.EINVALID, "Invalid data")
 	case sqlstate == "57014": // query_canceled: statement_timeout or a cancel request
