@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // command is one subcommand: run gets the arguments after its name and writes its
@@ -50,6 +51,9 @@ func main() {
 // runMain dispatches to the subcommand named by args[0] and returns the exit code:
 // 0 on success (and for -h), 2 for a command-line error, 1 for any other failure.
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// dev's log, the server's slog handler and the database's progress lines write from
+	// several goroutines; os.Stderr takes that, a test's buffer does not.
+	stdout, stderr = &syncWriter{w: stdout}, &syncWriter{w: stderr}
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -119,4 +123,17 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError(fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
 	return nil
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Write implements io.Writer.
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
