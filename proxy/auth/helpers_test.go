@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -40,6 +41,9 @@ type signingKey struct {
 	method jwt.SigningMethod
 	kid    string
 	key    crypto.Signer
+	// use and ops are what its JWK says it is for; use "" publishes it as "sig".
+	use jwkset.USE
+	ops []jwkset.KEYOPS
 }
 
 func newSigningKey(t testing.TB, method jwt.SigningMethod, kid string) signingKey {
@@ -80,6 +84,18 @@ func signWith(t testing.TB, method jwt.SigningMethod, key any, kid string, claim
 		t.Fatal(err)
 	}
 	return s
+}
+
+// signRaw signs header and payload as given, byte for byte (duplicate keys and all),
+// which jwt.NewWithClaims cannot: it encodes from a Go map.
+func signRaw(t testing.TB, method jwt.SigningMethod, key any, header, payload string) string {
+	t.Helper()
+	input := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := method.Sign(input, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // userClaims are valid Supabase user claims at testNow, changed by edit.
@@ -130,8 +146,12 @@ func (s *jwksServer) publish(t testing.TB, keys ...signingKey) {
 	t.Helper()
 	set := jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{}}
 	for _, k := range keys {
+		use := k.use
+		if use == "" {
+			use = jwkset.UseSig
+		}
 		jwk, err := jwkset.NewJWKFromKey(k.key.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
-			ALG: jwkset.ALG(k.method.Alg()), KID: k.kid, USE: jwkset.UseSig,
+			ALG: jwkset.ALG(k.method.Alg()), KID: k.kid, USE: use, KEYOPS: k.ops,
 		}})
 		if err != nil {
 			t.Fatal(err)

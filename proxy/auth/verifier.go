@@ -6,17 +6,21 @@ package auth
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
@@ -37,6 +41,8 @@ const (
 	msgUnknownKey      = "Unknown token signing key"
 	msgUnsupportedAlg  = "Unsupported token algorithm"
 	msgKeysUnavailable = "Token signing keys are not loaded yet"
+	msgDuplicateKey    = "Token has duplicate keys"
+	msgCritical        = "Token has an unsupported critical header"
 )
 
 // JWKS behaviour. Supabase caches its JWKS for 10 minutes at the edge, so
@@ -60,6 +66,7 @@ var (
 	errKeysUnavailable = errors.New("JWKS not loaded yet")
 	errWrongRole       = errors.New("role is not authenticated")
 	errBadSubject      = errors.New("sub is not a UUID")
+	errCritical        = errors.New("crit header present")
 )
 
 // Options configure a Verifier. At least one of HS256Secret and JWKSURL is required.
@@ -95,7 +102,7 @@ type Verifier struct {
 
 // keySet is a fetched JWKS kept fresh by keyfunc's refresh goroutine.
 type keySet struct {
-	keyfunc keyfunc.Keyfunc
+	storage jwkset.Storage
 	// stop ends the refresh goroutine.
 	stop context.CancelFunc
 }
@@ -200,7 +207,7 @@ func (v *Verifier) loadJWKS(ctx context.Context) (*keySet, error) {
 		stop() // ends the refresh goroutine keyfunc started before its first fetch failed
 		return nil, err
 	}
-	return &keySet{keyfunc: kf, stop: stop}, nil
+	return &keySet{storage: kf.Storage(), stop: stop}, nil
 }
 
 // retryJWKS keeps fetching the key set after a failed start until it succeeds.
@@ -275,10 +282,13 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (vibepass.Caller
 	}, nil
 }
 
-// keyFor picks the key by the token's alg: HS256 tokens carry no kid the JWKS
-// knows, and an ES256/RS256 token must never be checked against the secret.
+// keyFor checks the header and picks the key by the token's alg: HS256 tokens carry
+// no kid the JWKS knows, and an ES256/RS256 token must never be checked against the secret.
 func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
 	return func(token *jwt.Token) (any, error) {
+		if err := checkHeader(token); err != nil {
+			return nil, err
+		}
 		// The parser has already refused algorithms not in v.allowed.
 		if token.Method.Alg() == jwt.SigningMethodHS256.Alg() {
 			return v.secret, nil
@@ -287,22 +297,91 @@ func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
 		if ks == nil {
 			return nil, errKeysUnavailable
 		}
-		key, err := ks.keyfunc.KeyfuncCtx(ctx)(token)
+		return ks.keyFor(ctx, token)
+	}
+}
+
+// checkHeader refuses what golang-jwt lets through in the JOSE header: duplicate
+// names, and "crit" (RFC 7515 §4.1.11: a recipient must refuse extensions it does not
+// implement; vibepass implements none, and an empty list is invalid anyway).
+func checkHeader(token *jwt.Token) error {
+	if _, ok := token.Header["crit"]; ok {
+		return errCritical
+	}
+	segment, _, _ := strings.Cut(token.Raw, ".")
+	header, err := base64.RawURLEncoding.DecodeString(segment) // the parser has decoded it already
+	if err != nil {
+		return err
+	}
+	_, err = objectMembers(header)
+	return err
+}
+
+// keyFor returns the JWKS key for token: the one its kid names (the lookup refreshes the
+// set at most once a minute for an unknown kid), or every usable key when it names none.
+func (ks *keySet) keyFor(ctx context.Context, token *jwt.Token) (any, error) {
+	alg := token.Method.Alg()
+	kid, named := token.Header[jwkset.HeaderKID]
+	if !named {
+		all, err := ks.storage.KeyReadAll(ctx)
 		if err != nil {
-			// Not in the JWKS even after the rate-limited refresh, or published for another alg.
 			return nil, errors.Join(errUnknownKey, err)
 		}
-		return key, nil
+		var set jwt.VerificationKeySet
+		for _, jwk := range all {
+			if verifies(jwk, alg) {
+				set.Keys = append(set.Keys, publicKey(jwk))
+			}
+		}
+		if len(set.Keys) == 0 {
+			return nil, errUnknownKey
+		}
+		return set, nil
 	}
+	id, ok := kid.(string)
+	if !ok {
+		return nil, errUnknownKey
+	}
+	jwk, err := ks.storage.KeyRead(ctx, id)
+	if err != nil {
+		return nil, errors.Join(errUnknownKey, err)
+	}
+	if !verifies(jwk, alg) {
+		return nil, errUnknownKey
+	}
+	return publicKey(jwk), nil
+}
+
+// verifies reports whether jwk may check a signature of alg: it is not meant for
+// encryption (use "sig" or none), its key_ops (if any) include "verify", and it was not
+// published for another alg (RFC 7517 §4.2-4.4). keyfunc checks only the alg, and only
+// when the token names a kid.
+func verifies(jwk jwkset.JWK, alg string) bool {
+	m := jwk.Marshal()
+	return (m.USE == "" || m.USE == jwkset.UseSig) &&
+		(len(m.KEYOPS) == 0 || slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify)) &&
+		(m.ALG == "" || m.ALG.String() == alg)
+}
+
+// publicKey is jwk's key for verifying: the public half if the JWKS published a private one.
+func publicKey(jwk jwkset.JWK) any {
+	if private, ok := jwk.Key().(crypto.Signer); ok {
+		return private.Public()
+	}
+	return jwk.Key()
 }
 
 // explain turns a parse failure into the client-safe error that names its cause.
 func (v *Verifier) explain(err error, token *jwt.Token, claims *tokenClaims) error {
 	switch {
+	case errors.Is(err, errDuplicateKey):
+		return unauthorized(msgDuplicateKey)
 	case errors.Is(err, jwt.ErrTokenMalformed), token == nil:
 		return unauthorized(msgMalformed)
 	case token.Method == nil || !v.allowed[token.Method.Alg()]:
 		return unauthorized(msgUnsupportedAlg)
+	case errors.Is(err, errCritical):
+		return unauthorized(msgCritical)
 	case errors.Is(err, errKeysUnavailable):
 		return &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: msgKeysUnavailable}
 	case errors.Is(err, errUnknownKey):
@@ -337,16 +416,43 @@ func unauthorized(msg string) error {
 // tokenClaims is what Verify reads from a token, plus the payload as sent.
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	Role string `json:"role"`
+	Role string
 	// raw is the verified payload, passed on to Postgres untouched.
 	raw json.RawMessage
 }
 
-// UnmarshalJSON keeps the payload bytes so Verify needs no second decode or re-encode.
+// UnmarshalJSON reads the claims as Postgres's jsonb does, keys matched exactly, and
+// refuses a payload that JSON readers could read differently (errDuplicateKey): decoded
+// into a struct, encoding/json takes a later "SUB" for "sub", so the proxy would log and
+// rate-limit one user while auth.uid() checks in another; and parsers differ on which of
+// two equal keys wins. Case variants are refused only at the top level, where the claims
+// live; below it (user_metadata) they are the user's own data, and an exact reading is
+// enough. It keeps the payload bytes so Verify needs no second decode or re-encode.
 func (c *tokenClaims) UnmarshalJSON(data []byte) error {
-	type fields tokenClaims // without this method
-	if err := json.Unmarshal(data, (*fields)(c)); err != nil {
+	members, err := objectMembers(data)
+	if err != nil {
 		return err
+	}
+	if err := checkFoldedKeys(members); err != nil {
+		return err
+	}
+	// The claims Verify reads, matched by exact name.
+	claims := [...]struct {
+		name string
+		into any
+	}{
+		{"iss", &c.Issuer}, {"sub", &c.Subject}, {"aud", &c.Audience}, {"exp", &c.ExpiresAt},
+		{"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}, {"jti", &c.ID}, {"role", &c.Role},
+	}
+	for _, m := range members {
+		for _, claim := range claims {
+			if string(m.key) != claim.name {
+				continue
+			}
+			if err := json.Unmarshal(m.value, claim.into); err != nil {
+				return err
+			}
+		}
 	}
 	c.raw = bytes.Clone(data)
 	return nil
