@@ -63,8 +63,7 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // appendPreferences appends p as JSON numbers that always read back as floats: the
-// spec promises "5 floats", and Python's json makes 1 an int but 1.0 a float. Each
-// value is in its shortest form, with ".0" on whole numbers.
+// spec promises "5 floats", and Python's json makes 1 an int but 1.0 a float.
 func appendPreferences(b []byte, p []float64) ([]byte, error) {
 	b = append(b, '[')
 	for i, f := range p {
@@ -74,13 +73,36 @@ func appendPreferences(b []byte, p []float64) ([]byte, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return b, fmt.Errorf("preference %d is %v, not a JSON number", i, f)
 		}
-		n := len(b)
-		b = strconv.AppendFloat(b, f, 'f', -1, 64)
-		if !bytes.ContainsRune(b[n:], '.') {
-			b = append(b, '.', '0')
-		}
+		b = appendPreference(b, f)
 	}
 	return append(b, ']'), nil
+}
+
+// appendPreference appends f in the shortest form that reads back as the same float64,
+// as encoding/json chooses it: exponent form below 1e-6 and from 1e21 (in 'f' form a
+// subnormal such as 5e-324 takes 326 characters), plain decimals with ".0" on whole
+// numbers between. An exponent already reads as a float. -0 comes out as 0.0: the
+// database holds preferences in [0, 1], where the sign of a zero means nothing, and a
+// "-0.0" would only surprise a reader that formats or divides by it.
+func appendPreference(b []byte, f float64) []byte {
+	if f == 0 { // and -0
+		return append(b, "0.0"...)
+	}
+	if abs := math.Abs(f); abs < 1e-6 || abs >= 1e21 {
+		b = strconv.AppendFloat(b, f, 'e', -1, 64)
+		// encoding/json's clean-up: e-07 becomes e-7.
+		if n := len(b); b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+		return b
+	}
+	n := len(b)
+	b = strconv.AppendFloat(b, f, 'f', -1, 64)
+	if bytes.IndexByte(b[n:], '.') < 0 {
+		b = append(b, '.', '0')
+	}
+	return b
 }
 
 // errStreamCut reports rows that stopped before the store finished (timeout or cancel).

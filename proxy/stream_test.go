@@ -9,16 +9,31 @@ import (
 	"github.com/vibepass/vibepass"
 )
 
+// Preferences come out in their shortest form, as encoding/json writes them (exponent
+// below 1e-6 and from 1e21), always readable as floats, and -0 as 0.0.
 func TestPreferencesKeepTheirDecimalPoint(t *testing.T) {
-	got, err := appendPreferences(nil, []float64{0.5, 1, 0, 0.25, 1e-7})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		prefs []float64
+		want  string
+	}{
+		{[]float64{0.5, 1, 0, 0.25, 0.1}, `[0.5,1.0,0.0,0.25,0.1]`},
+		// A subnormal in 'f' form is 326 characters; a row of five of them about 1.7 KB.
+		{[]float64{5e-324, math.SmallestNonzeroFloat64 * 3, 2.2250738585072014e-308, 1e-7, 0.000001}, `[5e-324,1.5e-323,2.2250738585072014e-308,1e-7,0.000001]`},
+		{[]float64{math.Copysign(0, -1), -0.5, -1e-7}, `[0.0,-0.5,-1e-7]`},
+		{[]float64{1e20, 1e21, 123456789e20, math.MaxFloat64}, `[100000000000000000000.0,1e+21,1.23456789e+28,1.7976931348623157e+308]`},
+	} {
+		got, err := appendPreferences(nil, tc.prefs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("preferences %v encode as %s, want %s", tc.prefs, got, tc.want)
+		}
 	}
-	if want := `[0.5,1.0,0.0,0.25,0.0000001]`; string(got) != want {
-		t.Fatalf("preferences encode as %s, want %s", got, want)
-	}
-	if _, err := appendPreferences(nil, []float64{math.NaN()}); err == nil {
-		t.Fatal("NaN encoded without an error; JSON has no NaN")
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := appendPreferences(nil, []float64{bad}); err == nil {
+			t.Errorf("%v encoded without an error; JSON has no such number", bad)
+		}
 	}
 }
 
