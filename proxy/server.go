@@ -98,6 +98,10 @@ func New(cfg Config, deps Deps) *Server {
 		// which the client writes; s.clientIP reads client_ip.header instead.
 		DisableStartupMessage: true,
 		AppName:               "vibepass",
+		// /API/Session and /api/session/ are not /api/session: a path rule in front of
+		// the proxy (a WAF, a load balancer) must see the same routes we do.
+		CaseSensitive: true,
+		StrictRouting: true,
 	})
 	s.routes()
 	return s
