@@ -48,7 +48,7 @@ func (s *Server) logPanic(c *fiber.Ctx, v any) {
 	s.log.Error("panic", "panic", fmt.Sprint(v), "request_id", requestID(c), "path", c.Path())
 }
 
-// requestID returns the request's ID (set by the requestid middleware).
+// requestID returns the request's ID (set by tagRequest).
 func requestID(c *fiber.Ctx) string {
 	id, _ := c.Locals(localRequestID).(string)
 	return id

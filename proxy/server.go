@@ -14,7 +14,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/page"
@@ -126,7 +125,7 @@ func CheckinMessage(minutes int) string {
 // routes installs the middleware chain and the endpoints.
 func (s *Server) routes() {
 	app := s.app
-	app.Use(requestid.New(requestid.Config{ContextKey: localRequestID}))
+	app.Use(s.tagRequest)
 	app.Use(s.accessLog)
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	if len(s.cfg.CORS.Origins) > 0 { // with no origins Fiber's cors would allow "*"
