@@ -102,6 +102,7 @@ func New(cfg Config, deps Deps) *Server {
 		CaseSensitive: true,
 		StrictRouting: true,
 	})
+	s.app.Server().Handler = s.guard(s.app.Server().Handler)
 	s.routes()
 	return s
 }
