@@ -167,6 +167,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Run serves on ln until ctx ends (e.g. on SIGTERM), then shuts down gracefully
 // within timeouts.shutdown. ready, if not nil, is told the address once listening.
+// Requests still running when the grace period ends (a model stream to a slow
+// reader) are cut and logged: that is the shutdown working as configured, not an
+// error. Only a failure to serve is.
 func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr string)) error {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -182,7 +185,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr strin
 	s.log.Info("shutting down", "grace", s.cfg.Timeouts.Shutdown.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
 	defer cancel()
-	if err := s.Shutdown(shutdownCtx); err != nil {
+	switch err := s.Shutdown(shutdownCtx); {
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.Warn("grace period over, cutting the requests still running", "grace", s.cfg.Timeouts.Shutdown.String())
+	case err != nil:
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
