@@ -12,10 +12,12 @@ const (
 	EFORBIDDEN    = "forbidden"    // 403: credentials valid but not allowed
 	ENOTFOUND     = "not_found"    // 404: no such route
 	EMETHOD       = "method"       // 405: route exists, method does not
+	EREQTIMEOUT   = "slow_request" // 408: the request did not arrive within timeouts.read
 	ECONFLICT     = "conflict"     // 409: the request collided with another change; retry
 	ETOOLARGE     = "too_large"    // 413: body or headers over the limit
 	ERATELIMIT    = "rate_limited" // 429: too many requests
 	EINTERNAL     = "internal"     // 500: a bug or an unexpected answer
+	ENOTIMPL      = "unsupported"  // 501: a method the server does not know at all
 	EUNAVAILABLE  = "unavailable"  // 503: the database cannot be reached
 	ETIMEOUT      = "timeout"      // 504: the database did not answer in time
 )

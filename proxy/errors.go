@@ -17,10 +17,12 @@ var statusOf = map[string]int{
 	vibepass.EFORBIDDEN:    fiber.StatusForbidden,
 	vibepass.ENOTFOUND:     fiber.StatusNotFound,
 	vibepass.EMETHOD:       fiber.StatusMethodNotAllowed,
+	vibepass.EREQTIMEOUT:   fiber.StatusRequestTimeout,
 	vibepass.ECONFLICT:     fiber.StatusConflict,
 	vibepass.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
 	vibepass.ERATELIMIT:    fiber.StatusTooManyRequests,
 	vibepass.EINTERNAL:     fiber.StatusInternalServerError,
+	vibepass.ENOTIMPL:      fiber.StatusNotImplemented,
 	vibepass.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
 	vibepass.ETIMEOUT:      fiber.StatusGatewayTimeout,
 }
@@ -39,7 +41,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if !ok {
 		status = fiber.StatusInternalServerError
 	}
-	if status >= 500 {
+	if status >= 500 && verr.Code != vibepass.ENOTIMPL { // a 501 is the client's doing
 		// The cause may be a driver or transport error: logged for the operator (it
 		// never holds a token or key), replaced by a generic message for the client.
 		s.log.LogAttrs(c.UserContext(), slog.LevelError, "request failed",
@@ -71,6 +73,8 @@ func fromFiberError(e *fiber.Error) *vibepass.Error {
 		return vibepass.Errorf(vibepass.ENOTFOUND, "Not found")
 	case fiber.StatusMethodNotAllowed:
 		return vibepass.Errorf(vibepass.EMETHOD, "Method not allowed")
+	case fiber.StatusRequestTimeout: // fasthttp's read of the request hit timeouts.read
+		return vibepass.Errorf(vibepass.EREQTIMEOUT, "Request timeout")
 	case fiber.StatusRequestEntityTooLarge:
 		return vibepass.Errorf(vibepass.ETOOLARGE, "Request body too large")
 	case fiber.StatusRequestHeaderFieldsTooLarge:

@@ -28,6 +28,12 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	s.logRequest(c, start)
+	return nil
+}
+
+// logRequest writes the access log line of a request answered since start.
+func (s *Server) logRequest(c *fiber.Ctx, start time.Time) {
 	attrs := []slog.Attr{
 		slog.String("method", c.Method()),
 		slog.String("path", c.Path()),
@@ -39,7 +45,6 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		attrs = append(attrs, slog.String("user_id", id))
 	}
 	s.log.LogAttrs(c.UserContext(), slog.LevelInfo, "request", attrs...)
-	return nil
 }
 
 // logPanic records a recovered panic with its stack; the recover middleware then
@@ -48,7 +53,7 @@ func (s *Server) logPanic(c *fiber.Ctx, v any) {
 	s.log.Error("panic", "panic", fmt.Sprint(v), "request_id", requestID(c), "path", c.Path())
 }
 
-// requestID returns the request's ID (set by the requestid middleware).
+// requestID returns the request's ID (set by tagRequest).
 func requestID(c *fiber.Ctx) string {
 	id, _ := c.Locals(localRequestID).(string)
 	return id

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -193,7 +194,7 @@ func TestPanicBecomes500(t *testing.T) {
 	})
 	tok := mint(t, musicFan)
 	send := func(method, path string) response {
-		req, _ := http.NewRequest(method, path, nil)
+		req := httptest.NewRequest(method, path, nil) // with a Host, which fasthttp requires
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := srv.App().Test(req, -1)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
-	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/page"
@@ -98,7 +97,12 @@ func New(cfg Config, deps Deps) *Server {
 		// which the client writes; s.clientIP reads client_ip.header instead.
 		DisableStartupMessage: true,
 		AppName:               "vibepass",
+		// /API/Session and /api/session/ are not /api/session: a path rule in front of
+		// the proxy (a WAF, a load balancer) must see the same routes we do.
+		CaseSensitive: true,
+		StrictRouting: true,
 	})
+	s.app.Server().Handler = s.guard(s.app.Server().Handler)
 	s.routes()
 	return s
 }
@@ -122,7 +126,7 @@ func CheckinMessage(minutes int) string {
 // routes installs the middleware chain and the endpoints.
 func (s *Server) routes() {
 	app := s.app
-	app.Use(requestid.New(requestid.Config{ContextKey: localRequestID}))
+	app.Use(s.tagRequest)
 	app.Use(s.accessLog)
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	if len(s.cfg.CORS.Origins) > 0 { // with no origins Fiber's cors would allow "*"
@@ -163,6 +167,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Run serves on ln until ctx ends (e.g. on SIGTERM), then shuts down gracefully
 // within timeouts.shutdown. ready, if not nil, is told the address once listening.
+// Requests still running when the grace period ends (a model stream to a slow
+// reader) are cut and logged: that is the shutdown working as configured, not an
+// error. Only a failure to serve is.
 func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr string)) error {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -178,7 +185,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr strin
 	s.log.Info("shutting down", "grace", s.cfg.Timeouts.Shutdown.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeouts.Shutdown)
 	defer cancel()
-	if err := s.Shutdown(shutdownCtx); err != nil {
+	switch err := s.Shutdown(shutdownCtx); {
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.Warn("grace period over, cutting the requests still running", "grace", s.cfg.Timeouts.Shutdown.String())
+	case err != nil:
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {

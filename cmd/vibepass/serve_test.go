@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,11 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -77,6 +80,21 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// waitHealthy waits until the server at base answers /healthz.
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if attempt == 100 {
+			t.Fatal("serve never answered /healthz")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestServeRunsUntilStopped serves a config file with the direct upstream, checks
 // a user in with a token from `vibepass token`, and stops as on SIGTERM.
 func TestServeRunsUntilStopped(t *testing.T) {
@@ -97,16 +115,7 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	go func() { code, _, _ := run(ctx, "serve", "--config", path); exit <- code }()
 
 	base := "http://" + addr
-	for attempt := 0; ; attempt++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if attempt == 100 {
-			t.Fatal("serve never answered /healthz")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitHealthy(t, base)
 	code, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000001", "--secret-env", "CMD_TEST_JWT_SECRET")
 	if code != 0 {
 		t.Fatalf("token exit %d", code)
@@ -120,6 +129,66 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	stop()
 	if code := <-exit; code != 0 {
 		t.Errorf("serve exit %d after the stop, want 0", code)
+	}
+}
+
+// TestServeExitsZeroWhenTheGraceRunsOut sends serve a real SIGTERM while a model
+// stream to a client that does not read outlives timeouts.shutdown: cutting it is
+// the shutdown doing its job, so serve logs it and exits 0.
+func TestServeExitsZeroWhenTheGraceRunsOut(t *testing.T) {
+	db := localdbtest.ForTest(t)
+	// About 7 MB of rows: more than the kernel buffers of a connection hold, so the
+	// stream blocks on a client that does not read.
+	storetest.AddUsers(t, db.SuperuserURL, 40000)
+	storetest.CheckInEveryone(t, db.SuperuserURL)
+	addr, key := freeAddr(t), rand.Text()
+	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
+	t.Setenv("CMD_TEST_JWT_SECRET", rand.Text()+rand.Text())
+	t.Setenv("MODEL_API_KEY", key)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n"+
+		"[timeouts]\nshutdown = \"1s\"\nwrite = \"10m\"\n", addr)
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A file, not a buffer: the cut stream's goroutine may still log after serve returns.
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	exit := make(chan int, 1)
+	go func() { exit <- runMain(context.Background(), []string{"serve", "--config", path}, io.Discard, stderr) }()
+	waitHealthy(t, "http://"+addr)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /api/model/active-users HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\n\r\n", key); err != nil {
+		t.Fatal(err)
+	}
+	// The status line says the stream has begun; nothing more is read.
+	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(status, " 200 ") {
+		t.Fatalf("model stream: %q %v", status, err)
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		logs, err := os.ReadFile(stderr.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != 0 || !strings.Contains(string(logs), "grace period over") {
+			t.Errorf("serve exit %d after SIGTERM, want 0 with the cut stream logged; stderr:\n%s", code, logs)
+		}
+	case <-time.After(time.Second + 60*time.Second): // the 1 s grace, and a margin for a loaded machine
+		t.Fatal("serve did not exit after SIGTERM")
 	}
 }
 
