@@ -114,7 +114,8 @@ type keySet struct {
 // ES256/RS256 tokens get EUNAVAILABLE and Ready reports the problem. A proxy that
 // refused to start during a brief Supabase Auth outage would turn it into a crash
 // loop; HS256 tokens, /healthz and the model endpoint keep working meanwhile.
-// Configuration mistakes (no key source, short secret, bad URL) fail at once.
+// Configuration mistakes (no key source, short secret, bad URL or one with
+// credentials) fail at once.
 func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	if len(opts.HS256Secret) == 0 && opts.JWKSURL == "" {
 		return nil, errors.New("auth: configure an HS256 secret, a JWKS URL, or both")
@@ -123,8 +124,14 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", minHS256SecretLen)
 	}
 	if opts.JWKSURL != "" {
-		if u, err := url.Parse(opts.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("auth: the JWKS URL %q is not an absolute http(s) URL", opts.JWKSURL)
+		// The URL is logged on every failed fetch: it must hold nothing secret, and
+		// an unparsable one is not quoted in case it does.
+		u, err := url.Parse(opts.JWKSURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, errors.New("auth: the JWKS URL is not an absolute http(s) URL")
+		}
+		if u.User != nil {
+			return nil, errors.New("auth: the JWKS URL must not carry credentials (user:password@): a JWKS is public")
 		}
 	}
 	if opts.Leeway < 0 {

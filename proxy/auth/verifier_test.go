@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,6 +260,33 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 				t.Fatal("NewVerifier accepted it")
 			}
 		})
+	}
+}
+
+// TestNewVerifierRefusesCredentialsInTheJWKSURL: the JWKS URL is logged on every
+// failed fetch, so a user:password@ in it would end up in the logs; it is refused,
+// and neither the refusal nor a log line repeats the credentials.
+func TestNewVerifierRefusesCredentialsInTheJWKSURL(t *testing.T) {
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable) // every fetch fails, and is logged
+	}))
+	defer jwks.Close()
+	var logs bytes.Buffer
+	opts := Options{
+		JWKSURL: strings.Replace(jwks.URL, "http://", "http://jwksuser:jwkspass@", 1) + "/jwks.json",
+		Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+	}
+	v, err := NewVerifier(context.Background(), opts)
+	if v != nil {
+		v.Close() // after which nothing logs any more
+	}
+	if err == nil || !strings.Contains(err.Error(), "must not carry credentials") {
+		t.Errorf("NewVerifier error = %v, want a refusal of the credentials", err)
+	}
+	for _, leak := range []string{"jwksuser", "jwkspass"} {
+		if strings.Contains(fmt.Sprint(err), leak) || strings.Contains(logs.String(), leak) {
+			t.Errorf("%q was repeated: error %v, logs %s", leak, err, logs.String())
+		}
 	}
 }
 
