@@ -86,9 +86,14 @@ var _ vibepass.Store = (*Store)(nil)
 
 // New returns a Store calling PostgREST under o.URL; it makes no request.
 func New(o Options) (*Store, error) {
+	// The URL is not quoted: it could hold credentials, which are refused because
+	// transport errors (and so logs) repeat the URL.
 	base, err := url.Parse(strings.TrimRight(o.URL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("rest: URL %q is not an http(s) URL", o.URL)
+		return nil, errors.New("rest: the URL is not an http(s) URL")
+	}
+	if base.User != nil {
+		return nil, errors.New("rest: the URL must not carry credentials (user:password@): PostgREST takes the keys")
 	}
 	if o.AnonKey == "" || o.ServiceRoleKey == "" {
 		return nil, errors.New("rest: both the anon key and the service role key are required")

@@ -124,6 +124,15 @@ func TestRefusesRedirects(t *testing.T) {
 	}
 }
 
+// TestNewRefusesCredentialsInTheURL: transport errors repeat the URL, so a
+// user:password@ in it would reach the logs; New refuses it without repeating it.
+func TestNewRefusesCredentialsInTheURL(t *testing.T) {
+	_, err := rest.New(rest.Options{URL: "http://restuser:restpass@127.0.0.1:54321", AnonKey: "anon", ServiceRoleKey: "service"})
+	if err == nil || strings.Contains(err.Error(), "restuser") || strings.Contains(err.Error(), "restpass") {
+		t.Fatalf("New error = %v, want a refusal that does not repeat the credentials", err)
+	}
+}
+
 // TestActiveUsersStreams serves the first row and holds the rest back until emit has
 // seen it: a client that read the whole body first would never get there.
 func TestActiveUsersStreams(t *testing.T) {
