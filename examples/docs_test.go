@@ -612,7 +612,8 @@ func runSQL(t *testing.T, b block, dev *devServer) {
 }
 
 // runServeConfig starts `vibepass serve` with the block as its configuration, on dev's
-// database, and checks a user in through it.
+// database, and checks a user in through it. The JWT secret is a fresh one: serve
+// refuses dev's, which is public.
 func runServeConfig(t *testing.T, b block, dev *devServer) {
 	addr := freeAddr(t)
 	file := filepath.Join(t.TempDir(), "config.toml")
@@ -620,8 +621,9 @@ func runServeConfig(t *testing.T, b block, dev *devServer) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(vibepassBin, "serve", "--config", file)
+	secret := devtoken.NewSecret()
 	cmd.Env = append(os.Environ(), "VIBEPASS_DB_URL="+dev.authenticatorURL(t),
-		"SUPABASE_JWT_SECRET="+devtoken.Secret, "MODEL_API_KEY="+dev.modelKey)
+		"SUPABASE_JWT_SECRET="+secret, "MODEL_API_KEY="+dev.modelKey)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -647,8 +649,12 @@ func runServeConfig(t *testing.T, b block, dev *devServer) {
 	if !listening {
 		t.Fatalf("vibepass serve with this configuration did not start:\n%s", log.String())
 	}
+	token, err := devtoken.Mint([]byte(secret), devtoken.Request{Sub: musicFanID}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/checkin", nil)
-	req.Header.Set("Authorization", "Bearer "+mintToken(t, musicFanID))
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

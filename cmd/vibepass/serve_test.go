@@ -69,6 +69,31 @@ func TestServeRefusesABadConfig(t *testing.T) {
 	}
 }
 
+// TestServeRefusesThePublicJWTSecret: with the Supabase CLI's published secret
+// (dev's) anyone could sign a token for any user, so serve does not start, and says
+// which key and what to do without printing the secret.
+func TestServeRefusesThePublicJWTSecret(t *testing.T) {
+	t.Setenv("CMD_TEST_DB_URL", "postgres://authenticator@127.0.0.1:1/postgres")
+	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.Secret)
+	t.Setenv("MODEL_API_KEY", testModelKey)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n", freeAddr(t))
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The refusal comes before anything is dialled; the deadline only stops a serve that started.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code, _, stderr := run(ctx, "serve", "--config", path)
+	if code != 1 || !strings.Contains(stderr, "auth.jwt_secret: is a published secret") || !strings.Contains(stderr, "openssl rand") {
+		t.Errorf("exit %d, stderr %q: want 1, naming auth.jwt_secret and how to make one", code, stderr)
+	}
+	if strings.Contains(stderr, devtoken.Secret) {
+		t.Errorf("stderr %q prints the secret", stderr)
+	}
+}
+
 // freeAddr returns a local address nothing listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -101,7 +126,7 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	addr := freeAddr(t)
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
-	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.Secret)
+	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.NewSecret()) // serve refuses the public dev secret
 	t.Setenv("MODEL_API_KEY", testModelKey)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
@@ -305,6 +330,8 @@ func TestDevServesTheAPI(t *testing.T) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") || len(key) < 16 {
 		t.Fatalf("dev printed %v, want ready: http://<addr> and a model key", printed)
 	}
+	// The token is signed with the public dev secret, which serve refuses
+	// (TestServeRefusesThePublicJWTSecret) and dev accepts: dev is local by design.
 	_, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000003")
 	if status, body := call(t, "POST", base+"/api/checkin", "Authorization: Bearer "+strings.TrimSpace(token)); status != 200 || body["success"] != true {
 		t.Errorf("checkin = %d %v", status, body)

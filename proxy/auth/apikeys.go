@@ -12,8 +12,8 @@ import (
 	"github.com/vibepass/vibepass"
 )
 
-// minAPIKeyLen keeps guessable keys out of the configuration.
-const minAPIKeyLen = 16
+// MinAPIKeyLen is the shortest model API key accepted: shorter ones are guessable.
+const MinAPIKeyLen = 16
 
 // APIKeys holds the model API keys; several at once let a key be rotated
 // without downtime. It is safe for concurrent use.
@@ -33,8 +33,8 @@ func NewAPIKeys(keys []string) (*APIKeys, error) {
 		switch {
 		case strings.TrimSpace(k) != k:
 			return nil, fmt.Errorf("auth: model API key #%d has surrounding whitespace", i+1)
-		case len(k) < minAPIKeyLen:
-			return nil, fmt.Errorf("auth: model API key #%d is shorter than %d characters", i+1, minAPIKeyLen)
+		case len(k) < MinAPIKeyLen:
+			return nil, fmt.Errorf("auth: model API key #%d is shorter than %d characters", i+1, MinAPIKeyLen)
 		}
 		a.digests = append(a.digests, sha256.Sum256([]byte(k)))
 	}

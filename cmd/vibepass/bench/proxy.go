@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
-	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
 // benchProxyConfig is the proxy's config.toml for the benchmark: the direct upstream
@@ -55,9 +54,10 @@ type benchProxy struct {
 }
 
 // startBenchProxy starts `binary serve` on a free loopback port over dbURL, with conns
-// user connections and modelStreams model streams, and waits until /readyz answers
-// 200. cpuProfile, if set, receives the process's CPU profile.
-func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStreams int, modelKey, cpuProfile string) (*benchProxy, error) {
+// user connections and modelStreams model streams, verifying tokens with jwtSecret,
+// and waits until /readyz answers 200. cpuProfile, if set, receives the process's CPU
+// profile.
+func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStreams int, jwtSecret, modelKey, cpuProfile string) (*benchProxy, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -86,7 +86,7 @@ func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStre
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append(os.Environ(),
 		"VIBEPASS_BENCH_DB_URL="+dbURL,
-		"VIBEPASS_BENCH_JWT_SECRET="+devtoken.Secret,
+		"VIBEPASS_BENCH_JWT_SECRET="+jwtSecret,
 		config.ModelKeysEnv+"="+modelKey,
 	)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile

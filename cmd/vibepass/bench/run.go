@@ -59,8 +59,10 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	cfg.Logf("loaded %d users and %d passes in %s", cfg.Users, cfg.Users*cfg.PassesPerUser, report.loadTime.Round(time.Second/10))
 
 	r := &benchRun{cfg: cfg}
+	// A fresh secret per run: serve refuses the public dev secret.
+	jwtSecret := devtoken.NewSecret()
 	var err error
-	if r.users, err = mintBenchTokens(ctx, superURL); err != nil {
+	if r.users, err = mintBenchTokens(ctx, superURL, jwtSecret); err != nil {
 		return nil, err
 	}
 	if len(r.users) != cfg.Users {
@@ -73,7 +75,7 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	defer r.pool.Close()
 	r.postmaster = findPostmaster(ctx, r.pool)
 	r.modelKey = auth.NewAPIKey()
-	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, slices.Max(activeUsersClients), r.modelKey, cfg.ProxyProfile); err != nil {
+	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, slices.Max(activeUsersClients), jwtSecret, r.modelKey, cfg.ProxyProfile); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -178,8 +180,8 @@ func checkInAll(ctx context.Context, superURL string) error {
 }
 
 // mintBenchTokens mints, up front, one HS256 access token per bench user with the
-// secret the proxy is configured with (the local stack's), valid for the whole run.
-func mintBenchTokens(ctx context.Context, superURL string) ([]benchUser, error) {
+// secret the proxy is configured with, valid for the whole run.
+func mintBenchTokens(ctx context.Context, superURL, secret string) ([]benchUser, error) {
 	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
 		return nil, err
@@ -200,7 +202,7 @@ func mintBenchTokens(ctx context.Context, superURL string) ([]benchUser, error) 
 	now := time.Now()
 	users := make([]benchUser, len(accounts))
 	for i, a := range accounts {
-		token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: a.id, Email: a.email, TTL: 6 * time.Hour}, now)
+		token, err := devtoken.Mint([]byte(secret), devtoken.Request{Sub: a.id, Email: a.email, TTL: 6 * time.Hour}, now)
 		if err != nil {
 			return nil, err
 		}

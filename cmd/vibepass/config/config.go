@@ -88,8 +88,9 @@ func Default() Config {
 }
 
 // Load reads the TOML file at path over DefaultConfig, resolves env(NAME)
-// values, reads the model keys from MODEL_API_KEY and validates the result. Every
-// error names the file and the key at fault.
+// values, reads the model keys from MODEL_API_KEY, validates the result and applies
+// the secret policy (see checkSecrets). Every error names the file and the key at
+// fault, never a secret's value.
 func Load(path string) (Config, error) {
 	cfg := Default()
 	md, err := toml.DecodeFile(path, &cfg)
@@ -107,6 +108,9 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cfg.checkSecrets(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
@@ -254,6 +258,11 @@ func (u *UpstreamConfig) validate() error {
 		if err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
 			return errors.New("upstream.db_url: must be a postgres:// URL")
 		}
+		if strings.Count(authority(u.DBURL), "@") > 1 {
+			// Go's URL parser and pgx's split user:password@host at different @s,
+			// so pgx would take part of the password for the host and print it.
+			return errors.New("upstream.db_url: an @ in the user name or password must be written %40")
+		}
 		if p.Query().Has("pool_max_conns") {
 			return errors.New("upstream.db_url: drop pool_max_conns from the URL and set upstream.pool_max_conns")
 		}
@@ -307,13 +316,26 @@ func validateTimeouts(t proxy.TimeoutsConfig) error {
 	return nil
 }
 
-// validateHTTPURL requires an absolute http(s) URL.
+// validateHTTPURL requires an absolute http(s) URL without credentials: neither
+// the JWKS nor the project URL needs them, and URLs end up in logs.
 func validateHTTPURL(key, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%s: must be an http:// or https:// URL", key)
 	}
+	if u.User != nil {
+		return fmt.Errorf("%s: must not carry credentials (user:password@); remove them", key)
+	}
 	return nil
+}
+
+// authority returns the user:password@host:port part of a URL.
+func authority(raw string) string {
+	_, rest, _ := strings.Cut(raw, "://")
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
 }
 
 // validateOrigins accepts exact origins (scheme://host[:port]) or a lone "*";

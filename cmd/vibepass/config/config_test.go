@@ -10,12 +10,29 @@ import (
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
 )
 
-// rootConfigEnv is what `supabase status -o env` would give the root config.toml.
+// rootConfigEnv is what `supabase status -o env` would give the root config.toml,
+// with a project's own JWT secret (the local stack's is public: serve refuses it).
 var rootConfigEnv = map[string]string{
 	"SUPABASE_ANON_KEY":         "anon-key-value",
 	"SUPABASE_SERVICE_ROLE_KEY": "service-role-key-value",
-	"SUPABASE_JWT_SECRET":       "super-secret-jwt-token-with-at-least-32-characters-long",
-	config.ModelKeysEnv:         "new-model-key, old-model-key,",
+	"SUPABASE_JWT_SECRET":       "project-jwt-secret-9f3c1a7e5b2d8046",
+	config.ModelKeysEnv:         "new-model-key-7f3a9c, old-model-key-2b8e4d,",
+}
+
+// secretValues are values no error may contain: the environment's and the test cases'.
+var secretValues = []string{
+	"hunter2", "service-role-key-value", "anon-key-value", "project-jwt-secret", "eyJhbGciOiJIUzI1NiJ9.literal",
+	"super-secret-jwt-token", "new-model-key", "jwksuser", "restuser",
+}
+
+// assertNoSecret fails t when err repeats one of secretValues or extra.
+func assertNoSecret(t *testing.T, err error, extra ...string) {
+	t.Helper()
+	for _, secret := range append(extra, secretValues...) {
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q echoes the secret %q", err, secret)
+		}
+	}
 }
 
 func setEnv(t *testing.T, env map[string]string) {
@@ -42,11 +59,14 @@ func TestLoadConfigRootExample(t *testing.T) {
 	if cfg.Upstream.Kind != config.UpstreamPostgREST || cfg.Upstream.URL != "http://127.0.0.1:54321" {
 		t.Errorf("upstream = %+v, want postgrest at the local stack", cfg.Upstream)
 	}
-	if cfg.Upstream.ServiceRoleKey != "service-role-key-value" || cfg.Upstream.AnonKey != "anon-key-value" ||
-		cfg.Auth.JWTSecret != rootConfigEnv["SUPABASE_JWT_SECRET"] {
-		t.Errorf("env(NAME) values not resolved: %+v %+v", cfg.Upstream, cfg.Auth)
+	if cfg.Upstream.ServiceRoleKey != "service-role-key-value" || cfg.Upstream.AnonKey != "anon-key-value" {
+		t.Errorf("env(NAME) values not resolved: %+v", cfg.Upstream)
 	}
-	if want := []string{"new-model-key", "old-model-key"}; !reflect.DeepEqual(cfg.ModelAPIKeys, want) {
+	// The local stack's legacy secret is public, so the example verifies its ES256 tokens only.
+	if cfg.Auth.JWTSecret != "" || cfg.Auth.JWKSURL != "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json" {
+		t.Errorf("auth = %+v, want the local stack's jwks_url alone", cfg.Auth)
+	}
+	if want := []string{"new-model-key-7f3a9c", "old-model-key-2b8e4d"}; !reflect.DeepEqual(cfg.ModelAPIKeys, want) {
 		t.Errorf("ModelAPIKeys = %q, want %q (comma-separated, blanks dropped)", cfg.ModelAPIKeys, want)
 	}
 	if cfg.Limits.HeaderBytes < 16<<10 {
@@ -73,9 +93,8 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 	}
 }
 
-// TestLoadConfigErrors checks that each problem is reported naming its key.
-func TestLoadConfigErrors(t *testing.T) {
-	const base = `
+// baseConfig is a valid postgrest config the error cases below alter.
+const baseConfig = `
 listen = "127.0.0.1:3000"
 [upstream]
 kind = "postgrest"
@@ -85,63 +104,157 @@ service_role_key = "env(SUPABASE_SERVICE_ROLE_KEY)"
 [auth]
 jwt_secret = "env(SUPABASE_JWT_SECRET)"
 `
-	cases := []struct {
-		name  string
-		toml  string
-		unset string // an environment variable to remove
-		want  string
-	}{
-		{"unknown kind", strings.Replace(base, `kind = "postgrest"`, `kind = "mysql"`, 1), "", `config.toml: upstream.kind: must be "postgres" or "postgrest"`},
-		{"missing kind", strings.Replace(base, `kind = "postgrest"`, ``, 1), "", `upstream.kind: must be`},
-		{"bad listen", strings.Replace(base, `"127.0.0.1:3000"`, `"3000"`, 1), "", "listen: must be host:port"},
-		{"postgres without url", strings.Replace(base, `kind = "postgrest"`, `kind = "postgres"`, 1), "", "upstream.db_url: required"},
-		{"postgres bad url", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"mysql://x\"", 1), "", "upstream.db_url: must be a postgres:// URL"},
-		{"db_url with literal password", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator:hunter2@h/db\"", 1), "", "upstream.db_url: a URL with a password must be given as env(NAME)"},
-		{"pool size zero", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator@h/db\"\npool_max_conns = 0", 1), "", "upstream.pool_max_conns: must be between 1 and 1000"},
-		{"pool size in db_url", strings.Replace(base, `kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator@h/db?pool_max_conns=50\"", 1), "", "upstream.db_url: drop pool_max_conns from the URL and set upstream.pool_max_conns"},
-		{"bad postgrest url", strings.Replace(base, `"http://127.0.0.1:54321"`, `"127.0.0.1:54321"`, 1), "", "upstream.url: must be an http:// or https:// URL"},
-		{"literal service role key", strings.Replace(base, `"env(SUPABASE_SERVICE_ROLE_KEY)"`, `"eyJhbGciOiJIUzI1NiJ9.literal"`, 1), "", "upstream.service_role_key: secrets must be given as env(NAME)"},
-		{"literal jwt secret", strings.Replace(base, `"env(SUPABASE_JWT_SECRET)"`, `"super-secret-jwt-token-with-at-least-32-characters-long"`, 1), "", "auth.jwt_secret: secrets must be given as env(NAME)"},
-		{"env var missing", base, "SUPABASE_SERVICE_ROLE_KEY", "upstream.service_role_key: environment variable SUPABASE_SERVICE_ROLE_KEY is not set"},
-		{"anon key missing", strings.Replace(base, `anon_key = "env(SUPABASE_ANON_KEY)"`, ``, 1), "", "upstream.anon_key: required"},
-		{"no auth", strings.Replace(base, `jwt_secret = "env(SUPABASE_JWT_SECRET)"`, ``, 1), "", "auth: set jwt_secret, jwks_url or both"},
-		{"bad jwks url", base + "jwks_url = \"ftp://x\"\n", "", "auth.jwks_url: must be an http:// or https:// URL"},
-		{"no model keys", base, config.ModelKeysEnv, "MODEL_API_KEY: environment variable must hold at least one model API key"},
-		{"pass length", base + "[pass]\nlength_minutes = 60\n", "", "[pass] is no longer read: the pass length is the database's vibepass.settings.pass_length alone"},
-		{"cors origin with path", base + "[cors]\norigins = [\"https://app.example.com/\"]\n", "", `cors.origins: "https://app.example.com/" is not an origin`},
-		{"negative timeout", base + "[timeouts]\nupstream = \"-1s\"\n", "", "timeouts.upstream: must be a positive duration"},
-		{"upstream not under write", base + "[timeouts]\nupstream = \"90s\"\n", "", "timeouts.upstream: must be shorter than timeouts.write"},
-		{"bad duration", base + "[timeouts]\nread = \"soon\"\n", "", "read"},
-		{"rate limit zero", base + "[rate_limit]\nuser_per_minute = 0\n", "", "rate_limit.user_per_minute: must be at least 1"},
-		{"header limit too small", base + "[limits]\nheader_bytes = 1024\n", "", "limits.header_bytes: must be between 4096 and 1048576"},
-		{"model streams zero", base + "[limits]\nmodel_streams = 0\n", "", "limits.model_streams: must be between 1 and 100"},
-		{"body limit zero", base + "[limits]\nbody_bytes = 0\n", "", "limits.body_bytes: must be between"},
-		{"log level", base + "[log]\nlevel = \"loud\"\n", "", "log.level: must be debug, info, warn or error"},
-		{"unknown key", base + "[limits]\nbody_byte = 10\n", "", "limits.body_byte: unknown key"},
-		{"client ip header without proxies", base + "[client_ip]\nheader = \"X-Real-IP\"\n", "", "client_ip.trusted_proxies: required with client_ip.header"},
-		{"bad trusted proxy", base + "[client_ip]\nheader = \"X-Real-IP\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n", "", `client_ip.trusted_proxies: "10.0.0.0/33" is neither an IP nor a CIDR`},
-		{"trust everyone", base + "[client_ip]\nheader = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::/0\"]\n", "", `client_ip.trusted_proxies: "::/0" trusts every address`},
-		{"forwarded header", base + "[client_ip]\nheader = \"forwarded\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n", "", `client_ip.header: "Forwarded" (RFC 7239) is not supported`},
-	}
-	for _, tc := range cases {
+
+// withBase returns baseConfig with old replaced by new.
+func withBase(old, new string) string { return strings.Replace(baseConfig, old, new, 1) }
+
+// loadErrorCase is a config that Load must refuse, with the message it must give.
+type loadErrorCase struct {
+	name string
+	toml string
+	env  map[string]string // set over rootConfigEnv; "" unsets
+	want string
+}
+
+// loadErrorCases are also FuzzLoad's seeds.
+var loadErrorCases = []loadErrorCase{
+	{"unknown kind", withBase(`kind = "postgrest"`, `kind = "mysql"`), nil, `config.toml: upstream.kind: must be "postgres" or "postgrest"`},
+	{"missing kind", withBase(`kind = "postgrest"`, ``), nil, `upstream.kind: must be`},
+	{"bad listen", withBase(`"127.0.0.1:3000"`, `"3000"`), nil, "listen: must be host:port"},
+	{"postgres without url", withBase(`kind = "postgrest"`, `kind = "postgres"`), nil, "upstream.db_url: required"},
+	{"postgres bad url", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"mysql://x\""), nil, "upstream.db_url: must be a postgres:// URL"},
+	{"db_url with literal password", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator:hunter2@h/db\""), nil, "upstream.db_url: a URL with a password must be given as env(NAME)"},
+	{"pool size zero", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator@h/db\"\npool_max_conns = 0"), nil, "upstream.pool_max_conns: must be between 1 and 1000"},
+	{"pool size in db_url", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator@h/db?pool_max_conns=50\""), nil, "upstream.db_url: drop pool_max_conns from the URL and set upstream.pool_max_conns"},
+	// Go's URL parser and pgx split at different @s: pgx would print "hunter2@h" as the host.
+	{"db_url with a raw @ in the password", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"env(CFG_TEST_DB_URL)\""),
+		map[string]string{"CFG_TEST_DB_URL": "postgres://authenticator:pass@hunter2@127.0.0.1:5432/postgres?sslmode=disable"}, "upstream.db_url: an @ in the user name or password must be written %40"},
+	{"bad postgrest url", withBase(`"http://127.0.0.1:54321"`, `"127.0.0.1:54321"`), nil, "upstream.url: must be an http:// or https:// URL"},
+	{"credentials in the postgrest url", withBase(`"http://127.0.0.1:54321"`, `"http://restuser:hunter2@127.0.0.1:54321"`), nil, "upstream.url: must not carry credentials"},
+	{"literal service role key", withBase(`"env(SUPABASE_SERVICE_ROLE_KEY)"`, `"eyJhbGciOiJIUzI1NiJ9.literal"`), nil, "upstream.service_role_key: secrets must be given as env(NAME)"},
+	{"literal jwt secret", withBase(`"env(SUPABASE_JWT_SECRET)"`, `"super-secret-jwt-token-with-at-least-32-characters-long"`), nil, "auth.jwt_secret: secrets must be given as env(NAME)"},
+	{"env var missing", baseConfig, map[string]string{"SUPABASE_SERVICE_ROLE_KEY": ""}, "upstream.service_role_key: environment variable SUPABASE_SERVICE_ROLE_KEY is not set"},
+	{"anon key missing", withBase(`anon_key = "env(SUPABASE_ANON_KEY)"`, ``), nil, "upstream.anon_key: required"},
+	{"no auth", withBase(`jwt_secret = "env(SUPABASE_JWT_SECRET)"`, ``), nil, "auth: set jwt_secret, jwks_url or both"},
+	{"bad jwks url", baseConfig + "jwks_url = \"ftp://x\"\n", nil, "auth.jwks_url: must be an http:// or https:// URL"},
+	{"credentials in the jwks url", baseConfig + "jwks_url = \"https://jwksuser:hunter2@example.supabase.co/auth/v1/.well-known/jwks.json\"\n", nil, "auth.jwks_url: must not carry credentials"},
+	{"no model keys", baseConfig, map[string]string{config.ModelKeysEnv: ""}, "MODEL_API_KEY: environment variable must hold at least one model API key"},
+	{"pass length", baseConfig + "[pass]\nlength_minutes = 60\n", nil, "[pass] is no longer read: the pass length is the database's vibepass.settings.pass_length alone"},
+	{"cors origin with path", baseConfig + "[cors]\norigins = [\"https://app.example.com/\"]\n", nil, `cors.origins: "https://app.example.com/" is not an origin`},
+	{"negative timeout", baseConfig + "[timeouts]\nupstream = \"-1s\"\n", nil, "timeouts.upstream: must be a positive duration"},
+	{"upstream not under write", baseConfig + "[timeouts]\nupstream = \"90s\"\n", nil, "timeouts.upstream: must be shorter than timeouts.write"},
+	{"bad duration", baseConfig + "[timeouts]\nread = \"soon\"\n", nil, "read"},
+	{"rate limit zero", baseConfig + "[rate_limit]\nuser_per_minute = 0\n", nil, "rate_limit.user_per_minute: must be at least 1"},
+	{"header limit too small", baseConfig + "[limits]\nheader_bytes = 1024\n", nil, "limits.header_bytes: must be between 4096 and 1048576"},
+	{"model streams zero", baseConfig + "[limits]\nmodel_streams = 0\n", nil, "limits.model_streams: must be between 1 and 100"},
+	{"body limit zero", baseConfig + "[limits]\nbody_bytes = 0\n", nil, "limits.body_bytes: must be between"},
+	{"log level", baseConfig + "[log]\nlevel = \"loud\"\n", nil, "log.level: must be debug, info, warn or error"},
+	{"unknown key", baseConfig + "[limits]\nbody_byte = 10\n", nil, "limits.body_byte: unknown key"},
+	{"client ip header without proxies", baseConfig + "[client_ip]\nheader = \"X-Real-IP\"\n", nil, "client_ip.trusted_proxies: required with client_ip.header"},
+	{"bad trusted proxy", baseConfig + "[client_ip]\nheader = \"X-Real-IP\"\ntrusted_proxies = [\"10.0.0.0/33\"]\n", nil, `client_ip.trusted_proxies: "10.0.0.0/33" is neither an IP nor a CIDR`},
+	{"trust everyone", baseConfig + "[client_ip]\nheader = \"X-Forwarded-For\"\ntrusted_proxies = [\"10.0.0.0/8\", \"::/0\"]\n", nil, `client_ip.trusted_proxies: "::/0" trusts every address`},
+	{"forwarded header", baseConfig + "[client_ip]\nheader = \"forwarded\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n", nil, `client_ip.header: "Forwarded" (RFC 7239) is not supported`},
+}
+
+// loadWith writes body as a config file and loads it with env set over rootConfigEnv.
+func loadWith(t *testing.T, body string, env map[string]string) error {
+	t.Helper()
+	setEnv(t, rootConfigEnv)
+	setEnv(t, env) // an empty variable counts as unset
+	_, err := config.Load(writeConfig(t, body))
+	return err
+}
+
+// TestLoadConfigErrors checks that each problem is reported naming its key.
+func TestLoadConfigErrors(t *testing.T) {
+	for _, tc := range loadErrorCases {
 		t.Run(tc.name, func(t *testing.T) {
-			setEnv(t, rootConfigEnv)
-			if tc.unset != "" {
-				t.Setenv(tc.unset, "") // an empty variable counts as unset
-			}
-			path := filepath.Join(t.TempDir(), "config.toml")
-			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, err := config.Load(path)
+			err := loadWith(t, tc.toml, tc.env)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("LoadConfig error = %v, want it to contain %q", err, tc.want)
 			}
-			for _, secret := range []string{"hunter2", "service-role-key-value", "eyJhbGciOiJIUzI1NiJ9.literal", "super-secret-jwt-token"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error %q echoes a secret", err)
-				}
-			}
+			assertNoSecret(t, err)
 		})
+	}
+}
+
+// TestLoadConfigRefusesWeakSecrets: serve must not start with a JWT secret anyone
+// could know or guess (they could sign a token for any user), nor with a model key
+// that is guessable or doubles as another secret. The refusal names the key and
+// what to do, never the value.
+func TestLoadConfigRefusesWeakSecrets(t *testing.T) {
+	const strong = "9c2f7a1e4b8d0635f1a7c3e9b2d4086a" // 32 hex characters, as `openssl rand -hex 16` prints
+	postgres := "[upstream]\nkind = \"postgres\"\ndb_url = \"env(CFG_TEST_DB_URL)\"\n[auth]\njwt_secret = \"env(SUPABASE_JWT_SECRET)\"\n"
+	dbURL := "postgres://authenticator:db-password-5e8a1c@127.0.0.1:5432/postgres"
+	for _, tc := range []struct {
+		name, toml string
+		env        map[string]string
+		secret     string // the value at fault, which the error must not repeat
+		want       string
+	}{
+		{"the Supabase CLI's local JWT secret", baseConfig, nil, "super-secret-jwt-token-with-at-least-32-characters-long",
+			"auth.jwt_secret: is a published secret (the Supabase CLI's local default"},
+		{"the self-hosting example JWT secret", baseConfig, nil, "your-super-secret-jwt-token-with-at-least-32-characters-long",
+			"auth.jwt_secret: is a published secret (the example in Supabase's self-hosting .env)"},
+		{"32 × a as the JWT secret", baseConfig, nil, strings.Repeat("a", 32), "auth.jwt_secret: has fewer than 8 different characters"},
+		{"a repeated JWT secret", baseConfig, nil, strings.Repeat("0123456789abcdef", 2), "auth.jwt_secret: is one short piece repeated"},
+		{"a repeated JWT secret cut short", baseConfig, nil, strings.Repeat("vibepass-hs256-", 3)[:40], "auth.jwt_secret: is one short piece repeated"},
+		{"16 × a as a model key", baseConfig, map[string]string{config.ModelKeysEnv: "aaaaaaaaaaaaaaaa"}, "aaaaaaaaaaaaaaaa",
+			"MODEL_API_KEY: key #1 has fewer than 5 different characters"},
+		{"a short model key", baseConfig, map[string]string{config.ModelKeysEnv: "new-model-key-7f3a9c,k3y-0f-15-chr"}, "k3y-0f-15-chr",
+			"MODEL_API_KEY: key #2 is shorter than 16 characters"},
+		{"a repeated model key", baseConfig, map[string]string{config.ModelKeysEnv: "abcdefabcdefabcdef"}, "abcdefabcdefabcdef",
+			"MODEL_API_KEY: key #1 is one short piece repeated"},
+		{"the public JWT secret as a model key", withBase(`jwt_secret = "env(SUPABASE_JWT_SECRET)"`, `jwks_url = "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json"`),
+			map[string]string{config.ModelKeysEnv: "super-secret-jwt-token-with-at-least-32-characters-long"}, "super-secret-jwt-token", "MODEL_API_KEY: key #1 is a published secret"},
+		{"a model key equal to the JWT secret", baseConfig, map[string]string{config.ModelKeysEnv: strong}, strong,
+			"MODEL_API_KEY: key #1 is the same as auth.jwt_secret"},
+		{"a model key equal to the service-role key", baseConfig, map[string]string{config.ModelKeysEnv: "new-model-key-7f3a9c", "SUPABASE_SERVICE_ROLE_KEY": "new-model-key-7f3a9c"}, "new-model-key",
+			"MODEL_API_KEY: key #1 is the same as upstream.service_role_key"},
+		{"a model key equal to the anon key", baseConfig, map[string]string{config.ModelKeysEnv: "old-model-key-2b8e4d", "SUPABASE_ANON_KEY": "old-model-key-2b8e4d"}, "old-model-key",
+			"MODEL_API_KEY: key #1 is the same as upstream.anon_key"},
+		{"a model key equal to the database password", postgres, map[string]string{config.ModelKeysEnv: "db-password-5e8a1c", "CFG_TEST_DB_URL": dbURL}, "db-password",
+			"MODEL_API_KEY: key #1 is the same as the password in upstream.db_url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"SUPABASE_JWT_SECRET": strong, "CFG_TEST_DB_URL": dbURL}
+			if strings.HasPrefix(tc.want, "auth.jwt_secret") {
+				env["SUPABASE_JWT_SECRET"] = tc.secret
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			err := loadWith(t, tc.toml, env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "openssl rand") {
+				t.Fatalf("Load error = %v, want it to contain %q and say how to make a secret", err, tc.want)
+			}
+			assertNoSecret(t, err, tc.secret)
+		})
+	}
+	// What the docs tell to run passes: `openssl rand -base64 48` and `openssl rand -hex 24`.
+	err := loadWith(t, baseConfig, map[string]string{
+		"SUPABASE_JWT_SECRET": "oJ3cN0u1Yv9wq+Qe7ZkT2m5r8XbF4sLhG6dPaW1nVyE0iR3tU7zC9xK2fM5gB8jD",
+		config.ModelKeysEnv:   "5f0c8e2a9d7b41c63e8f0a2d5b9c7e1f4a6d8b0c2e4f6a8b",
+	})
+	if err != nil {
+		t.Errorf("generated secrets refused: %v", err)
+	}
+}
+
+// TestLoadConfigReportsTheSameErrorEachTime: with several mistakes, Load names the
+// same one on every run (the rate limits were once checked in map order).
+func TestLoadConfigReportsTheSameErrorEachTime(t *testing.T) {
+	body := baseConfig + "[rate_limit]\nuser_per_minute = 0\nip_per_minute = 0\nmodel_key_per_minute = 0\n" +
+		"[limits]\nbody_bytes = 0\n[log]\nlevel = \"loud\"\n"
+	setEnv(t, rootConfigEnv)
+	path := writeConfig(t, body)
+	_, first := config.Load(path)
+	if first == nil {
+		t.Fatal("Load accepted a config with several mistakes")
+	}
+	for range 200 {
+		if _, err := config.Load(path); err == nil || err.Error() != first.Error() {
+			t.Fatalf("Load said %q, then %v", first, err)
+		}
 	}
 }

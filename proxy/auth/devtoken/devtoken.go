@@ -6,6 +6,7 @@ package devtoken
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -18,6 +19,14 @@ import (
 // Secret is the legacy JWT secret of the Supabase CLI's local stack: public, so only
 // for local use.
 const Secret = "super-secret-jwt-token-with-at-least-32-characters-long"
+
+// NewSecret returns a fresh random HS256 secret (48 random bytes, base64url), for
+// the tests and the benchmark that run serve, which refuses the public Secret.
+func NewSecret() string {
+	b := make([]byte, 48)
+	rand.Read(b) // never fails: it crashes the program instead (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 // Issuer is the iss claim of tokens from the Supabase CLI's local Auth server.
 const Issuer = "http://127.0.0.1:54321/auth/v1"
