@@ -87,13 +87,22 @@ func Default() Config {
 	}
 }
 
-// Load reads the TOML file at path over DefaultConfig, resolves env(NAME)
-// values, reads the model keys from MODEL_API_KEY, validates the result and applies
-// the secret policy (see checkSecrets). Every error names the file and the key at
-// fault, never a secret's value.
+// Load reads the TOML file at path and parses it with Parse.
 func Load(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err // it names the file
+	}
+	return Parse(path, data)
+}
+
+// Parse reads a config file's contents over DefaultConfig, resolves env(NAME)
+// values, reads the model keys from MODEL_API_KEY, validates the result and applies
+// the secret policy (see checkSecrets). Every error names the file (path) and the
+// key at fault, never a secret's value.
+func Parse(path string, data []byte) (Config, error) {
 	cfg := Default()
-	md, err := toml.DecodeFile(path, &cfg)
+	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
