@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,15 +123,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// randomSecret returns a fresh random secret for a test's serve config.
-func randomSecret(t *testing.T) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
 // TestServeSurvivesDatabaseCrash runs check-ins through `serve` (direct upstream)
 // while Postgres is killed with `pg_ctl stop -m immediate` and started again. Every
 // answer is a 200 or a 503 in the spec's shape; every 200 names a session that is in
@@ -147,12 +136,12 @@ func TestServeSurvivesDatabaseCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := &faultLoad{secret: randomSecret(t), users: storetest.AddUsers(t, db.SuperuserURL, 2000)}
+	load := &faultLoad{secret: devtoken.NewSecret(), users: storetest.AddUsers(t, db.SuperuserURL, 2000)}
 
 	addr := freeAddr(t)
 	t.Setenv("CMD_FAULT_DB_URL", db.AuthenticatorURL)
 	t.Setenv("CMD_FAULT_JWT_SECRET", load.secret)
-	t.Setenv("MODEL_API_KEY", randomSecret(t))
+	t.Setenv("MODEL_API_KEY", devtoken.NewSecret())
 	path := filepath.Join(t.TempDir(), "config.toml")
 	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_FAULT_DB_URL)\"\n"+
 		"[auth]\njwt_secret = \"env(CMD_FAULT_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n", addr)
