@@ -22,6 +22,7 @@
 package rest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,7 +45,14 @@ const (
 	fnSessionStatus = "session_status"
 	fnCheckout      = "checkout"
 	fnActiveUsers   = "active_users"
+	fnTick          = "presence_tick"
+	fnChanges       = "presence_changes"
+	fnSummary       = "presence_summary"
 )
+
+// maxServiceBody caps what a presence call reads: a page of changes is at most
+// PostgREST's max_rows rows of a few hundred bytes.
+const maxServiceBody = 16 << 20
 
 // DefaultTimeout bounds how long a call waits for PostgREST's answer when Options.Timeout is 0.
 const DefaultTimeout = 10 * time.Second
@@ -236,30 +244,111 @@ type limitedBody struct {
 	io.Closer
 }
 
-// ActiveUsers streams rpc/active_users, called with the service-role key, into emit,
-// decoding one row object at a time from PostgREST's JSON array.
-func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fnActiveUsers).String(), strings.NewReader("{}"))
+// serviceRequest POSTs args as JSON to rpc/<fn> with the service-role key and returns
+// the 200 response, whose body the caller reads and closes; ctx bounds the whole
+// exchange, s.timeout the wait for the headers.
+func (s *Store) serviceRequest(ctx context.Context, fn string, args any) (*http.Response, error) {
+	body, err := json.Marshal(args)
 	if err != nil {
-		return fmt.Errorf("rest: %w", err)
+		return nil, fmt.Errorf("rest: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fn).String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("rest: %w", err)
 	}
 	req.Header.Set("apikey", s.serviceKey)
 	req.Header.Set("Authorization", "Bearer "+s.serviceKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	headersCtx, cancel := context.WithCancel(ctx)
 	headersDue := time.AfterFunc(s.timeout, cancel)
-	resp, err := s.stream.Do(req)
-	headersDue.Stop()
+	resp, err := s.stream.Do(req.WithContext(headersCtx))
+	if !headersDue.Stop() && err == nil {
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
 	if err != nil {
-		return transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fnActiveUsers, err))
+		cancel()
+		return nil, transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fn, err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer cancel()
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
+		return nil, responseError(resp.StatusCode, body)
+	}
+	resp.Body = cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody releases its request's context when the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+// Close implements io.Closer.
+func (b cancelBody) Close() error {
+	defer b.cancel()
+	return b.ReadCloser.Close()
+}
+
+// serviceCall is serviceRequest with the whole body read, up to maxServiceBody.
+func (s *Store) serviceCall(ctx context.Context, fn string, args any) ([]byte, error) {
+	resp, err := s.serviceRequest(ctx, fn, args)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
-		return responseError(resp.StatusCode, body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxServiceBody+1))
+	if err != nil {
+		return nil, transportError(ctx, fmt.Errorf("rest: reading rpc/%s: %w", fn, err))
 	}
+	if len(body) > maxServiceBody {
+		return nil, fmt.Errorf("rest: rpc/%s answered more than %d bytes", fn, maxServiceBody)
+	}
+	return body, nil
+}
+
+// PresenceTick calls rpc/presence_tick with the service-role key.
+func (s *Store) PresenceTick(ctx context.Context) (vibepass.FeedHead, error) {
+	raw, err := s.serviceCall(ctx, fnTick, struct{}{})
+	if err != nil {
+		return vibepass.FeedHead{}, err
+	}
+	return sqlapi.DecodeFeedHead(raw)
+}
+
+// PresenceChanges calls rpc/presence_changes with the service-role key. PostgREST
+// cuts the answer at its max_rows, so it may hold fewer than limit rows while more
+// remain; the caller pages by the last cursor until a page is empty.
+func (s *Store) PresenceChanges(ctx context.Context, after int64, limit int) ([]vibepass.Change, error) {
+	raw, err := s.serviceCall(ctx, fnChanges, map[string]any{"after": after, "max_rows": limit})
+	if err != nil {
+		return nil, err
+	}
+	return sqlapi.DecodeChanges(raw)
+}
+
+// PresenceSummary calls rpc/presence_summary with the service-role key.
+func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
+	raw, err := s.serviceCall(ctx, fnSummary, struct{}{})
+	if err != nil {
+		return vibepass.Summary{}, err
+	}
+	return sqlapi.DecodeSummary(raw)
+}
+
+// ActiveUsers streams rpc/active_users, called with the service-role key, into emit,
+// decoding one row object at a time from PostgREST's JSON array.
+func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := s.serviceRequest(ctx, fnActiveUsers, struct{}{})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
 	emitErr, err := streamRows(json.NewDecoder(resp.Body), emit)
 	if emitErr != nil {
 		return emitErr
