@@ -22,6 +22,11 @@ type endlessStore struct {
 	ended chan struct{}
 }
 
+// PresenceTick answers the tick every list read starts with: an empty feed.
+func (endlessStore) PresenceTick(context.Context) (vibepass.FeedHead, error) {
+	return vibepass.FeedHead{}, nil
+}
+
 func (s endlessStore) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
 	defer close(s.ended)
 	for i := 0; i < 1000; i++ {

@@ -100,8 +100,8 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 	return f
 }
 
-// countRe finds the count at the end of a streamed active-users body.
-var countRe = regexp.MustCompile(`"count":(\d+)\}\s*$`)
+// countRe finds the count at the end of a streamed active-users body, before its cursor.
+var countRe = regexp.MustCompile(`"count":(\d+),"cursor":"\d+"\}\s*$`)
 
 // activeUsersViaProxy reads the whole model response, uncompressed, and checks that it
 // lists every bench user; size receives its length.
