@@ -1,9 +1,7 @@
 package rest
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/vibepass/vibepass"
@@ -25,22 +23,10 @@ func TestUserCannotReadActiveUsers(t *testing.T) {
 	defer srv.Close()
 	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
 	for _, fn := range []string{"active_users", fnActiveUsersPage} {
-		req, err := http.NewRequest(http.MethodPost, srv.URL+"/rest/v1/rpc/"+fn, strings.NewReader("{}"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("apikey", srv.AnonKey)
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
+		status, body := RawCall(t, srv.URL, srv.AnonKey, c.Token, fn, "{}")
+		if status == http.StatusOK {
 			t.Fatalf("a user read the model's list through %s: %.200s", fn, body)
 		}
-		storetest.WantCode(t, responseError(resp.StatusCode, body), vibepass.EFORBIDDEN)
+		storetest.WantCode(t, responseError(status, body), vibepass.EFORBIDDEN)
 	}
 }

@@ -109,8 +109,8 @@ type Store struct {
 	// serviceBearer is the model read's Authorization token: the legacy key, or "" for a secret key.
 	serviceBearer string
 	transport     http.RoundTripper
-	stream     *http.Client
-	timeout    time.Duration
+	stream        *http.Client
+	timeout       time.Duration
 }
 
 var _ vibepass.Store = (*Store)(nil)
@@ -150,8 +150,8 @@ func New(o Options) (*Store, error) {
 	}
 	restURL := base.String() + "/rest/v1"
 	return &Store{
-		restURL:    restURL,
-		rpcURL:     base.JoinPath("rest", "v1", "rpc"),
+		restURL:       restURL,
+		rpcURL:        base.JoinPath("rest", "v1", "rpc"),
 		anonKey:       o.AnonKey,
 		serviceKey:    o.ServiceRoleKey,
 		serviceBearer: serviceBearer,
