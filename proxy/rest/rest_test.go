@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -59,8 +60,52 @@ func newUpstreamWith(t testing.TB, db *localdb.Database, k keys, o resttest.Opti
 	return upstream{store: store, postgrest: srv}
 }
 
+// TestStoreContract runs the contract against the stand-in, or against a real
+// PostgREST when VIBEPASS_TEST_POSTGREST_URL names one (docs/testing.md).
 func TestStoreContract(t *testing.T) {
+	if real, ok := realPostgREST(t); ok {
+		storetest.RunShared(t, storetest.Env{Store: real.store(t), SuperuserURL: real.dbURL})
+		return
+	}
 	storetest.Run(t, func(t *testing.T, db *localdb.Database) vibepass.Store { return newUpstream(t, db).store })
+}
+
+// The variables that name a real PostgREST for the tests, e.g. `supabase start`'s.
+const (
+	envPostgRESTURL = "VIBEPASS_TEST_POSTGREST_URL"
+	envAnonKey      = "VIBEPASS_TEST_POSTGREST_ANON_KEY"
+	envServiceKey   = "VIBEPASS_TEST_POSTGREST_SERVICE_ROLE_KEY"
+	envDBURL        = "VIBEPASS_TEST_POSTGREST_DB_URL"
+)
+
+// realTarget is a real PostgREST and the superuser URL of its database.
+type realTarget struct{ url, anonKey, serviceKey, dbURL string }
+
+// realPostgREST returns the real PostgREST the environment names, and logs which
+// PostgREST the test runs against. The user tokens the tests mint are signed with the
+// CLI's local JWT secret, which `supabase start`'s PostgREST accepts.
+func realPostgREST(t testing.TB) (realTarget, bool) {
+	t.Helper()
+	r := realTarget{os.Getenv(envPostgRESTURL), os.Getenv(envAnonKey), os.Getenv(envServiceKey), os.Getenv(envDBURL)}
+	if r.url == "" {
+		t.Logf("PostgREST: the stand-in (resttest); set %s, %s, %s and %s to run against a real one", envPostgRESTURL, envAnonKey, envServiceKey, envDBURL)
+		return r, false
+	}
+	if r.anonKey == "" || r.serviceKey == "" || r.dbURL == "" {
+		t.Fatalf("%s is set: set %s, %s and %s too (docs/testing.md)", envPostgRESTURL, envAnonKey, envServiceKey, envDBURL)
+	}
+	t.Logf("PostgREST: the real one at %s", r.url)
+	return r, true
+}
+
+// store is a rest store in front of the real PostgREST.
+func (r realTarget) store(t testing.TB) *rest.Store {
+	t.Helper()
+	store, err := rest.New(rest.Options{URL: r.url, AnonKey: r.anonKey, ServiceRoleKey: r.serviceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
 
 // TestStoreContractCurrentKeys runs the contract with a publishable and a secret key.
