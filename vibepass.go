@@ -65,6 +65,61 @@ type Store interface {
 	// Ping reports whether the upstream answers and holds the vibepass functions
 	// (ErrNotMigrated when it answers without them).
 	Ping(ctx context.Context) error
+	// PresenceTick logs the expiries due by now (public.presence_tick) and returns
+	// the feed's head: the cursor of the last change, and the oldest cursor kept.
+	PresenceTick(ctx context.Context) (FeedHead, error)
+	// PresenceChanges returns up to limit changes after cursor after, in commit
+	// order (public.presence_changes); fewer, or none, when there are no more. An
+	// upstream that caps rows (PostgREST's max_rows) may return fewer than limit
+	// while more remain: callers page until a call returns none.
+	PresenceChanges(ctx context.Context, after int64, limit int) ([]Change, error)
+	// PresenceSummary returns how many are present, the mean of their preferences
+	// and the cursor it reflects (public.presence_summary).
+	PresenceSummary(ctx context.Context) (Summary, error)
+}
+
+// The kinds of presence change, as the feed names its events.
+const (
+	// ChangeJoin: a new pass, or a pass the feed had expired renewed anyway.
+	ChangeJoin = "join"
+	// ChangeRenew: a live pass extended.
+	ChangeRenew = "renew"
+	// ChangeUpdate: a present user's display name or preferences changed.
+	ChangeUpdate = "update"
+	// ChangeLeave: a pass ended by checkout (or its user deleted).
+	ChangeLeave = "leave"
+	// ChangeExpire: a pass ran out; At is its expires_at.
+	ChangeExpire = "expire"
+)
+
+// Change is one event of the presence feed.
+type Change struct {
+	// Cursor is the position just after this change: resuming from it skips it.
+	Cursor int64
+	// Kind is one of ChangeJoin, ChangeRenew, ChangeUpdate, ChangeLeave, ChangeExpire.
+	Kind   string
+	UserID string
+	// At is when it happened (for an expire, the pass's expires_at).
+	At time.Time
+	// User is the row as the model's list shows it, for join, renew and update; nil otherwise.
+	User *ActiveUser
+}
+
+// FeedHead is where the presence feed stands.
+type FeedHead struct {
+	// Cursor is the last change's cursor: resuming from it waits for the next change.
+	Cursor int64
+	// Floor is the newest cursor the history no longer covers: resuming from it or
+	// any older cursor would miss changes.
+	Floor int64
+}
+
+// Summary is the live users' count and mean preferences, as of Cursor.
+type Summary struct {
+	Count int64
+	// Mean is the per-dimension mean of the preferences; nil when nobody is present.
+	Mean   []float64
+	Cursor int64
 }
 
 // The Postgres roles a request runs as, as PostgREST switches to them.

@@ -12,6 +12,18 @@ type Config struct {
 	Limits    LimitsConfig    `toml:"limits"`
 	Page      PageConfig      `toml:"page"`
 	ClientIP  ClientIPConfig  `toml:"client_ip"`
+	Feed      FeedConfig      `toml:"-"`
+}
+
+// FeedConfig tunes the presence feed (/api/model/events). Zero fields take the
+// defaults of DefaultConfig; it is not read from config.toml.
+type FeedConfig struct {
+	// Poll is how often the proxy asks the database for changes while anyone follows.
+	Poll time.Duration
+	// Heartbeat is how often an idle stream gets a comment line, so proxies keep it open.
+	Heartbeat time.Duration
+	// Buffer is how many events a subscriber may fall behind before it is dropped.
+	Buffer int
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -84,6 +96,11 @@ type ClientIPConfig struct {
 	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
+// defaultFeed is the presence feed's tuning: a change reaches followers within about a
+// second; a heartbeat every 15 s outlasts common proxies' 30-60 s idle timeouts; 4,096
+// events (about 1 MB) of backlog ride out a burst without holding memory unbounded.
+var defaultFeed = FeedConfig{Poll: time.Second, Heartbeat: 15 * time.Second, Buffer: 4096}
+
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -97,5 +114,6 @@ func DefaultConfig() Config {
 		},
 		RateLimit: RateLimitConfig{UserPerMinute: 60, IPPerMinute: 60, ModelKeyPerMinute: 120},
 		Limits:    LimitsConfig{BodyBytes: 16 << 10, HeaderBytes: 32 << 10, ModelStreams: 2},
+		Feed:      defaultFeed,
 	}
 }

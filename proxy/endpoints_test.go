@@ -62,7 +62,7 @@ func TestEndpoints(t *testing.T) {
 			}
 
 			r = do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey))
-			wantKeys(t, r.Body, "count", "data", "success", "timestamp")
+			wantKeys(t, r.Body, "count", "cursor", "data", "success", "timestamp")
 			users, _ := r.Body["data"].([]any)
 			if r.Status != 200 || r.Body["count"] != 1.0 || len(users) != 1 || !isoUTC.MatchString(fmt.Sprint(r.Body["timestamp"])) {
 				t.Fatalf("active users = %d %s, want the one user checked in", r.Status, r.Raw)
@@ -103,7 +103,7 @@ func checkPostgRESTRequests(t *testing.T, ts *testServer, userToken string) {
 	}
 	for _, req := range reqs {
 		authz := req.Header.Get("Authorization")
-		if strings.HasSuffix(req.Path, "/rpc/active_users") {
+		if strings.HasSuffix(req.Path, "/rpc/active_users_page") || strings.HasSuffix(req.Path, "/rpc/presence_tick") { // the model's calls
 			if authz != "Bearer "+ts.Rest.ServiceRoleKey {
 				t.Errorf("%s: Authorization is not the service-role key", req.Path)
 			}

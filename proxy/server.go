@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,6 +65,11 @@ type Server struct {
 	// modelSlots holds one token per model stream running, up to limits.model_streams:
 	// a stream keeps its store read open until its client has read the whole list.
 	modelSlots chan struct{}
+	// feed fans the presence feed out to the event streams; feedDone closes when a
+	// shutdown starts, ending them at once (clients resume elsewhere).
+	feed      *hub
+	feedDone  chan struct{}
+	closeFeed func()
 }
 
 // New builds the server and its routes over a validated cfg; it does not listen yet.
@@ -81,6 +87,19 @@ func New(cfg Config, deps Deps) *Server {
 	s.modelKeys = newFixedWindow[[8]byte]("model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
 	s.failures = newFixedWindow[netip.Addr]("failed_auth", cfg.RateLimit.IPPerMinute, maxFailingClients, deps.Clock)
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	if cfg.Feed.Poll <= 0 {
+		cfg.Feed.Poll = defaultFeed.Poll
+	}
+	if cfg.Feed.Heartbeat <= 0 {
+		cfg.Feed.Heartbeat = defaultFeed.Heartbeat
+	}
+	if cfg.Feed.Buffer <= 0 {
+		cfg.Feed.Buffer = defaultFeed.Buffer
+	}
+	s.cfg.Feed = cfg.Feed
+	s.feed = newHub(deps.Store, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
+	s.feedDone = make(chan struct{})
+	s.closeFeed = sync.OnceFunc(func() { close(s.feedDone) })
 	s.app = fiber.New(fiber.Config{
 		// Strings from the ctx are copies, so nothing kept (limiter keys, the caller's
 		// token) points into fasthttp's reused buffers.
@@ -151,6 +170,8 @@ func (s *Server) routes() {
 	app.Get("/api/session", s.authenticate, s.session)
 	app.Post("/api/checkout", s.authenticate, s.checkout)
 	app.Get("/api/model/active-users", s.checkAPIKey, s.activeUsers)
+	app.Get("/api/model/summary", s.checkAPIKey, s.summary)
+	app.Get("/api/model/events", s.checkAPIKey, s.events)
 }
 
 // Serve answers requests on ln until Shutdown.
@@ -162,6 +183,7 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 // timeouts.write, holding database connections that closing the pool waits for.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.stopStreams()
+	s.closeFeed()
 	return s.app.ShutdownWithContext(ctx)
 }
 

@@ -125,6 +125,19 @@ const modelBusyRetryAfter = "1"
 // stream, and its store read, for up to timeouts.write, so more are refused at once
 // with 503 and Retry-After rather than queued.
 func (s *Server) activeUsers(c *fiber.Ctx) error {
+	// The head first: passes that ran out get logged, so the ETag moves with them, and a
+	// 304 costs the database a few rows instead of the list.
+	tickCtx, cancelTick := s.upstreamContext(c)
+	head, err := s.deps.Store.PresenceTick(tickCtx)
+	cancelTick()
+	if err != nil {
+		return err
+	}
+	etag := feedETag(head.Cursor)
+	c.Set(fiber.HeaderETag, etag)
+	if match := c.Get(fiber.HeaderIfNoneMatch); match != "" && etagMatches(match, etag) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
 	select {
 	case s.modelSlots <- struct{}{}: // given back by readActiveUsers once the read is over
 	default:
@@ -158,7 +171,7 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	log := s.log.With("request_id", requestID(c)) // the ctx must not be touched in the writer
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()
-		n, err := writeActiveUsers(w, gz, stamp, first, batches)
+		n, err := writeActiveUsers(w, gz, stamp, head.Cursor, first, batches)
 		if err != nil {
 			log.Error("active users stream failed", "rows_sent", n, "error", err.Error())
 			return
@@ -216,7 +229,7 @@ func awaitFirstBatch(batches <-chan rowBatch, timeout time.Duration) (rowBatch, 
 // writeActiveUsers writes the response body from first and then batches, gzipped
 // when gz is set, and returns how many rows it wrote. The JSON is closed (with the
 // count, known only now) only when the store finished without error.
-func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, first rowBatch, batches <-chan rowBatch) (int, error) {
+func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, cursor int64, first rowBatch, batches <-chan rowBatch) (int, error) {
 	var out io.Writer = w
 	var zw *gzip.Writer
 	if gz {
@@ -258,7 +271,7 @@ func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, first rowBatch,
 			break
 		}
 	}
-	if _, err := out.Write([]byte(`],"count":` + strconv.Itoa(count) + `}`)); err != nil {
+	if _, err := out.Write([]byte(`],"count":` + strconv.Itoa(count) + `,"cursor":"` + formatCursor(cursor) + `"}`)); err != nil {
 		return count, err
 	}
 	if zw != nil {

@@ -100,7 +100,12 @@ func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Check
 
 // callJSON runs one json-returning statement as the caller, in one round trip.
 func (s *Store) callJSON(ctx context.Context, c vibepass.Caller, statement string) ([]byte, error) {
-	raw, err := sqlapi.CallJSON(ctx, s.users, vibepass.RoleAuthenticated, string(c.Claims), statement)
+	return s.callJSONAs(ctx, vibepass.RoleAuthenticated, string(c.Claims), statement)
+}
+
+// callJSONAs runs one json-returning statement as role with claims on the user pool.
+func (s *Store) callJSONAs(ctx context.Context, role, claims, statement string) ([]byte, error) {
+	raw, err := sqlapi.CallJSON(ctx, s.users, role, claims, statement)
 	if err != nil {
 		return nil, sqlapi.MapError(ctx, err)
 	}
@@ -145,4 +150,32 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	return cfg, nil
+}
+
+// PresenceTick runs public.presence_tick() as service_role on the user pool: it is short,
+// and takes the feed's lock, so it must not queue behind long model reads.
+func (s *Store) PresenceTick(ctx context.Context) (vibepass.FeedHead, error) {
+	raw, err := s.callJSONAs(ctx, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceTickSQL)
+	if err != nil {
+		return vibepass.FeedHead{}, err
+	}
+	return sqlapi.DecodeFeedHead(raw)
+}
+
+// PresenceChanges reads up to limit changes after cursor after from public.presence_changes.
+func (s *Store) PresenceChanges(ctx context.Context, after int64, limit int) ([]vibepass.Change, error) {
+	changes, err := sqlapi.ReadChanges(ctx, s.users, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, after, limit)
+	if err != nil {
+		return nil, sqlapi.MapError(ctx, err)
+	}
+	return changes, nil
+}
+
+// PresenceSummary runs public.presence_summary() as service_role.
+func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
+	raw, err := s.callJSONAs(ctx, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceSummarySQL)
+	if err != nil {
+		return vibepass.Summary{}, err
+	}
+	return sqlapi.DecodeSummary(raw)
 }

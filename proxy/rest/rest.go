@@ -61,6 +61,9 @@ const (
 	fnSessionStatus   = "session_status"
 	fnCheckout        = "checkout"
 	fnActiveUsersPage = "active_users_page"
+	fnTick            = "presence_tick"
+	fnChanges         = "presence_changes"
+	fnSummary         = "presence_summary"
 )
 
 // pageSize is how many rows a model-list page asks for: Supabase's default
@@ -72,6 +75,10 @@ const (
 	publishablePrefix = "sb_publishable_"
 	secretPrefix      = "sb_secret_"
 )
+
+// maxServiceBody caps what a presence call reads: a page of changes is at most
+// PostgREST's max_rows rows of a few hundred bytes.
+const maxServiceBody = 16 << 20
 
 // DefaultTimeout bounds how long a call waits for PostgREST's answer when Options.Timeout is 0.
 const DefaultTimeout = 10 * time.Second
@@ -328,6 +335,106 @@ type limitedBody struct {
 	io.Closer
 }
 
+// serviceRequest POSTs args as JSON to rpc/<fn> with the service-role key (and
+// Prefer, unless ""), and returns the 200 or 206 response, whose body the caller
+// reads and closes; ctx bounds the whole exchange, s.timeout the wait for the headers.
+func (s *Store) serviceRequest(ctx context.Context, fn string, args any, prefer string) (*http.Response, error) {
+	body, err := json.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("rest: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fn).String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("rest: %w", err)
+	}
+	req.Header.Set("apikey", s.serviceKey)
+	if s.serviceBearer != "" {
+		req.Header.Set("Authorization", "Bearer "+s.serviceBearer)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if prefer != "" {
+		req.Header.Set("Prefer", prefer)
+	}
+	headersCtx, cancel := context.WithCancel(ctx)
+	headersDue := time.AfterFunc(s.timeout, cancel)
+	resp, err := s.stream.Do(req.WithContext(headersCtx))
+	if !headersDue.Stop() && err == nil {
+		resp.Body.Close()
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		cancel()
+		return nil, transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fn, err))
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+		defer cancel()
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
+		return nil, responseError(resp.StatusCode, body)
+	}
+	resp.Body = cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody releases its request's context when the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+// Close implements io.Closer.
+func (b cancelBody) Close() error {
+	defer b.cancel()
+	return b.ReadCloser.Close()
+}
+
+// serviceCall is serviceRequest with the whole body read, up to maxServiceBody.
+func (s *Store) serviceCall(ctx context.Context, fn string, args any) ([]byte, error) {
+	resp, err := s.serviceRequest(ctx, fn, args, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxServiceBody+1))
+	if err != nil {
+		return nil, transportError(ctx, fmt.Errorf("rest: reading rpc/%s: %w", fn, err))
+	}
+	if len(body) > maxServiceBody {
+		return nil, fmt.Errorf("rest: rpc/%s answered more than %d bytes", fn, maxServiceBody)
+	}
+	return body, nil
+}
+
+// PresenceTick calls rpc/presence_tick with the service-role key.
+func (s *Store) PresenceTick(ctx context.Context) (vibepass.FeedHead, error) {
+	raw, err := s.serviceCall(ctx, fnTick, struct{}{})
+	if err != nil {
+		return vibepass.FeedHead{}, err
+	}
+	return sqlapi.DecodeFeedHead(raw)
+}
+
+// PresenceChanges calls rpc/presence_changes with the service-role key. PostgREST
+// cuts the answer at its max_rows, so it may hold fewer than limit rows while more
+// remain; the caller pages by the last cursor until a page is empty.
+func (s *Store) PresenceChanges(ctx context.Context, after int64, limit int) ([]vibepass.Change, error) {
+	raw, err := s.serviceCall(ctx, fnChanges, map[string]any{"after": after, "max_rows": limit})
+	if err != nil {
+		return nil, err
+	}
+	return sqlapi.DecodeChanges(raw)
+}
+
+// PresenceSummary calls rpc/presence_summary with the service-role key.
+func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
+	raw, err := s.serviceCall(ctx, fnSummary, struct{}{})
+	if err != nil {
+		return vibepass.Summary{}, err
+	}
+	return sqlapi.DecodeSummary(raw)
+}
+
 // pageRequest is the body of rpc/active_users_page: the first page has no cursor.
 type pageRequest struct {
 	AfterCheckedInAt *time.Time `json:"after_checked_in_at"`
@@ -379,32 +486,11 @@ func before(a, b vibepass.ActiveUser) bool {
 func (s *Store) page(ctx context.Context, p pageRequest, emit func(vibepass.ActiveUser) error) (rows int64, more bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	reqBody, err := json.Marshal(p)
+	resp, err := s.serviceRequest(ctx, fnActiveUsersPage, p, "count=exact")
 	if err != nil {
-		return 0, false, fmt.Errorf("rest: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.rpcURL.JoinPath(fnActiveUsersPage).String(), bytes.NewReader(reqBody))
-	if err != nil {
-		return 0, false, fmt.Errorf("rest: %w", err)
-	}
-	req.Header.Set("apikey", s.serviceKey)
-	if s.serviceBearer != "" {
-		req.Header.Set("Authorization", "Bearer "+s.serviceBearer)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Prefer", "count=exact")
-	headersDue := time.AfterFunc(s.timeout, cancel)
-	resp, err := s.stream.Do(req)
-	headersDue.Stop()
-	if err != nil {
-		return 0, false, transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fnActiveUsersPage, err))
+		return 0, false, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
-		return 0, false, responseError(resp.StatusCode, body)
-	}
 	first, last, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 	if err != nil {
 		return 0, false, err

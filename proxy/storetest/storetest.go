@@ -124,6 +124,10 @@ func Run(t *testing.T, open Open) {
 	t.Run("ActiveUsers", func(t *testing.T) { t.Parallel(); activeUsers(t, env(t)) })
 	t.Run("HungQueryTimesOut", func(t *testing.T) { t.Parallel(); hungQuery(t, env(t)) })
 	t.Run("ConcurrentCallers", func(t *testing.T) { t.Parallel(); concurrentCallers(t, env(t)) })
+	t.Run("FeedCommitOrder", func(t *testing.T) { t.Parallel(); feedCommitOrder(t, env(t)) })
+	t.Run("FeedExpiryWithoutWriter", func(t *testing.T) { t.Parallel(); feedExpiry(t, env(t)) })
+	t.Run("FeedBurst", func(t *testing.T) { t.Parallel(); feedBurst(t, env(t)) })
+	t.Run("Summary", func(t *testing.T) { t.Parallel(); summary(t, env(t)) })
 	t.Run("DatabaseRestart", func(t *testing.T) { t.Parallel(); databaseRestart(t, open) })
 	t.Run("NotMigrated", func(t *testing.T) { t.Parallel(); notMigrated(t, open) })
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -256,4 +257,110 @@ func isConnectionError(err error) bool {
 		errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// The presence feed's statements, run as the service role.
+const (
+	// PresenceTickSQL logs the expiries due and returns the head as JSON (DecodeFeedHead).
+	PresenceTickSQL = "select public.presence_tick()"
+	// PresenceSummarySQL returns the count, means and cursor as JSON (DecodeSummary).
+	PresenceSummarySQL = "select public.presence_summary()"
+	// PresenceChangesSQL reads up to $2 changes after cursor $1, in the columns ReadChanges scans.
+	PresenceChangesSQL = `select seq, kind, user_id::text, at, coalesce(display_name, ''), checked_in_at, expires_at, preferences
+		from public.presence_changes($1, $2)`
+)
+
+// ChangeRow is one row of public.presence_changes, as pgx scans it and PostgREST writes it.
+type ChangeRow struct {
+	Seq         int64      `json:"seq"`
+	Kind        string     `json:"kind"`
+	UserID      string     `json:"user_id"`
+	At          time.Time  `json:"at"`
+	DisplayName *string    `json:"display_name"`
+	CheckedInAt *time.Time `json:"checked_in_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	Preferences []float64  `json:"preferences"`
+}
+
+// Change is the row as the feed reports it: join, renew and update carry the user's row.
+func (r ChangeRow) Change() vibepass.Change {
+	c := vibepass.Change{Cursor: r.Seq, Kind: r.Kind, UserID: r.UserID, At: r.At.UTC()}
+	if r.CheckedInAt != nil && r.ExpiresAt != nil {
+		u := vibepass.ActiveUser{UserID: r.UserID, CheckedInAt: r.CheckedInAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Preferences: r.Preferences}
+		if r.DisplayName != nil {
+			u.DisplayName = *r.DisplayName
+		}
+		c.User = &u
+	}
+	return c
+}
+
+// ReadChanges runs PresenceChangesSQL as role with claims in one round trip.
+func ReadChanges(ctx context.Context, db Batcher, role, claims string, after int64, limit int) ([]vibepass.Change, error) {
+	b := &pgx.Batch{}
+	QueueAs(b, role, claims)
+	var out []vibepass.Change
+	b.Queue(PresenceChangesSQL, after, limit).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r ChangeRow
+			var name string
+			if err := rows.Scan(&r.Seq, &r.Kind, &r.UserID, &r.At, &name, &r.CheckedInAt, &r.ExpiresAt, &r.Preferences); err != nil {
+				return err
+			}
+			r.DisplayName = &name
+			out = append(out, r.Change())
+		}
+		return rows.Err()
+	})
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DecodeChanges decodes PostgREST's JSON array of public.presence_changes rows.
+func DecodeChanges(raw []byte) ([]vibepass.Change, error) {
+	var rows []ChangeRow
+	if err := decode(raw, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]vibepass.Change, len(rows))
+	for i, r := range rows {
+		if r.Seq <= 0 || r.Kind == "" || r.UserID == "" {
+			return nil, fmt.Errorf("sqlapi: presence_changes returned %.200q", raw)
+		}
+		out[i] = r.Change()
+	}
+	return out, nil
+}
+
+// DecodeFeedHead decodes what public.presence_tick() returns.
+func DecodeFeedHead(raw []byte) (vibepass.FeedHead, error) {
+	var h struct {
+		Cursor *int64 `json:"cursor"`
+		Floor  *int64 `json:"floor"`
+	}
+	if err := decode(raw, &h); err != nil {
+		return vibepass.FeedHead{}, err
+	}
+	if h.Cursor == nil || h.Floor == nil {
+		return vibepass.FeedHead{}, fmt.Errorf("sqlapi: presence_tick returned %.200q", raw)
+	}
+	return vibepass.FeedHead{Cursor: *h.Cursor, Floor: *h.Floor}, nil
+}
+
+// DecodeSummary decodes what public.presence_summary() returns.
+func DecodeSummary(raw []byte) (vibepass.Summary, error) {
+	var s struct {
+		Count  *int64    `json:"count"`
+		Mean   []float64 `json:"mean"`
+		Cursor *int64    `json:"cursor"`
+	}
+	if err := decode(raw, &s); err != nil {
+		return vibepass.Summary{}, err
+	}
+	if s.Count == nil || s.Cursor == nil || (*s.Count > 0) != (len(s.Mean) == 5) {
+		return vibepass.Summary{}, fmt.Errorf("sqlapi: presence_summary returned %.200q", raw)
+	}
+	return vibepass.Summary{Count: *s.Count, Mean: s.Mean, Cursor: *s.Cursor}, nil
 }

@@ -5,7 +5,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 \ir helpers.psql
-select plan(53);
+select plan(55);
 
 select tests.create_supabase_user('cat', 'cat@test.local');
 select tests.create_supabase_user('dan', 'dan@test.local');
@@ -44,8 +44,22 @@ select is_empty(
       where has_table_privilege(r.rolname, 'public.sessions', priv) $$,
   'no API role may insert, update, delete or truncate sessions'
 );
-select ok(not has_schema_privilege('anon', 'vibepass', 'usage') and not has_schema_privilege('authenticated', 'vibepass', 'usage')
-  and not has_schema_privilege('service_role', 'vibepass', 'usage'), 'no API role may use schema vibepass');
+select ok(not has_schema_privilege('anon', 'vibepass', 'usage') and not has_schema_privilege('authenticated', 'vibepass', 'usage'),
+  'neither anon nor authenticated may use schema vibepass');
+select set_eq(
+  $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = 'vibepass' and has_function_privilege('service_role', p.oid, 'execute') $$,
+  array['vibepass.presence_head()', 'vibepass.presence_tick()', 'vibepass.presence_changes(bigint,integer)'],
+  'in schema vibepass, service_role may execute only the presence feed behind its public wrappers'
+);
+select set_eq(
+  $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = 'public' and p.proname like 'presence%' and not p.prosecdef
+        and has_function_privilege('service_role', p.oid, 'execute')
+        and not has_function_privilege('authenticated', p.oid, 'execute') $$,
+  array['presence_tick()', 'presence_changes(bigint,integer)', 'presence_summary()'],
+  'the public presence functions are SECURITY INVOKER and for service_role only'
+);
 
 -- anon: nothing at all.
 select tests.authenticate_as_anon();
@@ -127,8 +141,8 @@ select throws_ok($$ update public.sessions set expires_at = now() + interval '1 
   '42501', 'permission denied for table sessions', 'service_role: cannot write passes directly');
 select throws_ok($$ update public.profiles set display_name = 'x' $$,
   '42501', 'permission denied for table profiles', 'service_role: cannot write profiles');
-select throws_ok('select * from vibepass.active_sessions', '42501', 'permission denied for schema vibepass', 'service_role: the monitoring views are for the operator');
-select throws_ok('select vibepass.purge_sessions()', '42501', 'permission denied for schema vibepass', 'service_role: purge is for the operator');
+select throws_ok('select * from vibepass.active_sessions', '42501', 'permission denied for view active_sessions', 'service_role: the monitoring views are for the operator');
+select throws_ok('select vibepass.purge_sessions()', '42501', 'permission denied for function purge_sessions', 'service_role: purge is for the operator');
 
 -- authenticator itself (PostgREST's login role, before it switches) has no rights of its own.
 select tests.clear_authentication();

@@ -1,0 +1,179 @@
+package proxy_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/storetest"
+)
+
+// sseEvent is one event read off a stream.
+type sseEvent struct{ id, event, data string }
+
+// openEvents opens the events stream at url (/api/model/events, maybe with a query) with headers and returns its events as they come.
+func openEvents(t *testing.T, url string, headers ...string) <-chan sseEvent {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-API-Key", modelKey)
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan sseEvent, 100000)
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		var e sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if e.event != "" {
+					out <- e
+				}
+				e = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				e.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				e.event = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				e.data = line[6:]
+			}
+		}
+	}()
+	return out
+}
+
+// next waits for the next event.
+func next(t *testing.T, events <-chan sseEvent) sseEvent {
+	t.Helper()
+	select {
+	case e, ok := <-events:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		return e
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event within 30 s")
+	}
+	return sseEvent{}
+}
+
+// TestPresenceFeed lists, follows, checks in and out, resumes from an old cursor,
+// polls with If-None-Match and reads the summary, on both upstreams.
+func TestPresenceFeed(t *testing.T) {
+	for _, kind := range upstreamKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, kind, nil, func(c *proxy.Config) { c.Feed.Poll = 100 * time.Millisecond })
+			list := do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey))
+			var body struct {
+				Count  int    `json:"count"`
+				Cursor string `json:"cursor"`
+			}
+			if err := json.Unmarshal(list.Raw, &body); err != nil || body.Cursor == "" {
+				t.Fatalf("list = %d %s, want a cursor", list.Status, list.Raw)
+			}
+			etag := list.Header.Get("ETag")
+			if r := do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey), "If-None-Match: "+etag); r.Status != http.StatusNotModified || len(r.Raw) != 0 {
+				t.Fatalf("unchanged list with If-None-Match %s = %d %q, want 304 without a body", etag, r.Status, r.Raw)
+			}
+
+			events := openEvents(t, ts.URL+"/api/model/events", "Last-Event-ID: "+body.Cursor)
+			id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+			token := mint(t, id)
+			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(token)); r.Status != http.StatusOK {
+				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
+			}
+			join := next(t, events)
+			var row struct {
+				UserID      string    `json:"user_id"`
+				Preferences []float64 `json:"preferences"`
+			}
+			if join.event != "join" || json.Unmarshal([]byte(join.data), &row) != nil || row.UserID != id || len(row.Preferences) != 5 {
+				t.Fatalf("first event = %+v, want the join of %s with its row", join, id)
+			}
+			if r := do(t, "POST", ts.URL+"/api/checkout", nil, bearer(token)); r.Status != http.StatusOK {
+				t.Fatalf("checkout: %d %s", r.Status, r.Raw)
+			}
+			leave := next(t, events)
+			if leave.event != "leave" || !strings.Contains(leave.data, `"user_id":"`+id+`"`) || !strings.Contains(leave.data, `"at":"`) {
+				t.Fatalf("second event = %+v, want the leave of %s", leave, id)
+			}
+			if r := do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey), "If-None-Match: "+etag); r.Status != http.StatusOK || r.Header.Get("ETag") == etag {
+				t.Fatalf("changed list with the old ETag = %d, ETag %s", r.Status, r.Header.Get("ETag"))
+			}
+
+			// Resuming from the list's cursor replays both, identically, once each.
+			again := openEvents(t, ts.URL+"/api/model/events?cursor="+body.Cursor)
+			if e := next(t, again); e != join {
+				t.Fatalf("replay = %+v, want %+v", e, join)
+			}
+			if e := next(t, again); e != leave {
+				t.Fatalf("replay = %+v, want %+v", e, leave)
+			}
+
+			sum := do(t, "GET", ts.URL+"/api/model/summary", nil, apiKey(modelKey))
+			var s struct {
+				Success bool       `json:"success"`
+				Count   *int       `json:"count"`
+				Mean    *[]float64 `json:"mean"`
+				Cursor  string     `json:"cursor"`
+			}
+			if err := json.Unmarshal(sum.Raw, &s); err != nil || !s.Success || s.Count == nil || s.Cursor == "" ||
+				*s.Count != body.Count || (*s.Count > 0) != (s.Mean != nil && len(*s.Mean) == 5) {
+				t.Fatalf("summary = %d %s, want count %d (the list's) with means", sum.Status, sum.Raw, body.Count)
+			}
+			if r := do(t, "GET", ts.URL+"/api/model/events?cursor=x", nil, apiKey(modelKey)); r.Status != http.StatusBadRequest {
+				t.Fatalf("bad cursor: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+}
+
+// TestFeedFanOut: many subscribers cost one tick per poll, not one each.
+func TestFeedFanOut(t *testing.T) {
+	ts := startServer(t, upstreamPostgREST, nil, func(c *proxy.Config) { c.Feed.Poll = 200 * time.Millisecond })
+	const subscribers = 50
+	var wg sync.WaitGroup
+	streams := make([]<-chan sseEvent, subscribers)
+	for i := range streams {
+		streams[i] = openEvents(t, ts.URL+"/api/model/events")
+	}
+	id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+	if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
+		t.Fatalf("checkin: %d", r.Status)
+	}
+	for _, s := range streams {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = next(t, s) }()
+	}
+	wg.Wait()
+	ticks := 0
+	for _, r := range ts.Rest.Requests() {
+		if r.Path == "/rest/v1/rpc/presence_tick" {
+			ticks++
+		}
+	}
+	// Each stream waits for the hub's first poll; after that one poll serves them all.
+	if ticks > 40 {
+		t.Fatalf("%d subscribers caused %d ticks, want about one per poll", subscribers, ticks)
+	}
+}

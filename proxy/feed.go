@@ -1,0 +1,209 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vibepass/vibepass"
+)
+
+// changePage is how many changes one store call asks for; PostgREST may cap it lower.
+const changePage = 1000
+
+// frame is one change encoded as an SSE event, with the cursor it leaves the reader at.
+type frame struct {
+	cursor int64
+	data   []byte
+}
+
+// subscriber is one /api/model/events stream attached to the hub.
+type subscriber struct {
+	after   int64         // frames at or below this cursor were already sent
+	frames  chan frame    // bounded: when full, the hub drops the subscriber
+	dropped chan struct{} // closed when the hub drops it for falling behind
+}
+
+// hub fans the presence feed out to every subscriber of this proxy: while any is
+// attached, one goroutine asks the store for changes once per poll interval, however
+// many subscribers there are, and hands each change, encoded once, to all of them.
+// Subscribers never touch the database while attached.
+type hub struct {
+	store    vibepass.Store
+	log      *slog.Logger
+	interval time.Duration
+	timeout  time.Duration
+	buffer   int
+
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{}
+	head    vibepass.FeedHead // everything up to head.Cursor has been handed out
+	polled  bool              // head is known (one poll done since the poller started)
+	running bool
+	wake    chan struct{} // closed when a poll has finished, then replaced
+}
+
+func newHub(store vibepass.Store, log *slog.Logger, cfg FeedConfig, timeout time.Duration) *hub {
+	return &hub{store: store, log: log, interval: cfg.Poll, timeout: timeout, buffer: cfg.Buffer,
+		subs: map[*subscriber]struct{}{}, wake: make(chan struct{})}
+}
+
+// state returns the head after at least one poll, starting the poller if needed.
+func (h *hub) state(ctx context.Context) (vibepass.FeedHead, error) {
+	for {
+		h.mu.Lock()
+		if h.polled {
+			head := h.head
+			h.mu.Unlock()
+			return head, nil
+		}
+		h.start()
+		wake := h.wake
+		h.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return vibepass.FeedHead{}, vibepass.ErrTimeout
+		}
+	}
+}
+
+// start runs the poller unless it runs; h.mu is held.
+func (h *hub) start() {
+	if !h.running {
+		h.running = true
+		go h.run()
+	}
+}
+
+// attach adds a subscriber that has sent everything up to after, if the hub has not
+// handed out anything past it yet; otherwise it reports false and the caller catches
+// up from the store first.
+func (h *hub) attach(after int64) (*subscriber, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.polled || after < h.head.Cursor {
+		return nil, false
+	}
+	s := &subscriber{after: after, frames: make(chan frame, h.buffer), dropped: make(chan struct{})}
+	h.subs[s] = struct{}{}
+	h.start()
+	return s, true
+}
+
+// detach removes s; the poller stops with the last subscriber.
+func (h *hub) detach(s *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, s)
+}
+
+// run polls until no subscriber is left an interval after a poll: the interval gives a
+// stream that waited for the first poll the time to attach.
+func (h *hub) run() {
+	ticker := time.NewTicker(h.interval)
+	defer ticker.Stop()
+	for {
+		h.poll()
+		<-ticker.C
+		h.mu.Lock()
+		if len(h.subs) == 0 {
+			h.running, h.polled = false, false
+			h.mu.Unlock()
+			return
+		}
+		h.mu.Unlock()
+	}
+}
+
+// poll asks the store for the head and every change after the last one handed out,
+// page by page, and hands them out. A failed poll is logged and retried next interval.
+func (h *hub) poll() {
+	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	defer cancel()
+	defer func() {
+		h.mu.Lock()
+		close(h.wake)
+		h.wake = make(chan struct{})
+		h.mu.Unlock()
+	}()
+	head, err := h.store.PresenceTick(ctx)
+	if err != nil {
+		h.log.Warn("presence feed poll failed", "error", err.Error())
+		return
+	}
+	h.mu.Lock()
+	after := h.head.Cursor
+	if !h.polled {
+		after = head.Cursor // a fresh start hands out only what comes next
+	}
+	h.mu.Unlock()
+	for after < head.Cursor {
+		changes, err := h.store.PresenceChanges(ctx, after, changePage)
+		if err != nil {
+			h.log.Warn("presence feed poll failed", "error", err.Error())
+			return
+		}
+		if len(changes) == 0 {
+			break
+		}
+		h.broadcast(changes)
+		after = changes[len(changes)-1].Cursor
+	}
+	h.mu.Lock()
+	h.head = vibepass.FeedHead{Cursor: max(after, head.Cursor), Floor: head.Floor}
+	h.polled = true
+	h.mu.Unlock()
+}
+
+// broadcast hands changes to every subscriber; one whose buffer is full is dropped.
+func (h *hub) broadcast(changes []vibepass.Change) {
+	frames := make([]frame, len(changes))
+	for i, c := range changes {
+		frames[i] = frame{cursor: c.Cursor, data: appendChangeEvent(nil, c)}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		for _, f := range frames {
+			if f.cursor <= s.after {
+				continue
+			}
+			select {
+			case s.frames <- f:
+				s.after = f.cursor
+			default:
+				close(s.dropped)
+				delete(h.subs, s)
+			}
+			if _, ok := h.subs[s]; !ok {
+				break
+			}
+		}
+	}
+	h.head.Cursor = changes[len(changes)-1].Cursor
+}
+
+// appendChangeEvent appends c as one SSE event: its id is the cursor after it.
+func appendChangeEvent(b []byte, c vibepass.Change) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, c.Cursor, 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, c.Kind...)
+	b = append(b, "\ndata: "...)
+	if c.User != nil {
+		var err error
+		if b, err = appendActiveUser(b, *c.User); err != nil {
+			b = append(b, "null"...) // the CHECK keeps preferences finite: never happens
+		}
+	} else {
+		b = append(b, `{"user_id":`...)
+		b = appendJSONString(b, c.UserID)
+		b = append(b, `,"at":"`...)
+		b = appendTimestamp(b, c.At)
+		b = append(b, `"}`...)
+	}
+	return append(b, "\n\n"...)
+}

@@ -1,0 +1,213 @@
+package storetest
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/sql/sqlapi"
+)
+
+// Follow pages the feed after cursor until a page comes back empty, as a follower does.
+func Follow(t testing.TB, store vibepass.Store, after int64) []vibepass.Change {
+	t.Helper()
+	var all []vibepass.Change
+	for {
+		page, err := store.PresenceChanges(context.Background(), after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return all
+		}
+		all = append(all, page...)
+		after = page[len(page)-1].Cursor
+	}
+}
+
+// Tick calls PresenceTick and returns the head.
+func Tick(t testing.TB, store vibepass.Store) vibepass.FeedHead {
+	t.Helper()
+	head, err := store.PresenceTick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return head
+}
+
+// beginCheckin checks user in inside a transaction it leaves open, as PostgREST would
+// run the call; the caller commits it.
+func beginCheckin(t *testing.T, superuserURL, user string) (pgx.Tx, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, superuserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, sqlapi.SetRoleSQL, vibepass.RoleAuthenticated, `{"sub":"`+user+`","role":"authenticated"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, sqlapi.CheckinSQL); err != nil {
+		t.Fatal(err)
+	}
+	var at time.Time
+	if err := tx.QueryRow(ctx, "select checked_in_at from public.sessions where user_id = $1 and status = 'active'", user).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return tx, at
+}
+
+// feedCommitOrder: two real transactions commit in the opposite order to the one in which
+// they wrote. A follower that read between the commits must get the second one afterwards,
+// exactly once, and a replay from the start must give both in commit order.
+func feedCommitOrder(t *testing.T, env Env) {
+	ctx := context.Background()
+	ids := AddUsers(t, env.SuperuserURL, 2)
+	start := Tick(t, env.Store).Cursor
+	first, firstAt := beginCheckin(t, env.SuperuserURL, ids[0])
+	second, secondAt := beginCheckin(t, env.SuperuserURL, ids[1])
+	if !firstAt.Before(secondAt) {
+		t.Fatalf("the first check-in's time %v is not before the second's %v", firstAt, secondAt)
+	}
+	if err := second.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen := Follow(t, env.Store, start)
+	if len(seen) != 1 || seen[0].UserID != ids[1] || seen[0].Kind != vibepass.ChangeJoin {
+		t.Fatalf("after the second commit the feed holds %+v, want the second user's join", seen)
+	}
+	// A cursor made of the check-in time would now stand past the first user's, which
+	// started earlier: it would never deliver that join.
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	more := Follow(t, env.Store, seen[0].Cursor)
+	if len(more) != 1 || more[0].UserID != ids[0] || more[0].Kind != vibepass.ChangeJoin {
+		t.Fatalf("after the first commit the feed from the last cursor holds %+v, want the first user's join once", more)
+	}
+	all := Follow(t, env.Store, start)
+	if len(all) != 2 || all[0].UserID != ids[1] || all[1].UserID != ids[0] || all[0].Cursor >= all[1].Cursor {
+		t.Fatalf("replay = %+v, want the second user's join, then the first's (commit order)", all)
+	}
+	if u := all[1].User; u == nil || u.UserID != ids[0] || len(u.Preferences) != 5 || u.DisplayName == "" {
+		t.Fatalf("join row = %+v, want the user's row as the list shows it", u)
+	}
+}
+
+// feedExpiry: a pass runs out with nobody writing. A tick at its expires_at logs an expire
+// at that time, and a replay from an earlier cursor gives the same event again.
+func feedExpiry(t *testing.T, env Env) {
+	ctx := context.Background()
+	admin := OpenPool(t, env.SuperuserURL)
+	if _, err := admin.Exec(ctx, "update vibepass.settings set pass_length = '2 seconds'"); err != nil {
+		t.Fatal(err)
+	}
+	id := AddUsers(t, env.SuperuserURL, 1)[0]
+	before := Tick(t, env.Store).Cursor
+	in, err := env.Store.Checkin(ctx, Caller(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := Follow(t, env.Store, before)
+	if len(joined) != 1 || joined[0].Kind != vibepass.ChangeJoin {
+		t.Fatalf("after the check-in the feed holds %+v, want one join", joined)
+	}
+	var expired []vibepass.Change
+	deadline := time.Now().Add(30 * time.Second)
+	for len(expired) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no expire within 30 s of a 2-second pass")
+		}
+		Tick(t, env.Store)
+		expired = Follow(t, env.Store, joined[0].Cursor)
+		if len(expired) == 0 {
+			time.Sleep(50 * time.Millisecond) // polling the condition, as the proxy does
+		}
+	}
+	var expiresAt time.Time
+	if err := admin.QueryRow(ctx, "select expires_at from public.sessions where user_id = $1", id).Scan(&expiresAt); err != nil {
+		t.Fatal(err)
+	}
+	if lag := time.Since(expiresAt); lag > 20*time.Second {
+		t.Fatalf("expire logged %v after expires_at", lag)
+	}
+	e := expired[0]
+	if len(expired) != 1 || e.Kind != vibepass.ChangeExpire || e.UserID != id || !e.At.Equal(expiresAt.UTC()) || e.User != nil {
+		t.Fatalf("feed after the pass ran out = %+v, want one expire of %s at %v (check-in said %v)", expired, id, expiresAt, in.ExpiresAt)
+	}
+	Tick(t, env.Store) // a later tick logs nothing more for it
+	replay := Follow(t, env.Store, before)
+	if len(replay) != 2 || replay[1] != e {
+		t.Fatalf("replay from before = %+v, want the join and the identical expire %+v", replay, e)
+	}
+}
+
+// feedBurst: 10,000 check-ins in one transaction (inside one poll interval) all reach a
+// follower, paged whatever the upstream's row cap.
+func feedBurst(t *testing.T, env Env) {
+	ids := AddUsers(t, env.SuperuserURL, 10000)
+	before := Tick(t, env.Store).Cursor
+	CheckInEveryone(t, env.SuperuserURL) // the seed's users too
+	got := Follow(t, env.Store, before)
+	users := map[string]bool{}
+	for _, c := range got {
+		if c.Kind == vibepass.ChangeJoin {
+			users[c.UserID] = true
+		}
+	}
+	for _, id := range ids {
+		if !users[id] {
+			t.Fatalf("the feed delivered %d changes, without %s's join", len(got), id)
+		}
+	}
+	if len(got) != len(users) {
+		t.Fatalf("the feed delivered %d changes for %d users, want one join each", len(got), len(users))
+	}
+	if head := Tick(t, env.Store); head.Cursor != got[len(got)-1].Cursor {
+		t.Fatalf("head %d, last change %d", head.Cursor, got[len(got)-1].Cursor)
+	}
+}
+
+// summary: count and means as the list shows them; null means with nobody present.
+func summary(t *testing.T, env Env) {
+	ctx := context.Background()
+	empty, err := env.Store.PresenceSummary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if empty.Count != 0 || empty.Mean != nil {
+		t.Fatalf("summary with nobody present = %+v, want count 0 and no mean", empty)
+	}
+	ids := AddUsers(t, env.SuperuserURL, 2)
+	if _, err := OpenPool(t, env.SuperuserURL).Exec(ctx,
+		"update public.profiles set preferences = '{0.1,0.2,0.3,0.4,1}' where id = $1", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := env.Store.Checkin(ctx, Caller(t, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := env.Store.PresenceSummary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{0.3, 0.35, 0.4, 0.45, 0.75}
+	if got.Count != 2 || len(got.Mean) != 5 || got.Cursor != Tick(t, env.Store).Cursor {
+		t.Fatalf("summary = %+v, want 2 present, 5 means, the head's cursor", got)
+	}
+	for i := range want {
+		if math.Abs(got.Mean[i]-want[i]) > 1e-12 {
+			t.Fatalf("mean = %v, want %v", got.Mean, want)
+		}
+	}
+}
