@@ -37,6 +37,8 @@ const readmeLimit = 10 * 1024
 var manualBlocks = map[string]string{
 	`npx supabase@2.117.0 link --project-ref "$PROJECT_REF"`:                                                          "needs a Supabase account and a hosted project",
 	`eval "$(npx supabase@2.117.0 status -o env | sed 's/^/export /')"   # ANON_KEY, SERVICE_ROLE_KEY, JWT_SECRET, …`: "needs `supabase start`, which needs Docker",
+	`go run ./cmd/vibepass serve --config config.toml`:                                                                "needs the project's PostgREST and Auth (steps 1-4 of docs/supabase.md)",
+	`curl -s -X POST -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:3000/api/checkin`:                      "needs a real user's token from the project's Supabase Auth",
 }
 
 // harnessCommands are the lines a `sh harness` block may hold: what the harness runs.

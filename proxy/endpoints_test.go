@@ -103,7 +103,7 @@ func checkPostgRESTRequests(t *testing.T, ts *testServer, userToken string) {
 	}
 	for _, req := range reqs {
 		authz := req.Header.Get("Authorization")
-		if strings.HasSuffix(req.Path, "/rpc/active_users") || strings.HasSuffix(req.Path, "/rpc/presence_tick") { // the model's calls
+		if strings.HasSuffix(req.Path, "/rpc/active_users_page") || strings.HasSuffix(req.Path, "/rpc/presence_tick") { // the model's calls
 			if authz != "Bearer "+ts.Rest.ServiceRoleKey {
 				t.Errorf("%s: Authorization is not the service-role key", req.Path)
 			}

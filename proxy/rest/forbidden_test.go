@@ -1,9 +1,7 @@
 package rest
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/vibepass/vibepass"
@@ -13,8 +11,9 @@ import (
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
-// TestUserCannotReadActiveUsers calls rpc/active_users with a user's token and the anon
-// key: PostgREST (the stand-in) must refuse it, and the refusal reach the client as EFORBIDDEN.
+// TestUserCannotReadActiveUsers calls the model list's functions with a user's token
+// and the anon key: PostgREST (the stand-in) must refuse them, and the refusal reach
+// the client as EFORBIDDEN.
 func TestUserCannotReadActiveUsers(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	srv, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
@@ -23,21 +22,11 @@ func TestUserCannotReadActiveUsers(t *testing.T) {
 	}
 	defer srv.Close()
 	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/rest/v1/rpc/"+fnActiveUsers, strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
+	for _, fn := range []string{"active_users", fnActiveUsersPage} {
+		status, body := RawCall(t, srv.URL, srv.AnonKey, c.Token, fn, "{}")
+		if status == http.StatusOK {
+			t.Fatalf("a user read the model's list through %s: %.200s", fn, body)
+		}
+		storetest.WantCode(t, responseError(status, body), vibepass.EFORBIDDEN)
 	}
-	req.Header.Set("apikey", srv.AnonKey)
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK {
-		t.Fatalf("a user read the model's list: %.200s", body)
-	}
-	storetest.WantCode(t, responseError(resp.StatusCode, body), vibepass.EFORBIDDEN)
 }

@@ -2,6 +2,21 @@
 // functions at <URL>/rest/v1/rpc/<fn>, forwarding the user's JWT as Authorization
 // with the anon key as apikey, and using the service-role key for the model read.
 //
+// Either generation of Supabase's API keys works (Supabase's "API keys" guide): the
+// anon key is a publishable key (sb_publishable_…) or a legacy anon JWT, the
+// service-role key a secret key (sb_secret_…) or a legacy service_role JWT. A key
+// always goes in apikey. Authorization carries the user's JWT on user calls; on the
+// model read it carries a legacy service_role key (a JWT) and nothing for a secret
+// key, which is not a JWT and which the gateway does not accept as a bearer token alone.
+//
+// The model list is read in keyset pages of rpc/active_users_page, because
+// PostgREST cuts every set-returning answer at db-max-rows (Supabase: 1,000) and
+// says so only in Content-Range. Each page asks for count=exact, so Content-Range
+// "0-999/1000" against a page size of 1000 is a full page, "0-332/1000" a page cut
+// at max_rows, and "0-41/42" the last page; the walk goes on after the last row
+// until that last, short and uncut, page, and fails when Content-Range and the body
+// disagree.
+//
 // The three user calls go through postgrest-go v0.0.11, the client the design names,
 // with its traps handled: a client is built per request (about a microsecond) because
 // its headers live in one map that a shared client would race on; only the fixed
@@ -10,10 +25,9 @@
 // guard that refuses any URL but the one meant all come from a round tripper set as
 // the client's Transport.Parent, because Rpc takes no context and reports no status.
 //
-// active_users does not use postgrest-go: Rpc reads the whole body into a string,
-// so 100k rows (about 20 MB) would be held twice before the first row reached the
-// model client. It is a plain net/http request whose body is read as a JSON token
-// stream, one row at a time.
+// The model list does not use postgrest-go: Rpc reads the whole body into a string
+// and drops the headers, Content-Range included. Each page is a plain net/http
+// request whose body is read as a JSON token stream, one row at a time.
 //
 // supabase-go v0.0.4 is not used: it wraps the same postgrest-go client in a private
 // field, so neither Transport.Parent (context, status, shared transport, URL guard)
@@ -24,12 +38,14 @@ package rest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,13 +57,23 @@ import (
 
 // The functions this store calls; no other name ever reaches a URL.
 const (
-	fnCheckin       = "checkin"
-	fnSessionStatus = "session_status"
-	fnCheckout      = "checkout"
-	fnActiveUsers   = "active_users"
-	fnTick          = "presence_tick"
-	fnChanges       = "presence_changes"
-	fnSummary       = "presence_summary"
+	fnCheckin         = "checkin"
+	fnSessionStatus   = "session_status"
+	fnCheckout        = "checkout"
+	fnActiveUsersPage = "active_users_page"
+	fnTick            = "presence_tick"
+	fnChanges         = "presence_changes"
+	fnSummary         = "presence_summary"
+)
+
+// pageSize is how many rows a model-list page asks for: Supabase's default
+// db-max-rows. A lower cap only cuts pages shorter, which the walk sees and goes on from.
+const pageSize = 1000
+
+// The prefixes of Supabase's current API keys, which are not JWTs.
+const (
+	publishablePrefix = "sb_publishable_"
+	secretPrefix      = "sb_secret_"
 )
 
 // maxServiceBody caps what a presence call reads: a page of changes is at most
@@ -64,9 +90,11 @@ const maxRPCBody = 64 << 10
 type Options struct {
 	// URL is the project URL, e.g. http://127.0.0.1:54321; the store calls URL/rest/v1/rpc/<fn>.
 	URL string
-	// AnonKey goes as the apikey header of user calls (the gateway wants one on every request).
+	// AnonKey goes as the apikey header of user calls (the gateway wants one on every
+	// request): a publishable key (sb_publishable_…) or a legacy anon key.
 	AnonKey string
-	// ServiceRoleKey is apikey and bearer token of the model read, never of a user call.
+	// ServiceRoleKey authorizes the model read, never a user call: a secret key
+	// (sb_secret_…, sent as apikey only) or a legacy service_role key (apikey and bearer).
 	ServiceRoleKey string
 	// HTTPClient's Transport carries every request (shared, so connections are reused);
 	// nil means a clone of http.DefaultTransport keeping up to 100 idle connections. Its
@@ -85,9 +113,11 @@ type Store struct {
 	rpcURL     *url.URL
 	anonKey    string
 	serviceKey string
-	transport  http.RoundTripper
-	stream     *http.Client
-	timeout    time.Duration
+	// serviceBearer is the model read's Authorization token: the legacy key, or "" for a secret key.
+	serviceBearer string
+	transport     http.RoundTripper
+	stream        *http.Client
+	timeout       time.Duration
 }
 
 var _ vibepass.Store = (*Store)(nil)
@@ -106,6 +136,13 @@ func New(o Options) (*Store, error) {
 	if o.AnonKey == "" || o.ServiceRoleKey == "" {
 		return nil, errors.New("rest: both the anon key and the service role key are required")
 	}
+	if err := checkKeys(o.AnonKey, o.ServiceRoleKey); err != nil {
+		return nil, err
+	}
+	serviceBearer := o.ServiceRoleKey
+	if strings.HasPrefix(o.ServiceRoleKey, secretPrefix) {
+		serviceBearer = ""
+	}
 	defaultTransport := http.DefaultTransport.(*http.Transport).Clone()
 	// Every call goes to one host: keep as many idle connections to it as calls run at
 	// once, not Go's default of 2, which would reconnect under load.
@@ -120,11 +157,12 @@ func New(o Options) (*Store, error) {
 	}
 	restURL := base.String() + "/rest/v1"
 	return &Store{
-		restURL:    restURL,
-		rpcURL:     base.JoinPath("rest", "v1", "rpc"),
-		anonKey:    o.AnonKey,
-		serviceKey: o.ServiceRoleKey,
-		transport:  transport,
+		restURL:       restURL,
+		rpcURL:        base.JoinPath("rest", "v1", "rpc"),
+		anonKey:       o.AnonKey,
+		serviceKey:    o.ServiceRoleKey,
+		serviceBearer: serviceBearer,
+		transport:     transport,
 		stream: &http.Client{
 			Transport:     transport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -160,29 +198,78 @@ func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Check
 	return sqlapi.DecodeCheckout(raw)
 }
 
-// Ping reports whether PostgREST and the database behind it answer and the vibepass
-// functions are there. It calls rpc/session_status with the anon key: anon may not
-// execute it, so the database itself refuses (42501, 401) and nothing runs; any answer
-// below 500 means both are up, except PGRST202, PostgREST's "no such function in the
-// schema cache": the migrations have not been applied (vibepass.ErrNotMigrated).
-func (s *Store) Ping(ctx context.Context) error {
-	status, body, err := s.rpc(ctx, fnSessionStatus, s.anonKey, s.anonKey)
-	if err != nil {
-		return err
+// checkKeys refuses keys given in each other's place, which would either fail every
+// model read or hand user calls the service role. The errors never repeat a key.
+func checkKeys(anonKey, serviceKey string) error {
+	if strings.HasPrefix(anonKey, secretPrefix) || legacyRole(anonKey) == "service_role" {
+		return errors.New("rest: the anon key is a service-role (secret) key; it belongs in the service-role key, and the anon key is the publishable or legacy anon key")
 	}
-	if status >= 500 {
-		return responseError(status, body)
-	}
-	var ae apiError
-	if json.Unmarshal(body, &ae) == nil && ae.Code == "PGRST202" {
-		return sqlapi.Wrap(vibepass.ErrNotMigrated, ae.answered(status))
+	if strings.HasPrefix(serviceKey, publishablePrefix) || legacyRole(serviceKey) == "anon" {
+		return errors.New("rest: the service-role key is an anon (publishable) key; the model read needs the secret or legacy service_role key")
 	}
 	return nil
 }
 
+// legacyRole returns the role claim of a legacy JWT-shaped API key, read without
+// verifying it (only PostgREST can), or "" when key is not one.
+func legacyRole(key string) string {
+	parts := strings.Split(key, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Role string `json:"role"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Role
+}
+
+// Ping reports whether PostgREST and the database behind it answer, accept both keys,
+// and hold the vibepass functions. With the anon key alone it calls rpc/session_status,
+// which anon may not execute: the database itself refuses (42501) and nothing runs. With
+// the service-role key it reads an empty page of the model list. A gateway refusing a
+// key (401 without a SQLSTATE) is an error; PGRST202, PostgREST's "no such function in
+// the schema cache", means the migrations have not been applied (vibepass.ErrNotMigrated).
+func (s *Store) Ping(ctx context.Context) error {
+	status, body, err := s.rpc(ctx, fnSessionStatus, "", s.anonKey, struct{}{})
+	if err != nil {
+		return err
+	}
+	if err := pingAnswer(status, body, "42501"); err != nil {
+		return err
+	}
+	status, body, err = s.rpc(ctx, fnActiveUsersPage, s.serviceBearer, s.serviceKey, pageRequest{PageSize: 0})
+	if err != nil {
+		return err
+	}
+	return pingAnswer(status, body, "")
+}
+
+// pingAnswer judges one readiness call: a 2xx, or the refusal whose SQLSTATE is
+// expected, means up.
+func pingAnswer(status int, body []byte, expected string) error {
+	var ae apiError
+	_ = json.Unmarshal(body, &ae)
+	switch {
+	case ae.Code == "PGRST202":
+		return sqlapi.Wrap(vibepass.ErrNotMigrated, ae.answered(status))
+	case status/100 == 2 || (expected != "" && ae.Code == expected):
+		return nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return sqlapi.Wrap(vibepass.ErrUnavailable, fmt.Errorf("rest: PostgREST refused the API key (%w)", ae.answered(status)))
+	}
+	return responseError(status, body)
+}
+
 // userCall calls fn with the caller's token and the anon key and returns the 2xx body.
 func (s *Store) userCall(ctx context.Context, fn string, c vibepass.Caller) ([]byte, error) {
-	status, body, err := s.rpc(ctx, fn, c.Token, s.anonKey)
+	status, body, err := s.rpc(ctx, fn, c.Token, s.anonKey, struct{}{})
 	if err != nil {
 		return nil, err
 	}
@@ -192,16 +279,20 @@ func (s *Store) userCall(ctx context.Context, fn string, c vibepass.Caller) ([]b
 	return body, nil
 }
 
-// rpc POSTs {} to rpc/<fn> through a postgrest-go client built for this request only.
-// The error is already client-facing (transport failures); the status is PostgREST's.
-func (s *Store) rpc(ctx context.Context, fn, bearer, apikey string) (int, []byte, error) {
+// rpc POSTs args to rpc/<fn> through a postgrest-go client built for this request
+// only, with apikey and, unless bearer is "", Authorization. The error is already
+// client-facing (transport failures); the status is PostgREST's.
+func (s *Store) rpc(ctx context.Context, fn, bearer, apikey string, args any) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	trip := &roundTrip{ctx: ctx, parent: s.transport, want: s.rpcURL.JoinPath(fn).String()}
 	client := postgrest.NewClient(s.restURL, "public", nil)
 	client.Transport.Parent = trip
-	client.SetApiKey(apikey).SetAuthToken(bearer)
-	body := client.Rpc(fn, "", struct{}{})
+	client.SetApiKey(apikey)
+	if bearer != "" {
+		client.SetAuthToken(bearer)
+	}
+	body := client.Rpc(fn, "", args)
 	if err := client.ClientError; err != nil {
 		return 0, nil, transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fn, err))
 	}
@@ -244,10 +335,10 @@ type limitedBody struct {
 	io.Closer
 }
 
-// serviceRequest POSTs args as JSON to rpc/<fn> with the service-role key and returns
-// the 200 response, whose body the caller reads and closes; ctx bounds the whole
-// exchange, s.timeout the wait for the headers.
-func (s *Store) serviceRequest(ctx context.Context, fn string, args any) (*http.Response, error) {
+// serviceRequest POSTs args as JSON to rpc/<fn> with the service-role key (and
+// Prefer, unless ""), and returns the 200 or 206 response, whose body the caller
+// reads and closes; ctx bounds the whole exchange, s.timeout the wait for the headers.
+func (s *Store) serviceRequest(ctx context.Context, fn string, args any, prefer string) (*http.Response, error) {
 	body, err := json.Marshal(args)
 	if err != nil {
 		return nil, fmt.Errorf("rest: %w", err)
@@ -257,9 +348,14 @@ func (s *Store) serviceRequest(ctx context.Context, fn string, args any) (*http.
 		return nil, fmt.Errorf("rest: %w", err)
 	}
 	req.Header.Set("apikey", s.serviceKey)
-	req.Header.Set("Authorization", "Bearer "+s.serviceKey)
+	if s.serviceBearer != "" {
+		req.Header.Set("Authorization", "Bearer "+s.serviceBearer)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if prefer != "" {
+		req.Header.Set("Prefer", prefer)
+	}
 	headersCtx, cancel := context.WithCancel(ctx)
 	headersDue := time.AfterFunc(s.timeout, cancel)
 	resp, err := s.stream.Do(req.WithContext(headersCtx))
@@ -271,7 +367,7 @@ func (s *Store) serviceRequest(ctx context.Context, fn string, args any) (*http.
 		cancel()
 		return nil, transportError(ctx, fmt.Errorf("rest: rpc/%s: %w", fn, err))
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
 		defer cancel()
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxRPCBody))
@@ -295,7 +391,7 @@ func (b cancelBody) Close() error {
 
 // serviceCall is serviceRequest with the whole body read, up to maxServiceBody.
 func (s *Store) serviceCall(ctx context.Context, fn string, args any) ([]byte, error) {
-	resp, err := s.serviceRequest(ctx, fn, args)
+	resp, err := s.serviceRequest(ctx, fn, args, "")
 	if err != nil {
 		return nil, err
 	}
@@ -339,27 +435,116 @@ func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
 	return sqlapi.DecodeSummary(raw)
 }
 
-// ActiveUsers streams rpc/active_users, called with the service-role key, into emit,
-// decoding one row object at a time from PostgREST's JSON array.
+// pageRequest is the body of rpc/active_users_page: the first page has no cursor.
+type pageRequest struct {
+	AfterCheckedInAt *time.Time `json:"after_checked_in_at"`
+	AfterUserID      *string    `json:"after_user_id"`
+	PageSize         int        `json:"page_size"`
+}
+
+// ActiveUsers streams the model list into emit, one keyset page of
+// rpc/active_users_page after another, called with the service-role key and decoded
+// one row object at a time from PostgREST's JSON array.
 func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+	var next pageRequest
+	var last *vibepass.ActiveUser
+	for {
+		next.PageSize = pageSize
+		rows, more, err := s.page(ctx, next, func(u vibepass.ActiveUser) error {
+			if last != nil && !before(*last, u) {
+				return errOutOfOrder
+			}
+			last = &u
+			return emit(u)
+		})
+		if err != nil {
+			return err
+		}
+		if !more || rows == 0 {
+			return nil
+		}
+		next = pageRequest{AfterCheckedInAt: &last.CheckedInAt, AfterUserID: &last.UserID}
+	}
+}
+
+// errOutOfOrder means a page repeated or skipped back over rows already sent: the
+// walk would loop or list a user twice, so it stops.
+var errOutOfOrder = errors.New("rest: rpc/active_users_page answered rows out of the list's order")
+
+// before reports whether a comes before b in the list's order: newest check-in first,
+// ties by user_id descending (uuids in canonical lower-case text sort as uuids do).
+func before(a, b vibepass.ActiveUser) bool {
+	if !a.CheckedInAt.Equal(b.CheckedInAt) {
+		return a.CheckedInAt.After(b.CheckedInAt)
+	}
+	return a.UserID > b.UserID
+}
+
+// page reads one page into emit and returns how many rows it had and whether more
+// may follow: the page was full, PostgREST cut it (fewer rows than its count), or
+// its count is unknown.
+func (s *Store) page(ctx context.Context, p pageRequest, emit func(vibepass.ActiveUser) error) (rows int64, more bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	resp, err := s.serviceRequest(ctx, fnActiveUsers, struct{}{})
+	resp, err := s.serviceRequest(ctx, fnActiveUsersPage, p, "count=exact")
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	defer resp.Body.Close()
-	emitErr, err := streamRows(json.NewDecoder(resp.Body), emit)
+	first, last, total, err := parseContentRange(resp.Header.Get("Content-Range"))
+	if err != nil {
+		return 0, false, err
+	}
+	emitErr, err := streamRows(json.NewDecoder(resp.Body), func(u vibepass.ActiveUser) error {
+		rows++
+		return emit(u)
+	})
 	if emitErr != nil {
-		return emitErr
+		return rows, false, emitErr
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return transportError(ctx, err)
+			return rows, false, transportError(ctx, err)
 		}
-		return fmt.Errorf("rest: reading rpc/%s: %w", fnActiveUsers, err)
+		return rows, false, fmt.Errorf("rest: reading rpc/%s: %w", fnActiveUsersPage, err)
 	}
-	return nil
+	if (first < 0 && rows != 0) || (rows == 0 && total > 0) || (first >= 0 && (first != 0 || last-first+1 != rows)) || (total >= 0 && rows > total) {
+		return rows, false, fmt.Errorf("rest: rpc/%s sent %d rows under Content-Range %q", fnActiveUsersPage, rows, resp.Header.Get("Content-Range"))
+	}
+	return rows, total < 0 || rows < total || rows == int64(pageSize), nil
+}
+
+// parseContentRange reads PostgREST's Content-Range "first-last/total", "*/total" or
+// either with total "*"; a part that is "*" comes back as -1.
+func parseContentRange(h string) (first, last, total int64, err error) {
+	bad := fmt.Errorf("rest: rpc/%s answered Content-Range %q, not PostgREST's first-last/total", fnActiveUsersPage, h)
+	rng, tot, ok := strings.Cut(h, "/")
+	if !ok {
+		return 0, 0, 0, bad
+	}
+	num := func(s string) (int64, bool) {
+		if s == "*" {
+			return -1, true
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil && n >= 0
+	}
+	if total, ok = num(tot); !ok {
+		return 0, 0, 0, bad
+	}
+	if rng == "*" {
+		return -1, -1, total, nil
+	}
+	a, b, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0, 0, 0, bad
+	}
+	first, ok1 := num(a)
+	last, ok2 := num(b)
+	if !ok1 || !ok2 || first < 0 || last < first {
+		return 0, 0, 0, bad
+	}
+	return first, last, total, nil
 }
 
 // streamRows decodes a JSON array of active-user rows, handing each to emit; emit's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -27,71 +28,148 @@ type upstream struct {
 	postgrest *resttest.Server
 }
 
+// keys is one generation of Supabase's API keys as the stand-in issues them.
+type keys struct {
+	name              string
+	anon, serviceRole func(*resttest.Server) string
+}
+
+var (
+	legacyKeys = keys{"legacy JWT keys",
+		func(s *resttest.Server) string { return s.AnonKey }, func(s *resttest.Server) string { return s.ServiceRoleKey }}
+	currentKeys = keys{"publishable and secret keys",
+		func(s *resttest.Server) string { return s.PublishableKey }, func(s *resttest.Server) string { return s.SecretKey }}
+)
+
 func newUpstream(t testing.TB, db *localdb.Database) upstream {
 	t.Helper()
-	srv, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
+	return newUpstreamWith(t, db, legacyKeys, resttest.Options{})
+}
+
+func newUpstreamWith(t testing.TB, db *localdb.Database, k keys, o resttest.Options) upstream {
+	t.Helper()
+	srv, err := resttest.StartWith(db.AuthenticatorURL, []byte(devtoken.Secret), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	store, err := rest.New(rest.Options{URL: srv.URL, AnonKey: srv.AnonKey, ServiceRoleKey: srv.ServiceRoleKey})
+	store, err := rest.New(rest.Options{URL: srv.URL, AnonKey: k.anon(srv), ServiceRoleKey: k.serviceRole(srv)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return upstream{store: store, postgrest: srv}
 }
 
+// TestStoreContract runs the contract against the stand-in, or against a real
+// PostgREST when VIBEPASS_TEST_POSTGREST_URL names one (docs/testing.md).
 func TestStoreContract(t *testing.T) {
+	if real, ok := realPostgREST(t); ok {
+		storetest.RunShared(t, storetest.Env{Store: real.store(t), SuperuserURL: real.dbURL})
+		return
+	}
 	storetest.Run(t, func(t *testing.T, db *localdb.Database) vibepass.Store { return newUpstream(t, db).store })
 }
 
-// TestSendsOnlyKnownFunctionsWithTheRightKeys checks what reached PostgREST: only the
-// four rpc URLs, the user's own token with the anon key for user calls, and the
-// service-role key (never a user token) for the model read.
+// The variables that name a real PostgREST for the tests, e.g. `supabase start`'s.
+const (
+	envPostgRESTURL = "VIBEPASS_TEST_POSTGREST_URL"
+	envAnonKey      = "VIBEPASS_TEST_POSTGREST_ANON_KEY"
+	envServiceKey   = "VIBEPASS_TEST_POSTGREST_SERVICE_ROLE_KEY"
+	envDBURL        = "VIBEPASS_TEST_POSTGREST_DB_URL"
+)
+
+// realTarget is a real PostgREST and the superuser URL of its database.
+type realTarget struct{ url, anonKey, serviceKey, dbURL string }
+
+// realPostgREST returns the real PostgREST the environment names, and logs which
+// PostgREST the test runs against. The user tokens the tests mint are signed with the
+// CLI's local JWT secret, which `supabase start`'s PostgREST accepts.
+func realPostgREST(t testing.TB) (realTarget, bool) {
+	t.Helper()
+	r := realTarget{os.Getenv(envPostgRESTURL), os.Getenv(envAnonKey), os.Getenv(envServiceKey), os.Getenv(envDBURL)}
+	if r.url == "" {
+		t.Logf("PostgREST: the stand-in (resttest); set %s, %s, %s and %s to run against a real one", envPostgRESTURL, envAnonKey, envServiceKey, envDBURL)
+		return r, false
+	}
+	if r.anonKey == "" || r.serviceKey == "" || r.dbURL == "" {
+		t.Fatalf("%s is set: set %s, %s and %s too (docs/testing.md)", envPostgRESTURL, envAnonKey, envServiceKey, envDBURL)
+	}
+	t.Logf("PostgREST: the real one at %s", r.url)
+	return r, true
+}
+
+// store is a rest store in front of the real PostgREST.
+func (r realTarget) store(t testing.TB) *rest.Store {
+	t.Helper()
+	store, err := rest.New(rest.Options{URL: r.url, AnonKey: r.anonKey, ServiceRoleKey: r.serviceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// TestStoreContractCurrentKeys runs the contract with a publishable and a secret key.
+func TestStoreContractCurrentKeys(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, db *localdb.Database) vibepass.Store {
+		return newUpstreamWith(t, db, currentKeys, resttest.Options{}).store
+	})
+}
+
+// TestSendsOnlyKnownFunctionsWithTheRightKeys checks what reached PostgREST, for both
+// key generations: only the rpc URLs meant; user calls with the anon key as apikey
+// and the user's own token; the readiness check with the anon key alone; the model
+// read with the service-role key as apikey, and as bearer only when it is a JWT
+// (a secret key is not, and the gateway refuses it there).
 func TestSendsOnlyKnownFunctionsWithTheRightKeys(t *testing.T) {
-	db := localdbtest.ForTest(t)
-	u := newUpstream(t, db)
-	ctx := context.Background()
-	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
-	if _, err := u.store.Checkin(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := u.store.SessionStatus(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := u.store.ActiveUsers(ctx, func(vibepass.ActiveUser) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := u.store.Checkout(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if err := u.store.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, r := range u.postgrest.Requests() {
-		paths = append(paths, r.Path)
-		if r.Method != http.MethodPost {
-			t.Errorf("%s %s, want POST", r.Method, r.Path)
-		}
-		bearer, apikey := r.Header.Get("Authorization"), r.Header.Get("apikey")
-		switch r.Path {
-		case "/rest/v1/rpc/active_users":
-			if bearer != "Bearer "+u.postgrest.ServiceRoleKey || apikey != u.postgrest.ServiceRoleKey {
-				t.Errorf("model read sent Authorization %.20q apikey %.20q, want the service-role key in both", bearer, apikey)
+	for _, k := range []keys{legacyKeys, currentKeys} {
+		t.Run(k.name, func(t *testing.T) {
+			db := localdbtest.ForTest(t)
+			u := newUpstreamWith(t, db, k, resttest.Options{})
+			ctx := context.Background()
+			c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+			if _, err := u.store.Checkin(ctx, c); err != nil {
+				t.Fatal(err)
 			}
-		default:
-			if apikey != u.postgrest.AnonKey {
-				t.Errorf("%s sent apikey %.20q, want the anon key", r.Path, apikey)
+			if _, err := u.store.SessionStatus(ctx, c); err != nil {
+				t.Fatal(err)
 			}
-			if bearer != "Bearer "+c.Token && !(r.Path == "/rest/v1/rpc/session_status" && bearer == "Bearer "+u.postgrest.AnonKey) {
-				t.Errorf("%s sent Authorization %.20q, want the user's token", r.Path, bearer)
+			var listed int
+			if err := u.store.ActiveUsers(ctx, func(vibepass.ActiveUser) error { listed++; return nil }); err != nil || listed != 1 {
+				t.Fatalf("model list: %d rows, %v", listed, err)
 			}
-		}
-	}
-	want := []string{"/rest/v1/rpc/checkin", "/rest/v1/rpc/session_status", "/rest/v1/rpc/active_users", "/rest/v1/rpc/checkout", "/rest/v1/rpc/session_status"}
-	if !slices.Equal(paths, want) {
-		t.Fatalf("requests = %q, want %q", paths, want)
+			if _, err := u.store.Checkout(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if err := u.store.Ping(ctx); err != nil {
+				t.Fatal(err)
+			}
+			anonKey, serviceKey := k.anon(u.postgrest), k.serviceRole(u.postgrest)
+			serviceBearer := "Bearer " + serviceKey
+			if strings.HasPrefix(serviceKey, resttest.SecretPrefix) {
+				serviceBearer = ""
+			}
+			type sent struct{ path, apikey, bearer string }
+			want := []sent{
+				{"checkin", anonKey, "Bearer " + c.Token},
+				{"session_status", anonKey, "Bearer " + c.Token},
+				{"active_users_page", serviceKey, serviceBearer},
+				{"checkout", anonKey, "Bearer " + c.Token},
+				{"session_status", anonKey, ""},
+				{"active_users_page", serviceKey, serviceBearer},
+			}
+			got := u.postgrest.Requests()
+			if len(got) != len(want) {
+				t.Fatalf("%d requests, want %d: %+v", len(got), len(want), got)
+			}
+			for i, r := range got {
+				w := want[i]
+				if r.Method != http.MethodPost || r.Path != "/rest/v1/rpc/"+w.path ||
+					r.Header.Get("apikey") != w.apikey || r.Header.Get("Authorization") != w.bearer {
+					t.Errorf("request %d: %s %s apikey %.20q Authorization %.20q; want POST %s apikey %.20q Authorization %.20q",
+						i, r.Method, r.Path, r.Header.Get("apikey"), r.Header.Get("Authorization"), w.path, w.apikey, w.bearer)
+				}
+			}
+		})
 	}
 }
 
@@ -139,6 +217,7 @@ func TestActiveUsersStreams(t *testing.T) {
 	firstSeen := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Range", "0-1/2")
 		row := `{"user_id":"00000000-0000-4000-8000-000000000001","display_name":"MusicFan","checked_in_at":"2025-11-09T14:00:00.123456+00:00","expires_at":"2025-11-09T15:00:00.123456+00:00","preferences":[0.5,0.8,0.2,1,0]}`
 		_, _ = w.Write([]byte("[" + row))
 		w.(http.Flusher).Flush()
@@ -147,7 +226,7 @@ func TestActiveUsersStreams(t *testing.T) {
 		case <-r.Context().Done():
 			return
 		}
-		_, _ = w.Write([]byte("," + row + "]"))
+		_, _ = w.Write([]byte("," + strings.Replace(row, "8000-000000000001", "8000-000000000000", 1) + "]"))
 	}))
 	defer srv.Close()
 	store, err := rest.New(rest.Options{URL: srv.URL, AnonKey: "anon", ServiceRoleKey: "service"})

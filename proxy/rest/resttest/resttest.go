@@ -1,10 +1,17 @@
 // Package resttest is a PostgREST stand-in for tests: PostgREST cannot run on this
 // machine, so this server does for /rest/v1/rpc/<fn> what PostgREST (behind
-// Supabase's gateway) does, on the real database: it requires an apikey, verifies the
-// JWT with the HS256 secret, switches to the token's role, sets request.jwt.claims,
+// Supabase's gateway) does, on the real database: it requires an apikey of either
+// generation, verifies the JWT with the HS256 secret, switches to the token's role,
+// applies that role's settings (statement_timeout…), sets request.jwt.claims,
 // request.method, request.path and request.headers for the transaction, calls the
-// function with the body's named arguments and answers with its JSON, or with
-// PostgREST's error JSON and status. It records every request it receives.
+// function with the body's named arguments and answers with its JSON (a set cut at
+// db-max-rows, with Content-Range), or with PostgREST's error JSON and status. It
+// records every request it receives.
+//
+// What it imitates is written down in PostgREST's source and docs (v14: RangeQuery.hs,
+// Error.hs, Query/SqlFragment.hs countF; "Pagination and Count", "Transactions:
+// impersonated role settings") and Supabase's "API keys" guide and the knowledge-base
+// note "Auth error: {401: UNAUTHORIZED_MISSING_API_KEY}".
 //
 // It is an ordinary package, not a _test file, so the proxy's tests, the supabase-js
 // test and the benchmark can all start one.
@@ -12,6 +19,7 @@ package resttest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +44,16 @@ const demoKeyExpiry = 1983812996
 // clockSkew is the leeway PostgREST allows on exp, iat and nbf.
 const clockSkew = 30 * time.Second
 
+// DefaultMaxRows is Supabase's db-max-rows (hosted: Settings → API → Max rows; the
+// CLI: [api] max_rows), what the stand-in cuts set results at unless told otherwise.
+const DefaultMaxRows = 1000
+
+// Key prefixes of Supabase's API keys that are not JWTs.
+const (
+	PublishablePrefix = "sb_publishable_"
+	SecretPrefix      = "sb_secret_"
+)
+
 // RoleKey returns an API key for role (anon or service_role) signed with secret: an
 // HS256 JWT shaped like the keys `supabase status` shows for the local stack.
 func RoleKey(secret []byte, role string) (string, error) {
@@ -53,16 +71,31 @@ type Request struct {
 	Header http.Header
 }
 
+// Options configure the stand-in like PostgREST's and the gateway's settings.
+type Options struct {
+	// MaxRows is db-max-rows: set results are cut at this many rows. 0 means DefaultMaxRows.
+	MaxRows int
+	// NoAnonRole runs PostgREST without db-anon-role: a token without a role claim
+	// gets 401 PGRST302 instead of the anon role.
+	NoAnonRole bool
+}
+
 // Server is a running PostgREST stand-in.
 type Server struct {
 	// URL is the project URL to give a client (rpc lives under URL/rest/v1/rpc/).
 	URL string
-	// AnonKey and ServiceRoleKey are the API keys the gateway accepts, signed with the secret.
+	// AnonKey and ServiceRoleKey are the legacy API keys the gateway accepts: HS256
+	// JWTs signed with the secret.
 	AnonKey, ServiceRoleKey string
+	// PublishableKey (role anon) and SecretKey (role service_role) are the current
+	// keys the gateway accepts: opaque strings, not JWTs.
+	PublishableKey, SecretKey string
 
-	secret []byte
-	pool   *pgxpool.Pool
-	http   *httptest.Server
+	secret     []byte
+	maxRows    int
+	noAnonRole bool
+	pool       *pgxpool.Pool
+	http       *httptest.Server
 
 	mu       sync.Mutex
 	requests []Request
@@ -71,14 +104,24 @@ type Server struct {
 	schema   map[string][]function // the schema cache: public functions by name, loaded once
 }
 
-// Start serves the stand-in on a free local port, logging in to the database at dbURL
-// (as authenticator, like PostgREST) and verifying tokens with jwtSecret.
+// Start serves the stand-in on a free local port with Supabase's defaults, logging in
+// to the database at dbURL (as authenticator, like PostgREST) and verifying tokens
+// with jwtSecret.
 func Start(dbURL string, jwtSecret []byte) (*Server, error) {
+	return StartWith(dbURL, jwtSecret, Options{})
+}
+
+// StartWith is Start with PostgREST settings other than Supabase's defaults.
+func StartWith(dbURL string, jwtSecret []byte, o Options) (*Server, error) {
+	if o.MaxRows == 0 {
+		o.MaxRows = DefaultMaxRows
+	}
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("resttest: %w", err)
 	}
-	s := &Server{secret: jwtSecret, pool: pool}
+	s := &Server{secret: jwtSecret, maxRows: o.MaxRows, noAnonRole: o.NoAnonRole, pool: pool,
+		PublishableKey: PublishablePrefix + rand.Text(), SecretKey: SecretPrefix + rand.Text()}
 	if s.AnonKey, err = RoleKey(jwtSecret, "anon"); err != nil {
 		pool.Close()
 		return nil, err
@@ -123,12 +166,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "no Route matched with those values"})
 		return
 	}
-	switch key := r.Header.Get("apikey"); {
-	case key == "":
+	key := r.Header.Get("apikey")
+	switch {
+	case key == "": // a secret key sent only as Authorization: Bearer lands here too
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "No API key found in request"})
 		return
-	case key != s.AnonKey && key != s.ServiceRoleKey:
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid authentication credentials"})
+	case key != s.AnonKey && key != s.ServiceRoleKey && key != s.PublishableKey && key != s.SecretKey:
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid API key"})
+		return
+	case key == s.SecretKey && browserLike(r.UserAgent()):
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Forbidden use of secret API key in browser"})
 		return
 	}
 	if fn, ok = strings.CutPrefix(fn, "rpc/"); !ok || fn == "" || strings.Contains(fn, "/") {
@@ -139,7 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, &apiError{Code: "PGRST101", Message: "Only GET and POST verbs are allowed"})
 		return
 	}
-	claims, apiErr := s.verify(r)
+	claims, apiErr := s.verify(r, key)
 	if apiErr != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+apiErr.Message+`"`)
 		writeJSON(w, http.StatusUnauthorized, apiErr)
@@ -191,27 +238,45 @@ func cors(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// verify returns the claims of the request's JWT: the Authorization bearer token, or
-// the apikey when there is none (the gateway passes the key on as the token).
-func (s *Server) verify(r *http.Request) (jwt.MapClaims, *apiError) {
-	token := r.Header.Get("apikey")
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		bearer, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok {
-			return nil, &apiError{Code: "PGRST301", Message: "Missing authorization scheme"}
+// browserLike reports whether a User-Agent is a browser's, for which the gateway
+// refuses secret keys (Supabase's "API keys" guide).
+func browserLike(userAgent string) bool {
+	return strings.HasPrefix(userAgent, "Mozilla/")
+}
+
+// verify returns the claims PostgREST works with. The Authorization bearer token is
+// verified as a JWT, whatever it is (a secret or publishable key there is no JWT:
+// PGRST301). Without one, or with the apikey repeated there (what supabase-js sends),
+// the gateway passes on a legacy key itself, and for a current key a token of the
+// key's role.
+func (s *Server) verify(r *http.Request, key string) (jwt.MapClaims, *apiError) {
+	auth := r.Header.Get("Authorization")
+	current := key == s.PublishableKey || key == s.SecretKey
+	if auth == "" || (current && auth == "Bearer "+key) {
+		switch key {
+		case s.PublishableKey:
+			return jwt.MapClaims{"role": "anon"}, nil
+		case s.SecretKey:
+			return jwt.MapClaims{"role": "service_role"}, nil
 		}
-		token = bearer
+		auth = "Bearer " + key
+	}
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || token == "" {
+		return nil, &apiError{Code: "PGRST301", Message: "Empty JWT is sent in Authorization header"}
 	}
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return s.secret, nil },
 		jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"}), jwt.WithLeeway(clockSkew))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, &apiError{Code: "PGRST301", Message: "JWT expired"}
+		return nil, &apiError{Code: "PGRST303", Message: "JWT expired"}
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return nil, &apiError{Code: "PGRST301", Message: "JWSError JWSInvalidSignature"}
+		return nil, &apiError{Code: "PGRST301", Message: "JWT cryptographic operation failed"}
+	case strings.Count(token, ".") != 2:
+		return nil, &apiError{Code: "PGRST301", Message: fmt.Sprintf("Expected 3 parts in JWT; got %d", strings.Count(token, ".")+1)}
 	case err != nil:
-		return nil, &apiError{Code: "PGRST301", Message: "JWSError (CompactDecodeError Invalid number of parts: Expected 3 parts; got 1)"}
+		return nil, &apiError{Code: "PGRST301", Message: "JWT couldn't be decoded"}
 	}
 	return claims, nil
 }
@@ -254,6 +319,9 @@ type function struct {
 func (s *Server) call(r *http.Request, name string, claims jwt.MapClaims, args map[string]json.RawMessage) (int, string, string, *apiError) {
 	ctx := r.Context()
 	role, _ := claims["role"].(string)
+	if role == "" && s.noAnonRole {
+		return http.StatusUnauthorized, "", "", &apiError{Code: "PGRST302", Message: "Anonymous access is disabled"}
+	}
 	if role == "" {
 		role = "anon"
 	}
@@ -273,7 +341,8 @@ func (s *Server) call(r *http.Request, name string, claims jwt.MapClaims, args m
 			Hint:    ptr("If a new function was created in the database with this name and parameters, try reloading the schema cache."),
 		}
 	}
-	query, params := fn.query(args)
+	countExact := preferCountExact(r.Header.Values("Prefer"))
+	query, params := fn.query(args, s.maxRows, countExact)
 	claimsJSON, _ := json.Marshal(claims)
 	headers := map[string]string{}
 	for k, v := range r.Header {
@@ -287,33 +356,73 @@ func (s *Server) call(r *http.Request, name string, claims jwt.MapClaims, args m
 	}
 	var body string
 	var rows int64
+	var total *int64
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: access}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlapi.SetRoleSQL, role, string(claimsJSON)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, roleSettingsSQL, role); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `select set_config('request.method', $1, true), set_config('request.path', $2, true), set_config('request.headers', $3, true)`,
 			r.Method, r.URL.Path, string(headersJSON)); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, query, params...).Scan(&body, &rows)
+		return tx.QueryRow(ctx, query, params...).Scan(&body, &rows, &total)
 	})
 	if err != nil {
 		return dbError(err, role)
 	}
-	contentRange := ""
-	if fn.returnsSet {
-		contentRange = "*/*"
-		if rows > 0 {
-			contentRange = "0-" + strconv.FormatInt(rows-1, 10) + "/*"
-		}
+	if !fn.returnsSet {
+		return http.StatusOK, body, "", nil
 	}
-	return http.StatusOK, body, contentRange, nil
+	status, contentRange := rangeStatus(rows, total)
+	return status, body, contentRange, nil
 }
 
-// query builds the call with named arguments: json(b) arguments get the raw JSON,
-// others the JSON string's text (or the literal for numbers and booleans), cast to
-// the argument's type. It selects the JSON body and the row count.
-func (f function) query(args map[string]json.RawMessage) (string, []any) {
+// roleSettingsSQL applies the settings of the impersonated role (ALTER ROLE … SET, for
+// every database or this one) to the transaction, as PostgREST does: Supabase's
+// statement_timeout for anon and authenticated comes this way.
+const roleSettingsSQL = `select pg_catalog.set_config(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1), true)
+	from pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
+	where s.setrole = (select oid from pg_catalog.pg_roles where rolname = $1)
+	  and s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database()))
+	order by s.setdatabase`
+
+// preferCountExact reports whether the Prefer headers ask for count=exact.
+func preferCountExact(prefer []string) bool {
+	for _, h := range prefer {
+		for _, p := range strings.Split(h, ",") {
+			if strings.TrimSpace(p) == "count=exact" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rangeStatus is PostgREST's rangeStatusHeader for a set result starting at row 0:
+// Content-Range "first-last/total" ("*" for the range when empty, for the total when
+// not counted), and 206 when the rows sent are fewer than the total.
+func rangeStatus(rows int64, total *int64) (int, string) {
+	rng, tot, status := "*", "*", http.StatusOK
+	if rows > 0 && (total == nil || *total != 0) {
+		rng = "0-" + strconv.FormatInt(rows-1, 10)
+	}
+	if total != nil {
+		tot = strconv.FormatInt(*total, 10)
+		if rows < *total {
+			status = http.StatusPartialContent
+		}
+	}
+	return status, rng + "/" + tot
+}
+
+// query builds the call with named arguments: JSON null is SQL NULL, json(b)
+// arguments get the raw JSON, others the JSON string's text (or the literal for
+// numbers and booleans), cast to the argument's type. It selects the JSON body, the
+// row count and, for a set when counted, the total before the cut at maxRows.
+func (f function) query(args map[string]json.RawMessage, maxRows int, count bool) (string, []any) {
 	var named []string
 	var params []any
 	for i, name := range f.argNames {
@@ -321,9 +430,12 @@ func (f function) query(args map[string]json.RawMessage) (string, []any) {
 		if !ok {
 			continue
 		}
-		value := string(raw)
+		var value any = string(raw)
 		var text string
-		if f.argTypes[i] != "json" && f.argTypes[i] != "jsonb" && json.Unmarshal(raw, &text) == nil {
+		switch {
+		case string(raw) == "null":
+			value = nil
+		case f.argTypes[i] != "json" && f.argTypes[i] != "jsonb" && json.Unmarshal(raw, &text) == nil:
 			value = text
 		}
 		params = append(params, value)
@@ -332,11 +444,16 @@ func (f function) query(args map[string]json.RawMessage) (string, []any) {
 	call := pgx.Identifier{"public", f.name}.Sanitize() + "(" + strings.Join(named, ", ") + ")"
 	switch {
 	case f.returnsSet:
-		return "select coalesce(json_agg(_pgrst_t), '[]')::text, count(*) from " + call + " _pgrst_t", params
+		total := "null::bigint"
+		if count {
+			total = "(select count(*) from _pgrst_source)"
+		}
+		return "with _pgrst_source as (select * from " + call + ") select coalesce(json_agg(_pgrst_t), '[]')::text, count(*), " +
+			total + " from (select * from _pgrst_source limit " + strconv.Itoa(maxRows) + ") _pgrst_t", params
 	case f.composite:
-		return "select coalesce(to_json(_pgrst_t)::text, 'null'), 1::bigint from " + call + " _pgrst_t", params
+		return "select coalesce(to_json(_pgrst_t)::text, 'null'), 1::bigint, null::bigint from " + call + " _pgrst_t", params
 	}
-	return "select coalesce(to_json(" + call + ")::text, 'null'), 1::bigint", params
+	return "select coalesce(to_json(" + call + ")::text, 'null'), 1::bigint, null::bigint", params
 }
 
 // pick returns the overload whose input arguments the given names fit: every name is

@@ -3,13 +3,16 @@ package resttest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
@@ -32,7 +35,11 @@ begin
   if kind = 'raise' then raise exception 'bad input'; end if;
   raise unique_violation using message = 'already there';
 end $$;
-grant execute on function public.echo_request(), public.add(integer, integer), public.fail(text) to anon, authenticated;
+create function public.numbers(n integer) returns table (i integer) language sql as $$ select generate_series(1, n) $$;
+create function public.slow() returns void language sql as $$ select pg_sleep(2) $$;
+grant execute on function public.echo_request(), public.add(integer, integer), public.fail(text), public.numbers(integer)
+  to anon, authenticated;
+grant execute on function public.echo_request(), public.slow() to authenticated, service_role;
 `
 
 type answer struct {
@@ -58,6 +65,7 @@ func TestPostgRESTBehaviour(t *testing.T) {
 	if _, err := super.Exec(context.Background(), testFunctions); err != nil {
 		t.Fatal(err)
 	}
+
 	srv, err := resttest.Start(db.AuthenticatorURL, []byte(devtoken.Secret))
 	if err != nil {
 		t.Fatal(err)
@@ -166,14 +174,128 @@ func TestPostgRESTBehaviour(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, token := range map[string]string{"expired": expired, "forged": forged, "garbage": "abc"} {
-			a := send("POST", "/rest/v1/rpc/checkin", "{}", map[string]string{"apikey": srv.AnonKey, "Authorization": "Bearer " + token})
-			if a.status != 401 || a.code(t) != "PGRST301" || !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
-				t.Errorf("%s token: %d %s %v", name, a.status, a.body, a.header)
+		for name, want := range map[string]struct{ token, code string }{
+			"expired": {expired, "PGRST303"}, "forged": {forged, "PGRST301"}, "garbage": {"abc", "PGRST301"},
+		} {
+			a := send("POST", "/rest/v1/rpc/checkin", "{}", map[string]string{"apikey": srv.AnonKey, "Authorization": "Bearer " + want.token})
+			if a.status != 401 || a.code(t) != want.code || !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("%s token: %d %s %v, want 401 %s", name, a.status, a.body, a.header, want.code)
 			}
 		}
 		if a := send("POST", "/auth/v1/admin/users", "{}", asService); a.status != 404 {
 			t.Fatalf("outside /rest/v1: %d", a.status)
+		}
+	})
+	t.Run("CurrentKeys", func(t *testing.T) {
+		publishable, secret := srv.PublishableKey, srv.SecretKey
+		if !strings.HasPrefix(publishable, resttest.PublishablePrefix) || !strings.HasPrefix(secret, resttest.SecretPrefix) {
+			t.Fatalf("keys %.16q %.12q are not of Supabase's current form", publishable, secret)
+		}
+		role := func(a answer) string {
+			var e struct{ Role string }
+			_ = json.Unmarshal([]byte(a.body), &e)
+			return e.Role
+		}
+		cases := []struct {
+			name   string
+			header map[string]string
+			status int
+			role   string
+		}{
+			{"publishable with a user JWT", map[string]string{"apikey": publishable, "Authorization": "Bearer " + user.Token}, 200, "authenticated"},
+			{"publishable alone", map[string]string{"apikey": publishable}, 200, "anon"},
+			{"publishable in both, as supabase-js sends it", map[string]string{"apikey": publishable, "Authorization": "Bearer " + publishable}, 200, "anon"},
+			{"secret in apikey", map[string]string{"apikey": secret}, 200, "service_role"},
+			{"secret in both", map[string]string{"apikey": secret, "Authorization": "Bearer " + secret}, 200, "service_role"},
+			{"secret where a JWT is expected", map[string]string{"apikey": publishable, "Authorization": "Bearer " + secret}, 401, ""},
+			{"secret as a bearer token alone", map[string]string{"Authorization": "Bearer " + secret}, 401, ""},
+			{"secret from a browser", map[string]string{"apikey": secret, "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"}, 401, ""},
+			{"a made-up secret key", map[string]string{"apikey": resttest.SecretPrefix + "guessed"}, 401, ""},
+		}
+		for _, c := range cases {
+			if a := send("POST", "/rest/v1/rpc/echo_request", "{}", c.header); a.status != c.status || role(a) != c.role {
+				t.Errorf("%s: %d %s, want %d role %q", c.name, a.status, a.body, c.status, c.role)
+			}
+		}
+		if a := send("POST", "/rest/v1/rpc/echo_request", "{}", map[string]string{"apikey": publishable, "Authorization": "Bearer " + secret}); a.code(t) != "PGRST301" {
+			t.Errorf("secret as bearer: %s, want PGRST301 (not a JWT)", a.body)
+		}
+	})
+	t.Run("MaxRowsAndContentRange", func(t *testing.T) {
+		capped, err := resttest.StartWith(db.AuthenticatorURL, []byte(devtoken.Secret), resttest.Options{MaxRows: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer capped.Close()
+		call := func(n int, prefer string) answer {
+			t.Helper()
+			req, err := http.NewRequest("POST", capped.URL+"/rest/v1/rpc/numbers", strings.NewReader(`{"n": `+strconv.Itoa(n)+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("apikey", capped.AnonKey)
+			if prefer != "" {
+				req.Header.Set("Prefer", prefer)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return answer{resp.StatusCode, resp.Header, string(b)}
+		}
+		cases := []struct {
+			n            int
+			prefer       string
+			status       int
+			contentRange string
+			body         string
+		}{
+			{5, "", 200, "0-2/*", "[1,2,3]"},
+			{5, "count=exact", 206, "0-2/5", "[1,2,3]"},
+			{3, "count=exact", 200, "0-2/3", "[1,2,3]"},
+			{2, "return=minimal, count=exact", 200, "0-1/2", "[1,2]"},
+			{0, "", 200, "*/*", "[]"},
+			{0, "count=exact", 200, "*/0", "[]"},
+		}
+		for _, c := range cases {
+			a := call(c.n, c.prefer)
+			var rows []struct{ I int }
+			_ = json.Unmarshal([]byte(a.body), &rows)
+			got := []int{}
+			for _, r := range rows {
+				got = append(got, r.I)
+			}
+			gotJSON, _ := json.Marshal(got)
+			if a.status != c.status || a.header.Get("Content-Range") != c.contentRange || string(gotJSON) != c.body {
+				t.Errorf("%d rows, Prefer %q: %d %q %s; want %d %q %s", c.n, c.prefer, a.status, a.header.Get("Content-Range"), a.body, c.status, c.contentRange, c.body)
+			}
+		}
+		if a := call(5, ""); a.header.Get("Content-Range") == "" {
+			t.Fatal("no Content-Range")
+		}
+	})
+	t.Run("NullArgumentsAndRoleSettings", func(t *testing.T) {
+		// A role setting PostgREST applies per request, as Supabase's statement_timeout is
+		// (this database only: the cluster is shared).
+		roleTimeout := func(value string) {
+			t.Helper()
+			if _, err := super.Exec(context.Background(), fmt.Sprintf(`alter role authenticated in database %s set statement_timeout = %s`,
+				pgx.Identifier{db.Name}.Sanitize(), value)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		roleTimeout("'100ms'")
+		defer roleTimeout("default")
+		if a := send("POST", "/rest/v1/rpc/add", `{"a": null}`, asUser); a.status != 200 || a.body != "null" {
+			t.Fatalf("add(a=null) = %d %s, want SQL NULL's null", a.status, a.body)
+		}
+		if a := send("POST", "/rest/v1/rpc/slow", "{}", asUser); a.status != 500 || a.code(t) != "57014" {
+			t.Fatalf("slow() under authenticated's statement_timeout: %d %s, want 500 57014", a.status, a.body)
+		}
+		if a := send("POST", "/rest/v1/rpc/slow", "{}", asService); a.status != 200 {
+			t.Fatalf("slow() as service_role, which has no timeout: %d %s", a.status, a.body)
 		}
 	})
 	t.Run("CORS", func(t *testing.T) {
