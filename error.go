@@ -22,18 +22,32 @@ const (
 	ETIMEOUT      = "timeout"      // 504: the database did not answer in time
 )
 
+// Reasons: finer machine-readable causes than the codes, for the errors a client
+// handles differently (renew the token, fix the key). The proxy shows an error's
+// Reason, or its Code's public name, as "code" in the error body.
+const (
+	RMISSINGTOKEN  = "missing_token"    // 401: no bearer token
+	RINVALIDTOKEN  = "invalid_token"    // 401: the token is malformed, unsigned, for another audience...
+	RTOKENEXPIRED  = "token_expired"    // 401: the token's exp has passed; refresh it
+	RMISSINGAPIKEY = "missing_api_key"  // 401: no X-API-Key
+	RINVALIDAPIKEY = "invalid_api_key"  // 403: an X-API-Key that matches no configured key
+	RKEYSLOADING   = "keys_unavailable" // 503: the JWKS has not been fetched yet
+	RNOTMIGRATED   = "schema_missing"   // 503: the database lacks the vibepass functions
+	RMODELBUSY     = "model_busy"       // 503: limits.model_streams model reads run already
+)
+
 // The errors more than one layer reports, each with its one message.
 var (
 	// ErrUnavailable: the database (or PostgREST) cannot be reached.
 	ErrUnavailable = &Error{Code: EUNAVAILABLE, Message: "Database unavailable"}
 	// ErrNotMigrated: the database answers but lacks the vibepass functions.
-	ErrNotMigrated = &Error{Code: EUNAVAILABLE, Message: "Database schema missing: apply the migrations"}
+	ErrNotMigrated = &Error{Code: EUNAVAILABLE, Message: "Database schema missing: apply the migrations", Reason: RNOTMIGRATED}
 	// ErrTimeout: the database (or PostgREST) did not answer in time.
 	ErrTimeout = &Error{Code: ETIMEOUT, Message: "Database timed out"}
 	// ErrPermissionDenied: the database refused the caller (SQLSTATE 42501, HTTP 403).
 	ErrPermissionDenied = &Error{Code: EFORBIDDEN, Message: "Permission denied"}
 	// ErrTokenExpired: the access token's exp has passed.
-	ErrTokenExpired = &Error{Code: EUNAUTHORIZED, Message: "Token expired"}
+	ErrTokenExpired = &Error{Code: EUNAUTHORIZED, Message: "Token expired", Reason: RTOKENEXPIRED}
 	// ErrRateLimited: a rate limit was hit.
 	ErrRateLimited = &Error{Code: ERATELIMIT, Message: "Too many requests, try again later"}
 	// ErrInternal: a bug or an unexpected answer; the cause is logged, never shown.
@@ -44,6 +58,8 @@ var (
 type Error struct {
 	Code    string
 	Message string
+	// Reason, when set, is a finer cause than Code for clients to act on (RTOKENEXPIRED...).
+	Reason string
 }
 
 // Error implements the error interface.

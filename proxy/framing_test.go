@@ -43,10 +43,11 @@ func (c *rawConn) send(t *testing.T, raw string) {
 	}
 }
 
-// answer reads the next response on the connection.
-func (c *rawConn) answer(t *testing.T) response {
+// answer reads the next response on the connection, the answer to a method path
+// request (what readResponse checks it against the OpenAPI document for).
+func (c *rawConn) answer(t *testing.T, method, path string) response {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://raw/", nil) // names the request in readResponse's messages
+	req, _ := http.NewRequest(method, "http://raw"+path, nil)
 	resp, err := http.ReadResponse(c.r, req)
 	if err != nil {
 		t.Fatalf("reading an answer: %v", err)
@@ -100,7 +101,7 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialRaw(t, ts.URL)
 			c.send(t, tc.raw)
-			wantError(t, c.answer(t), http.StatusBadRequest, "Bad request")
+			wantError(t, c.answer(t, "POST", "/api/checkout"), http.StatusBadRequest, "Bad request")
 			c.wantClosed(t)
 		})
 	}
@@ -109,13 +110,13 @@ func TestAmbiguousFramingRefused(t *testing.T) {
 	// and pipelines: the guard refuses only what is ambiguous.
 	c := dialRaw(t, ts.URL)
 	c.send(t, post+"Transfer-Encoding:\tChunked\r\n\r\n0\r\n\r\n"+smuggled)
-	wantError(t, c.answer(t), http.StatusUnauthorized, "Missing bearer token")
-	if r := c.answer(t); r.Status != 200 {
+	wantError(t, c.answer(t, "POST", "/api/checkout"), http.StatusUnauthorized, "Missing bearer token")
+	if r := c.answer(t, "GET", "/healthz"); r.Status != 200 {
 		t.Errorf("the request after a chunked one = %d %s", r.Status, r.Raw)
 	}
 	c.send(t, post+"Content-Length: 2\r\n\r\n{}"+smuggled)
-	wantError(t, c.answer(t), http.StatusUnauthorized, "Missing bearer token")
-	if r := c.answer(t); r.Status != 200 {
+	wantError(t, c.answer(t, "POST", "/api/checkout"), http.StatusUnauthorized, "Missing bearer token")
+	if r := c.answer(t, "GET", "/healthz"); r.Status != 200 {
 		t.Errorf("the request after one with a body = %d %s", r.Status, r.Raw)
 	}
 }
@@ -127,7 +128,7 @@ func TestProtocolErrorsInSpecShape(t *testing.T) {
 
 	c := dialRaw(t, ts.URL)
 	c.send(t, "FOO /api/session HTTP/1.1\r\nHost: x\r\n\r\n")
-	r := c.answer(t)
+	r := c.answer(t, "FOO", "/api/session")
 	wantError(t, r, http.StatusNotImplemented, "Method not implemented")
 	if r.Header.Get("X-Request-ID") == "" {
 		t.Error("the 501 has no X-Request-ID")
@@ -138,12 +139,12 @@ func TestProtocolErrorsInSpecShape(t *testing.T) {
 
 	c = dialRaw(t, ts.URL)
 	c.send(t, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-	wantError(t, c.answer(t), http.StatusBadRequest, "Bad request")
+	wantError(t, c.answer(t, "PRI", "/"), http.StatusBadRequest, "Bad request")
 	c.wantClosed(t)
 
 	// The header block never ends: after timeouts.read the answer is 408.
 	c = dialRaw(t, ts.URL)
 	c.send(t, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
-	wantError(t, c.answer(t), http.StatusRequestTimeout, "Request timeout")
+	wantError(t, c.answer(t, "GET", "/healthz"), http.StatusRequestTimeout, "Request timeout")
 	c.wantClosed(t)
 }

@@ -31,8 +31,8 @@ func signHS256(t *testing.T, secret string, claims jwt.MapClaims) string {
 }
 
 // TestAuthFailures checks every way a bearer token fails: 401 in the spec's shape,
-// a message naming the cause, and nothing sent upstream (the PostgREST stand-in
-// records every request).
+// a message and a code naming the cause, the RFC 6750 challenge, and nothing sent
+// upstream (the PostgREST stand-in records every request).
 func TestAuthFailures(t *testing.T) {
 	ts := startServer(t, upstreamPostgREST, nil, nil)
 	now := time.Now()
@@ -47,20 +47,24 @@ func TestAuthFailures(t *testing.T) {
 	wrongAudience := signHS256(t, devtoken.Secret, jwt.MapClaims{
 		"sub": musicFan, "role": "authenticated", "aud": "someone-else", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(),
 	})
+	const invalid = `Bearer error="invalid_token"`
 	cases := []struct {
-		name, header, want string
+		name, header, want, code, challenge string
 	}{
-		{"missing", "", "Missing bearer token"},
-		{"other scheme", "Authorization: Basic dXNlcjpwYXNz", "Missing bearer token"},
-		{"malformed", "Authorization: Bearer not.a.jwt", "Malformed token"},
-		{"expired", bearer(expired), "Token expired"},
-		{"bad signature", bearer(otherSecret), "Invalid token signature"},
-		{"wrong audience", bearer(wrongAudience), "Invalid token audience"},
+		{"missing", "", "Missing bearer token", "missing_token", "Bearer"},
+		{"other scheme", "Authorization: Basic dXNlcjpwYXNz", "Missing bearer token", "missing_token", "Bearer"},
+		{"malformed", "Authorization: Bearer not.a.jwt", "Malformed token", "invalid_token", invalid},
+		{"expired", bearer(expired), "Token expired", "token_expired", invalid},
+		{"bad signature", bearer(otherSecret), "Invalid token signature", "invalid_token", invalid},
+		{"wrong audience", bearer(wrongAudience), "Invalid token audience", "invalid_token", invalid},
 	}
 	for _, tc := range cases {
 		for _, route := range []struct{ method, path string }{{"POST", "/api/checkin"}, {"GET", "/api/session"}, {"POST", "/api/checkout"}} {
 			r := do(t, route.method, ts.URL+route.path, nil, tc.header)
 			wantError(t, r, http.StatusUnauthorized, tc.want)
+			if r.Body["code"] != tc.code || r.Header.Get("WWW-Authenticate") != tc.challenge {
+				t.Errorf("%s %s: code %v, WWW-Authenticate %q; want %s, %q", tc.name, route.path, r.Body["code"], r.Header.Get("WWW-Authenticate"), tc.code, tc.challenge)
+			}
 			if strings.Contains(string(r.Raw), strings.TrimPrefix(tc.header, "Authorization: Bearer ")) && tc.header != "" {
 				t.Errorf("%s %s: the error echoes the token", tc.name, route.path)
 			}
@@ -89,13 +93,21 @@ func TestLargeToken(t *testing.T) {
 	}
 }
 
-// TestModelKey checks the X-API-Key answers: missing 401, wrong 403, and both keys of
-// a rotation accepted.
+// TestModelKey checks the X-API-Key answers: missing 401 with a challenge naming the
+// header, wrong 403, each with its code, and both keys of a rotation accepted.
 func TestModelKey(t *testing.T) {
 	ts := startServer(t, upstreamPostgres, nil, nil)
 	url := ts.URL + "/api/model/active-users"
-	wantError(t, do(t, "GET", url, nil), http.StatusUnauthorized, "Missing X-API-Key")
-	wantError(t, do(t, "GET", url, nil, apiKey("not-the-key-0123456789abcdef")), http.StatusForbidden, "Invalid API key")
+	r := do(t, "GET", url, nil)
+	wantError(t, r, http.StatusUnauthorized, "Missing X-API-Key")
+	if r.Body["code"] != "missing_api_key" || r.Header.Get("WWW-Authenticate") != `ApiKey header="X-API-Key"` {
+		t.Errorf("missing key: code %v, WWW-Authenticate %q", r.Body["code"], r.Header.Get("WWW-Authenticate"))
+	}
+	r = do(t, "GET", url, nil, apiKey("not-the-key-0123456789abcdef"))
+	wantError(t, r, http.StatusForbidden, "Invalid API key")
+	if r.Body["code"] != "invalid_api_key" || r.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("wrong key: code %v, WWW-Authenticate %q", r.Body["code"], r.Header.Get("WWW-Authenticate"))
+	}
 	wantError(t, do(t, "GET", url, nil, bearer(mint(t, musicFan))), http.StatusUnauthorized, "Missing X-API-Key")
 	for _, key := range []string{modelKey, oldModelKey} {
 		if r := do(t, "GET", url, nil, apiKey(key)); r.Status != 200 || r.Body["success"] != true {

@@ -21,6 +21,7 @@ import (
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/openapitest"
 	"github.com/vibepass/vibepass/proxy/rest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
@@ -235,13 +236,17 @@ func do(t testing.TB, method, url string, body io.Reader, headers ...string) res
 	return readResponse(t, resp)
 }
 
-// readResponse reads and closes resp, decoding a body that is not compressed.
+// readResponse reads and closes resp, decoding a body that is not compressed. Every
+// response is checked against the OpenAPI document, so it cannot drift from the code.
 func readResponse(t testing.TB, resp *http.Response) response {
 	t.Helper()
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", resp.Request.Method, resp.Request.URL, err)
+	}
+	if err := openapitest.Check(resp.Request, resp.StatusCode, resp.Header, raw); err != nil {
+		t.Error(err)
 	}
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 && resp.Header.Get("Content-Encoding") == "" {
@@ -268,15 +273,17 @@ func bearer(token string) string { return "Authorization: Bearer " + token }
 // apiKey is the X-API-Key header for key.
 func apiKey(key string) string { return "X-API-Key: " + key }
 
-// wantError checks the spec's error shape and status; the message must contain want.
+// wantError checks the spec's error shape (plus its code) and status; the message
+// must contain want.
 func wantError(t testing.TB, r response, status int, want string) {
 	t.Helper()
 	if r.Status != status {
 		t.Errorf("status = %d, want %d (body %s)", r.Status, status, r.Raw)
 	}
 	msg, _ := r.Body["error"].(string)
-	if len(r.Body) != 2 || r.Body["success"] != false || msg == "" {
-		t.Errorf("body = %s, want exactly {\"success\": false, \"error\": \"...\"}", r.Raw)
+	code, _ := r.Body["code"].(string)
+	if len(r.Body) != 3 || r.Body["success"] != false || msg == "" || code == "" {
+		t.Errorf("body = %s, want exactly {\"success\": false, \"error\": \"...\", \"code\": \"...\"}", r.Raw)
 	}
 	if !strings.Contains(msg, want) {
 		t.Errorf("error = %q, want it to contain %q", msg, want)

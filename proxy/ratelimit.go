@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vibepass/vibepass"
 )
@@ -35,6 +36,8 @@ type fixedWindow[K comparable] struct {
 	// item is the quoted name in RateLimit and RateLimit-Policy; limitText and
 	// policy are the constant header values, built once.
 	item, limitText, policy string
+	// rejected counts the requests this limit refused.
+	rejected prometheus.Counter
 
 	mu     sync.Mutex
 	window int64 // the current window's number: Unix time / rateWindow
@@ -42,10 +45,11 @@ type fixedWindow[K comparable] struct {
 }
 
 // newFixedWindow returns a limiter called name (letters and underscores: it is
-// written as a quoted string) in the RateLimit header fields.
-func newFixedWindow[K comparable](name string, limit, maxKeys int, clock vibepass.Clock) *fixedWindow[K] {
+// written as a quoted string) in the RateLimit header fields and in the rejections
+// metric of m.
+func newFixedWindow[K comparable](m *metrics, name string, limit, maxKeys int, clock vibepass.Clock) *fixedWindow[K] {
 	return &fixedWindow[K]{
-		limit: limit, maxKeys: maxKeys, clock: clock,
+		limit: limit, maxKeys: maxKeys, clock: clock, rejected: m.rejections.WithLabelValues(name),
 		item:      `"` + name + `"`,
 		limitText: strconv.Itoa(limit),
 		policy:    `"` + name + `";q=` + strconv.Itoa(limit) + ";w=" + strconv.Itoa(int(rateWindow/time.Second)),
@@ -85,6 +89,7 @@ func (l *fixedWindow[K]) admit(c *fiber.Ctx, key K) error {
 	c.Set("RateLimit-Policy", l.policy)
 	c.Set("RateLimit", l.item+";r="+strconv.Itoa(remaining)+";t="+secs)
 	if !ok {
+		l.rejected.Inc()
 		c.Set(fiber.HeaderRetryAfter, secs)
 		return vibepass.ErrRateLimited
 	}

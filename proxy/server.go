@@ -62,6 +62,8 @@ type Server struct {
 	users     *fixedWindow[string]
 	modelKeys *fixedWindow[[8]byte]
 	failures  *fixedWindow[netip.Addr]
+	// metrics are this server's own; see metrics.go.
+	metrics *metrics
 	// modelSlots holds one token per model stream running, up to limits.model_streams:
 	// a stream keeps its store read open until its client has read the whole list.
 	modelSlots chan struct{}
@@ -83,9 +85,12 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, modelSlots: make(chan struct{}, cfg.Limits.ModelStreams)}
 	// cfg is validated; if an entry were bad anyway, nil trusts no proxy (fail closed).
 	s.trusted, _ = ParseTrustedProxies(cfg.ClientIP.TrustedProxies)
-	s.users = newFixedWindow[string]("user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
-	s.modelKeys = newFixedWindow[[8]byte]("model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
-	s.failures = newFixedWindow[netip.Addr]("failed_auth", cfg.RateLimit.IPPerMinute, maxFailingClients, deps.Clock)
+	s.metrics = newMetrics()
+	s.collectFromDeps() // before the store is wrapped: it asks the store what it can report
+	s.deps.Store = instrumentedStore{Store: deps.Store, m: s.metrics}
+	s.users = newFixedWindow[string](s.metrics, "user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
+	s.modelKeys = newFixedWindow[[8]byte](s.metrics, "model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
+	s.failures = newFixedWindow[netip.Addr](s.metrics, "failed_auth", cfg.RateLimit.IPPerMinute, maxFailingClients, deps.Clock)
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if cfg.Feed.Poll <= 0 {
 		cfg.Feed.Poll = defaultFeed.Poll
@@ -160,6 +165,7 @@ func (s *Server) routes() {
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
+	app.Get("/openapi.json", s.openAPIDocument)
 	if s.cfg.Page.Enabled {
 		page.Register(app)
 	}

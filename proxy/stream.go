@@ -109,7 +109,7 @@ func appendPreference(b []byte, f float64) []byte {
 var errStreamCut = errors.New("active users stream cut before the store finished")
 
 // errModelBusy answers a model request while limits.model_streams streams run.
-var errModelBusy = vibepass.Errorf(vibepass.EUNAVAILABLE, "Too many model reads at once, try again shortly")
+var errModelBusy = &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: "Too many model reads at once, try again shortly", Reason: vibepass.RMODELBUSY}
 
 // modelBusyRetryAfter is the Retry-After of errModelBusy, in seconds: a client that
 // keeps up reads 100k rows in under half a second (docs/performance.md).
@@ -141,6 +141,7 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	select {
 	case s.modelSlots <- struct{}{}: // given back by readActiveUsers once the read is over
 	default:
+		s.metrics.rejections.WithLabelValues("model_streams").Inc()
 		c.Set(fiber.HeaderRetryAfter, modelBusyRetryAfter)
 		return errModelBusy
 	}

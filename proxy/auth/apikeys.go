@@ -46,7 +46,7 @@ func NewAPIKeys(keys []string) (*APIKeys, error) {
 // constant time, so neither timing nor position tells which key nearly matched.
 func (a *APIKeys) Check(presented string) error {
 	if presented == "" {
-		return &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: "Missing X-API-Key header"}
+		return &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: "Missing X-API-Key header", Reason: vibepass.RMISSINGAPIKEY}
 	}
 	digest := sha256.Sum256([]byte(presented))
 	match := 0
@@ -54,7 +54,7 @@ func (a *APIKeys) Check(presented string) error {
 		match |= subtle.ConstantTimeCompare(digest[:], a.digests[i][:])
 	}
 	if match != 1 {
-		return &vibepass.Error{Code: vibepass.EFORBIDDEN, Message: "Invalid API key"}
+		return &vibepass.Error{Code: vibepass.EFORBIDDEN, Message: "Invalid API key", Reason: vibepass.RINVALIDAPIKEY}
 	}
 	return nil
 }

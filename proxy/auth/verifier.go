@@ -95,7 +95,10 @@ type Verifier struct {
 	allowed map[string]bool
 
 	// jwks is nil until the key set has been fetched once.
-	jwks   atomic.Pointer[keySet]
+	jwks atomic.Pointer[keySet]
+	// fetched and fetchFailures record every JWKS fetch, for JWKSState.
+	fetched       atomic.Int64 // Unix nanoseconds of the last successful fetch; 0: none yet
+	fetchFailures atomic.Uint64
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -154,6 +157,9 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	}
 	if v.logger == nil {
 		v.logger = slog.Default()
+	}
+	if v.jwksURL != "" {
+		v.client = v.recordingClient(clock)
 	}
 	if len(v.secret) > 0 {
 		v.allowed[jwt.SigningMethodHS256.Alg()] = true
@@ -245,10 +251,66 @@ func (v *Verifier) retryJWKS(ctx context.Context) {
 // for: an EUNAVAILABLE error while the JWKS has not been fetched yet.
 func (v *Verifier) Ready() error {
 	if v.jwksURL != "" && v.jwks.Load() == nil {
-		return &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: msgKeysUnavailable}
+		return keysUnavailable()
 	}
 	return nil
 }
+
+// JWKSState is the state of a Verifier's JWKS, for the metrics.
+type JWKSState struct {
+	// LastRefresh is when the JWKS was last fetched successfully; zero: never.
+	LastRefresh time.Time
+	// Keys is how many keys the key set now held has.
+	Keys int
+	// Failures counts the fetches that failed: a transport error or a status other than 200.
+	Failures uint64
+}
+
+// JWKSState reports the JWKS's state, and false when no JWKS URL is configured.
+func (v *Verifier) JWKSState(ctx context.Context) (JWKSState, bool) {
+	if v.jwksURL == "" {
+		return JWKSState{}, false
+	}
+	st := JWKSState{Failures: v.fetchFailures.Load()}
+	if ns := v.fetched.Load(); ns != 0 {
+		st.LastRefresh = time.Unix(0, ns)
+	}
+	if ks := v.jwks.Load(); ks != nil {
+		if keys, err := ks.storage.KeyReadAll(ctx); err == nil { // memory storage: it does not fail
+			st.Keys = len(keys)
+		}
+	}
+	return st, true
+}
+
+// recordingClient returns the JWKS client with a transport that records each
+// fetch's outcome: keyfunc reports failed refreshes but not successful ones.
+func (v *Verifier) recordingClient(clock vibepass.Clock) *http.Client {
+	c := http.Client{}
+	if v.client != nil {
+		c = *v.client
+	}
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			v.fetchFailures.Add(1)
+		} else {
+			v.fetched.Store(clock().UnixNano())
+		}
+		return resp, err
+	})
+	return &c
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip implements http.RoundTripper.
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // Close ends the background JWKS refresh and waits for it.
 func (v *Verifier) Close() {
@@ -274,7 +336,7 @@ func BearerToken(authorization string) string {
 // JWKS has not been fetched yet. ctx bounds the JWKS refresh an unknown kid causes.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (vibepass.Caller, error) {
 	if rawToken == "" {
-		return vibepass.Caller{}, unauthorized(msgMissing)
+		return vibepass.Caller{}, &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: msgMissing, Reason: vibepass.RMISSINGTOKEN}
 	}
 	var claims tokenClaims
 	token, err := v.parser.ParseWithClaims(rawToken, &claims, v.keyFor(ctx))
@@ -390,7 +452,7 @@ func (v *Verifier) explain(err error, token *jwt.Token, claims *tokenClaims) err
 	case errors.Is(err, errCritical):
 		return unauthorized(msgCritical)
 	case errors.Is(err, errKeysUnavailable):
-		return &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: msgKeysUnavailable}
+		return keysUnavailable()
 	case errors.Is(err, errUnknownKey):
 		return unauthorized(msgUnknownKey)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
@@ -415,9 +477,15 @@ func (v *Verifier) explain(err error, token *jwt.Token, claims *tokenClaims) err
 	}
 }
 
-// unauthorized is a fresh EUNAUTHORIZED error, so no caller can alter a shared one.
+// unauthorized is a fresh EUNAUTHORIZED error for a token that was sent but is
+// not valid, so no caller can alter a shared one.
 func unauthorized(msg string) error {
-	return &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: msg}
+	return &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: msg, Reason: vibepass.RINVALIDTOKEN}
+}
+
+// keysUnavailable is a fresh EUNAVAILABLE error while the JWKS has not been fetched.
+func keysUnavailable() error {
+	return &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: msgKeysUnavailable, Reason: vibepass.RKEYSLOADING}
 }
 
 // tokenClaims is what Verify reads from a token, plus the payload as sent.

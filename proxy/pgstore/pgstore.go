@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vibepass/vibepass"
@@ -137,6 +138,24 @@ func (s *Store) Ping(ctx context.Context) error {
 		return vibepass.ErrNotMigrated
 	}
 	return nil
+}
+
+// PoolStats returns a snapshot of the "users" and "model" pools, for the metrics.
+func (s *Store) PoolStats() map[string]*pgxpool.Stat {
+	return map[string]*pgxpool.Stat{"users": s.users.Stat(), "model": s.model.Stat()}
+}
+
+// LivePasses counts the live passes as service_role, on the user pool: the model
+// pool may be full of streams, and a metrics scrape must not queue behind them.
+func (s *Store) LivePasses(ctx context.Context) (int, error) {
+	b := &pgx.Batch{}
+	sqlapi.QueueAs(b, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims)
+	var n int
+	b.Queue(sqlapi.LivePassesSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	if err := s.users.SendBatch(ctx, b).Close(); err != nil {
+		return 0, sqlapi.MapError(ctx, err)
+	}
+	return n, nil
 }
 
 // PoolConfig parses a connection URL into a pgxpool config with the settings the

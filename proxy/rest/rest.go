@@ -622,7 +622,7 @@ func responseError(status int, body []byte) error {
 	case status == http.StatusUnauthorized && strings.Contains(strings.ToLower(ae.Message), "expired"):
 		return sqlapi.Wrap(vibepass.ErrTokenExpired, cause)
 	case status == http.StatusUnauthorized:
-		return sqlapi.Wrap(vibepass.Errorf(vibepass.EUNAUTHORIZED, "Invalid token"), cause)
+		return sqlapi.Wrap(&vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: "Invalid token", Reason: vibepass.RINVALIDTOKEN}, cause)
 	case status == http.StatusForbidden:
 		return sqlapi.Wrap(vibepass.ErrPermissionDenied, cause)
 	case status == http.StatusBadRequest:

@@ -53,6 +53,10 @@ const MigratedSQL = `select pg_catalog.to_regprocedure('public.checkin()') is no
 // ActiveUsersSQL reads the model's list, one row per live pass, in the columns ScanActiveUser reads.
 const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
 
+// LivePassesSQL counts the live passes as service_role (RLS would hide others'
+// passes): the idx_sessions_active index answers it without reading profiles.
+const LivePassesSQL = "select pg_catalog.count(*) from public.sessions where status = 'active' and expires_at > pg_catalog.now()"
+
 // Batcher sends a pgx.Batch: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
 type Batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults

@@ -1,0 +1,312 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/auth"
+)
+
+// PoolStatser is a store that reports its connection pools (pgstore does: "users"
+// and "model"). The PostgREST store has none of its own: PostgREST keeps the pool.
+type PoolStatser interface {
+	// PoolStats returns a snapshot of each pool by name.
+	PoolStats() map[string]*pgxpool.Stat
+}
+
+// PassCounter is a store that can count the live passes cheaply (pgstore can).
+type PassCounter interface {
+	// LivePasses returns how many passes are live now.
+	LivePasses(ctx context.Context) (int, error)
+}
+
+// JWKSReporter is a verifier that reports the state of its JWKS (auth.Verifier does).
+type JWKSReporter interface {
+	// JWKSState returns the key set's state, and false when no JWKS is configured.
+	JWKSState(ctx context.Context) (auth.JWKSState, bool)
+}
+
+// livePassesTTL is how long a live-pass count is reused: a scrape every few seconds
+// from several Prometheus servers must not turn into a count query each.
+const livePassesTTL = 5 * time.Second
+
+// routeOther labels requests that matched no route: unknown paths, CORS preflights
+// and what the framing guard refused. One label keeps a scan of random paths from
+// making a series per path.
+const routeOther = "other"
+
+// metrics are the server's Prometheus metrics, on a registry of its own: servers in
+// one process (tests run many) never share or collide.
+type metrics struct {
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	upstreamLatency *prometheus.HistogramVec
+	upstreamErrors  *prometheus.CounterVec
+	rejections      *prometheus.CounterVec
+	// eventSubscribers is the gauge the event feed keeps: Inc when a subscriber
+	// joins, Dec when it leaves.
+	eventSubscribers prometheus.Gauge
+}
+
+// newMetrics registers the server's metrics and the Go runtime and process collectors.
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vibepass_http_requests_total", Help: "HTTP requests answered, by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vibepass_http_request_duration_seconds",
+			Help: "Time to answer a request, until the handler returned (a model stream's body may still be flowing).",
+			// From a cached error (~50 µs) to the upstream timeout (5 s).
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vibepass_upstream_duration_seconds",
+			Help:    "Time of a store call (Postgres or PostgREST), by operation; active_users until its last row.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"op"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vibepass_upstream_errors_total", Help: "Store calls that failed, by operation and kind (the error code).",
+		}, []string{"op", "kind"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vibepass_rate_limit_rejections_total",
+			Help: "Requests refused by a limit: user, model_key, failed_auth (429) or model_streams (503).",
+		}, []string{"limiter"}),
+		eventSubscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vibepass_event_subscribers", Help: "Event feed subscribers connected.",
+		}),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.latency, m.upstreamLatency, m.upstreamErrors, m.rejections, m.eventSubscribers,
+	)
+	for _, l := range []string{"user", "model_key", "failed_auth", "model_streams"} {
+		m.rejections.WithLabelValues(l) // present at 0 from the start, so rate() sees the first one
+	}
+	return m
+}
+
+// collectFromDeps registers what is read from the server and its deps at scrape
+// time: model streams, and what the store and verifier can report.
+func (s *Server) collectFromDeps() {
+	m := s.metrics
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vibepass_model_streams", Help: "Model streams open (holding a slot), of limits.model_streams.",
+		}, func() float64 { return float64(s.ModelStreams()) }),
+	)
+	if p, ok := s.deps.Store.(PoolStatser); ok {
+		m.registry.MustRegister(poolCollector{p})
+	}
+	if c, ok := s.deps.Store.(PassCounter); ok {
+		m.registry.MustRegister(&livePassCollector{counter: c, clock: s.deps.Clock, timeout: s.cfg.Timeouts.Ready})
+	}
+	if j, ok := s.deps.Verifier.(JWKSReporter); ok {
+		if _, configured := j.JWKSState(context.Background()); configured {
+			m.registry.MustRegister(jwksCollector{j})
+		}
+	}
+}
+
+// MetricsHandler serves the server's metrics in Prometheus's text format, for a
+// listener of their own (serve's metrics.listen).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
+}
+
+// Registry is the server's own Prometheus registry, to add collectors to.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// observeRequest counts an answered request and its latency.
+func (m *metrics) observeRequest(c *fiber.Ctx, start time.Time) {
+	// Routes match exactly (no parameters, strict, case-sensitive), so a request
+	// that reached one has its path; otherwise c.Route() is the last middleware's.
+	route := routeOther
+	if r := c.Route(); r.Path == c.Path() && len(r.Handlers) > 0 { // the guard's answers have no route
+		route = r.Path
+	}
+	method := c.Method()
+	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
+	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// observeUpstream records one store call that started at start and ended with err.
+func (m *metrics) observeUpstream(op string, start time.Time, err error) {
+	m.upstreamLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	if err != nil {
+		kind := asVibepassError(err).Code
+		if errors.Is(err, context.Canceled) {
+			kind = "canceled" // the client left or the server is stopping: not the upstream's fault
+		}
+		m.upstreamErrors.WithLabelValues(op, kind).Inc()
+	}
+}
+
+// instrumentedStore times every store call and counts its failures.
+type instrumentedStore struct {
+	vibepass.Store
+	m *metrics
+}
+
+// Checkin implements vibepass.Store.
+func (s instrumentedStore) Checkin(ctx context.Context, c vibepass.Caller) (vibepass.Checkin, error) {
+	start := time.Now()
+	out, err := s.Store.Checkin(ctx, c)
+	s.m.observeUpstream("checkin", start, err)
+	return out, err
+}
+
+// SessionStatus implements vibepass.Store.
+func (s instrumentedStore) SessionStatus(ctx context.Context, c vibepass.Caller) (*vibepass.Pass, error) {
+	start := time.Now()
+	out, err := s.Store.SessionStatus(ctx, c)
+	s.m.observeUpstream("session_status", start, err)
+	return out, err
+}
+
+// Checkout implements vibepass.Store.
+func (s instrumentedStore) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Checkout, error) {
+	start := time.Now()
+	out, err := s.Store.Checkout(ctx, c)
+	s.m.observeUpstream("checkout", start, err)
+	return out, err
+}
+
+// ActiveUsers implements vibepass.Store.
+func (s instrumentedStore) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+	start := time.Now()
+	err := s.Store.ActiveUsers(ctx, emit)
+	s.m.observeUpstream("active_users", start, err)
+	return err
+}
+
+// Ping implements vibepass.Store.
+func (s instrumentedStore) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.Store.Ping(ctx)
+	s.m.observeUpstream("ping", start, err)
+	return err
+}
+
+var (
+	poolConnsDesc = prometheus.NewDesc("vibepass_pool_connections",
+		"Database connections of the direct upstream's pools, by pool and state (in_use, idle).", []string{"pool", "state"}, nil)
+	poolMaxDesc = prometheus.NewDesc("vibepass_pool_max_connections",
+		"Size of each pool.", []string{"pool"}, nil)
+	poolWaitsDesc = prometheus.NewDesc("vibepass_pool_waits_total",
+		"Acquires that had to wait for a connection, by pool.", []string{"pool"}, nil)
+	poolWaitDesc = prometheus.NewDesc("vibepass_pool_wait_seconds_total",
+		"Time spent waiting for a connection, by pool.", []string{"pool"}, nil)
+)
+
+// poolCollector reads the pools' statistics at scrape time.
+type poolCollector struct{ p PoolStatser }
+
+// Describe implements prometheus.Collector.
+func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- poolConnsDesc
+	ch <- poolMaxDesc
+	ch <- poolWaitsDesc
+	ch <- poolWaitDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range c.p.PoolStats() {
+		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.AcquiredConns()), name, "in_use")
+		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.IdleConns()), name, "idle")
+		ch <- prometheus.MustNewConstMetric(poolMaxDesc, prometheus.GaugeValue, float64(st.MaxConns()), name)
+		ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.EmptyAcquireCount()), name)
+		ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds(), name)
+	}
+}
+
+var (
+	livePassesDesc = prometheus.NewDesc("vibepass_live_passes",
+		"Passes live now, counted at most every 5 s.", nil, nil)
+	livePassesErrorsDesc = prometheus.NewDesc("vibepass_live_passes_errors_total",
+		"Counts of the live passes that failed (the gauge then keeps its last value).", nil, nil)
+)
+
+// livePassCollector counts the live passes at scrape time, reusing a count younger
+// than livePassesTTL, so scrapes cost the database at most one query per TTL.
+type livePassCollector struct {
+	counter PassCounter
+	clock   vibepass.Clock
+	timeout time.Duration
+
+	mu       sync.Mutex
+	at       time.Time
+	count    int
+	failures int
+}
+
+// Describe implements prometheus.Collector.
+func (*livePassCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- livePassesDesc
+	ch <- livePassesErrorsDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *livePassCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock() // concurrent scrapes wait for one count instead of each running theirs
+	defer c.mu.Unlock()
+	if now := c.clock(); now.Sub(c.at) >= livePassesTTL {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		n, err := c.counter.LivePasses(ctx)
+		cancel()
+		if err != nil {
+			c.failures++
+		} else {
+			c.count = n
+		}
+		c.at = now // a failing database is asked again only after the TTL too
+	}
+	ch <- prometheus.MustNewConstMetric(livePassesDesc, prometheus.GaugeValue, float64(c.count))
+	ch <- prometheus.MustNewConstMetric(livePassesErrorsDesc, prometheus.CounterValue, float64(c.failures))
+}
+
+var (
+	jwksRefreshDesc = prometheus.NewDesc("vibepass_jwks_last_refresh_timestamp_seconds",
+		"When the JWKS was last fetched successfully (Unix time; 0: never).", nil, nil)
+	jwksKeysDesc = prometheus.NewDesc("vibepass_jwks_keys",
+		"Keys in the JWKS now held.", nil, nil)
+	jwksFailuresDesc = prometheus.NewDesc("vibepass_jwks_fetch_failures_total",
+		"JWKS fetches that failed (transport error or a status other than 200).", nil, nil)
+)
+
+// jwksCollector reads the verifier's JWKS state at scrape time.
+type jwksCollector struct{ j JWKSReporter }
+
+// Describe implements prometheus.Collector.
+func (jwksCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jwksRefreshDesc
+	ch <- jwksKeysDesc
+	ch <- jwksFailuresDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c jwksCollector) Collect(ch chan<- prometheus.Metric) {
+	st, _ := c.j.JWKSState(context.Background())
+	last := 0.0
+	if !st.LastRefresh.IsZero() {
+		last = float64(st.LastRefresh.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(jwksRefreshDesc, prometheus.GaugeValue, last)
+	ch <- prometheus.MustNewConstMetric(jwksKeysDesc, prometheus.GaugeValue, float64(st.Keys))
+	ch <- prometheus.MustNewConstMetric(jwksFailuresDesc, prometheus.CounterValue, float64(st.Failures))
+}

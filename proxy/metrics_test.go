@@ -1,0 +1,151 @@
+package proxy_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/openapitest"
+)
+
+// scrape reads the server's metrics as Prometheus does and parses the text format.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return families
+}
+
+// value returns the value of the series of name whose labels include labels
+// ("name=value" each), or -1 when there is none.
+func value(families map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f := families[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for _, l := range labels {
+			k, v, _ := strings.Cut(l, "=")
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// TestMetrics scrapes /metrics before and after some requests and checks that the
+// counters moved: requests by route and status, upstream calls, rate-limit
+// rejections, and the live-pass count, which is reused for 5 s.
+func TestMetrics(t *testing.T) {
+	clock := &manualClock{now: windowStart}
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.UserPerMinute = 2 }, withClock(clock))
+	metrics := httptest.NewServer(ts.Server.MetricsHandler()) // as serve's metrics.listen serves it
+	t.Cleanup(metrics.Close)
+
+	before := scrape(t, metrics.URL)
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "vibepass_model_streams", "vibepass_event_subscribers"} {
+		if value(before, name) < 0 {
+			t.Errorf("no %s", name)
+		}
+	}
+	for _, pool := range []string{"users", "model"} {
+		if value(before, "vibepass_pool_max_connections", "pool="+pool) < 1 || value(before, "vibepass_pool_connections", "pool="+pool, "state=idle") < 0 ||
+			value(before, "vibepass_pool_waits_total", "pool="+pool) < 0 || value(before, "vibepass_pool_wait_seconds_total", "pool="+pool) < 0 {
+			t.Errorf("pool %s statistics missing", pool)
+		}
+	}
+	if value(before, "vibepass_jwks_keys") >= 0 {
+		t.Error("JWKS metrics without a JWKS URL")
+	}
+	live := value(before, "vibepass_live_passes")
+
+	tok := bearer(mint(t, musicFan))
+	do(t, "POST", ts.URL+"/api/checkin", nil, tok)
+	do(t, "GET", ts.URL+"/api/session", nil, tok)
+	do(t, "GET", ts.URL+"/api/session", nil, tok) // the third of a limit of 2: 429
+	do(t, "GET", ts.URL+"/api/session", nil)      // no token: 401
+	do(t, "GET", ts.URL+"/no/such/path", nil)
+
+	after := scrape(t, metrics.URL)
+	moved := func(name string, want float64, labels ...string) {
+		t.Helper()
+		b := max(value(before, name, labels...), 0)
+		if got := value(after, name, labels...) - b; got != want {
+			t.Errorf("%s%v moved by %v, want %v", name, labels, got, want)
+		}
+	}
+	moved("vibepass_http_requests_total", 1, "route=/api/checkin", "method=POST", "status=200")
+	moved("vibepass_http_requests_total", 1, "route=/api/session", "method=GET", "status=200")
+	moved("vibepass_http_requests_total", 1, "route=/api/session", "method=GET", "status=429")
+	moved("vibepass_http_requests_total", 1, "route=/api/session", "method=GET", "status=401")
+	moved("vibepass_http_requests_total", 1, "route=other", "method=GET", "status=404")
+	moved("vibepass_http_request_duration_seconds", 3, "route=/api/session", "method=GET")
+	moved("vibepass_upstream_duration_seconds", 1, "op=checkin")
+	moved("vibepass_upstream_duration_seconds", 1, "op=session_status")
+	moved("vibepass_rate_limit_rejections_total", 1, "limiter=user")
+	moved("vibepass_rate_limit_rejections_total", 0, "limiter=failed_auth")
+	if got := value(after, "vibepass_live_passes"); got != live {
+		t.Errorf("live passes = %v within 5 s of the first count %v, want the cached count", got, live)
+	}
+	clock.Advance(5 * time.Second)
+	if got := value(scrape(t, metrics.URL), "vibepass_live_passes"); got != live+1 {
+		t.Errorf("live passes = %v after the cache expired, want %v", got, live+1)
+	}
+}
+
+// TestOpenAPIDocument checks that the document is valid OpenAPI 3, that the server
+// serves it as embedded, and that it covers the spec's endpoints and credentials.
+func TestOpenAPIDocument(t *testing.T) {
+	doc, err := openapitest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/checkin", "/api/session", "/api/checkout", "/api/model/active-users", "/healthz", "/readyz", "/openapi.json"} {
+		if doc.Paths.Find(path) == nil {
+			t.Errorf("openapi.json has no %s", path)
+		}
+	}
+	for _, scheme := range []string{"bearerAuth", "apiKeyAuth"} {
+		if doc.Components.SecuritySchemes[scheme] == nil {
+			t.Errorf("openapi.json has no security scheme %s", scheme)
+		}
+	}
+	ts := startServer(t, upstreamPostgres, nil, nil)
+	r := do(t, "GET", ts.URL+"/openapi.json", nil)
+	if r.Status != http.StatusOK || !bytes.Equal(r.Raw, proxy.OpenAPI()) || r.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("GET /openapi.json = %d %s, want the embedded document", r.Status, r.Header.Get("Content-Type"))
+	}
+}
