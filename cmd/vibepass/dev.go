@@ -24,7 +24,7 @@ const devDatabase = "vibepass"
 // devAPI serves the API on db at addr until ctx ends, printing "ready: http://<addr>"
 // to stdout once it listens, and returns after shutting down. It uses the direct
 // upstream, tokens signed with the dev secret (what `vibepass token` mints), the demo
-// page and CORS for Vite's dev server (port 5173). The model keys come from
+// page, GET /metrics and CORS for Vite's dev server (port 5173). The model keys come from
 // MODEL_API_KEY; without it one is made and printed once ("model key: ...").
 func devAPI(ctx context.Context, db *localdb.Database, addr string, stdout, stderr io.Writer) error {
 	cfg := config.Default()
@@ -46,6 +46,7 @@ func devAPI(ctx context.Context, db *localdb.Database, addr string, stdout, stde
 		return err
 	}
 	defer release()
+	srv.MountMetrics() // dev listens on loopback for one developer: no second port to find
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/openapitest"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -29,6 +30,7 @@ type checkinAnswer struct {
 	body      string
 	sessionID string // of a 200
 	seq       int64  // order in which the answers arrived
+	departs   error  // how the answer departs from the OpenAPI document, if it does
 }
 
 // faultLoad checks users in through a running proxy, a few at a time, as an app
@@ -90,6 +92,7 @@ func (l *faultLoad) checkin(client *http.Client, user, token string) checkinAnsw
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		a.status, a.body = resp.StatusCode, string(raw)
+		a.departs = openapitest.Check(req, resp.StatusCode, resp.Header, raw)
 		var ok struct {
 			Data struct {
 				SessionID string `json:"session_id"`
@@ -198,6 +201,9 @@ func TestServeSurvivesDatabaseCrash(t *testing.T) {
 	defer conn.Close(ctx)
 	var unavailable, answered, afterRestart int
 	for _, a := range load.answers {
+		if a.departs != nil {
+			t.Error(a.departs)
+		}
 		switch a.status {
 		case http.StatusOK:
 			answered++
@@ -216,7 +222,8 @@ func TestServeSurvivesDatabaseCrash(t *testing.T) {
 			unavailable++
 			var body map[string]any
 			err := json.Unmarshal([]byte(a.body), &body)
-			if msg, _ := body["error"].(string); err != nil || len(body) != 2 || body["success"] != false || msg == "" {
+			msg, _ := body["error"].(string)
+			if code, _ := body["code"].(string); err != nil || len(body) != 3 || code == "" || body["success"] != false || msg == "" {
 				t.Errorf("503 not in the spec's shape: %s", a.body)
 			}
 		default:

@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
+	"github.com/vibepass/vibepass/proxy"
 )
 
 // serve runs the production server from a config file until SIGTERM or SIGINT,
@@ -33,7 +37,8 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		defer stop()
 	}
-	srv, release, err := openServer(cfg, cfg.Log.Logger(stderr))
+	logger := cfg.Log.Logger(stderr)
+	srv, release, err := openServer(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -42,9 +47,32 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if cfg.Metrics.Listen != "" {
+		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, srv, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return srv.Run(ctx, ln, nil)
+}
+
+// serveMetrics serves srv's GET /metrics on a listener of its own at addr until
+// stop: the API's address, which the public may reach, never exposes them.
+func serveMetrics(addr string, srv *proxy.Server, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.MetricsHandler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() { _ = hs.Serve(ln) }() // ends with ErrServerClosed at stop
+	logger.Info("metrics listening", "addr", ln.Addr().String())
+	return func() { _ = hs.Close() }, nil
 }
 
 // startCPUProfile profiles this process into path until the returned stop is called.

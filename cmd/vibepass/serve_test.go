@@ -19,6 +19,7 @@ import (
 
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/openapitest"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
@@ -32,7 +33,8 @@ func run(ctx context.Context, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// call sends a request with one optional "Name: value" header and decodes the JSON answer.
+// call sends a request with one optional "Name: value" header, checks the answer
+// against the OpenAPI document and decodes its JSON.
 func call(t *testing.T, method, url, header string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -47,11 +49,33 @@ func call(t *testing.T, method, url, header string) (int, map[string]any) {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	if err := openapitest.Check(req, resp.StatusCode, resp.Header, raw); err != nil {
+		t.Error(err)
+	}
 	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(raw, &body); err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	return resp.StatusCode, body
+}
+
+// metricsText fetches a Prometheus text exposition.
+func metricsText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d, %v", url, resp.StatusCode, err)
+	}
+	return string(raw)
 }
 
 func TestServeRefusesABadConfig(t *testing.T) {
@@ -121,16 +145,17 @@ func waitHealthy(t *testing.T, base string) {
 }
 
 // TestServeRunsUntilStopped serves a config file with the direct upstream, checks
-// a user in with a token from `vibepass token`, and stops as on SIGTERM.
+// a user in with a token from `vibepass token`, finds it counted on the metrics
+// listener (and no metrics on the API's address), and stops as on SIGTERM.
 func TestServeRunsUntilStopped(t *testing.T) {
 	db := localdbtest.ForTest(t)
-	addr := freeAddr(t)
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
 	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.NewSecret()) // serve refuses the public dev secret
 	t.Setenv("MODEL_API_KEY", testModelKey)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
-		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n", addr)
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n[metrics]\nlisten = %q\n", addr, metricsAddr)
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +175,12 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	}
 	if status, body := call(t, "GET", base+"/api/model/active-users", "X-API-Key: "+testModelKey); status != 200 || body["count"] != 1.0 {
 		t.Errorf("active users = %d %v", status, body)
+	}
+	if m := metricsText(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(m, `vibepass_http_requests_total{method="POST",route="/api/checkin",status="200"} 1`) {
+		t.Errorf("the metrics listener does not count the checkin:\n%s", m)
+	}
+	if status, body := call(t, "GET", base+"/metrics", ""); status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API address = %d %v, want 404: serve keeps metrics on metrics.listen", status, body)
 	}
 	stop()
 	if code := <-exit; code != 0 {
@@ -340,6 +371,9 @@ func TestDevServesTheAPI(t *testing.T) {
 	users, _ := body["data"].([]any)
 	if status != 200 || len(users) != 1 || users[0].(map[string]any)["display_name"] != "ChillWave" {
 		t.Errorf("active users = %d %v", status, body)
+	}
+	if m := metricsText(t, base+"/metrics"); !strings.Contains(m, `vibepass_http_requests_total{method="POST",route="/api/checkin",status="200"} 1`) {
+		t.Errorf("dev's /metrics does not count the checkin:\n%s", m)
 	}
 	// A frontend on Vite's dev server may call the dev API from the browser.
 	preflight, _ := http.NewRequest("OPTIONS", base+"/api/checkin", nil)

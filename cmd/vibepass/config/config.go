@@ -35,6 +35,7 @@ type Config struct {
 	Upstream UpstreamConfig `toml:"upstream"` // [upstream]
 	Auth     AuthConfig     `toml:"auth"`     // [auth]
 	Log      LogConfig      `toml:"log"`      // [log]
+	Metrics  MetricsConfig  `toml:"metrics"`  // [metrics]
 	// Config holds the HTTP server's sections: [cors], [timeouts], [rate_limit],
 	// [limits], [page] and [client_ip].
 	proxy.Config
@@ -77,12 +78,24 @@ type LogConfig struct {
 	Level string `toml:"level"`
 }
 
+// MetricsConfig says where serve exposes GET /metrics.
+type MetricsConfig struct {
+	// Listen is the host:port of a listener for /metrics alone, apart from the API,
+	// so that metrics never reach the API's public address; "" serves none.
+	Listen string `toml:"listen"`
+}
+
+// DefaultMetricsListen is metrics.listen when the file leaves it out: loopback,
+// so that nothing is exposed unless the operator says so.
+const DefaultMetricsListen = "127.0.0.1:9464"
+
 // Default returns the values used for every key the file leaves out.
 func Default() Config {
 	return Config{
 		Listen:   "127.0.0.1:3000",
 		Upstream: UpstreamConfig{PoolMaxConns: DefaultPoolMaxConns},
 		Log:      LogConfig{Level: "info"},
+		Metrics:  MetricsConfig{Listen: DefaultMetricsListen},
 		Config:   proxy.DefaultConfig(),
 	}
 }
@@ -151,6 +164,7 @@ type configString struct {
 func (c *Config) stringKeys() []configString {
 	return []configString{
 		{"listen", &c.Listen, false},
+		{"metrics.listen", &c.Metrics.Listen, false},
 		{"upstream.db_url", &c.Upstream.DBURL, false}, // secret only when it holds a password; see Validate
 		{"upstream.url", &c.Upstream.URL, false},
 		{"upstream.anon_key", &c.Upstream.AnonKey, true},
@@ -201,6 +215,14 @@ func urlHasPassword(raw string) bool {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: must be host:port, e.g. 127.0.0.1:3000")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: must be host:port, e.g. %s, or \"\" for none", DefaultMetricsListen)
+		}
+		if c.Metrics.Listen == c.Listen {
+			return fmt.Errorf("metrics.listen: must differ from listen")
+		}
 	}
 	if err := c.Upstream.validate(); err != nil {
 		return err
