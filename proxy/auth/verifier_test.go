@@ -360,3 +360,30 @@ func TestMintTTL(t *testing.T) {
 	_, err = v.Verify(t.Context(), token)
 	wantError(t, err, vibepass.EUNAUTHORIZED, vibepass.ErrTokenExpired.Message)
 }
+
+// TestJWKSState checks what the metrics report of the JWKS: nothing without a JWKS
+// URL; failed fetches counted and no keys while it is down; the keys and the time of
+// the fetch once it answers.
+func TestJWKSState(t *testing.T) {
+	if _, ok := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)}).JWKSState(context.Background()); ok {
+		t.Error("JWKSState reports a JWKS without a JWKS URL")
+	}
+	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
+	rs := newSigningKey(t, jwt.SigningMethodRS256, "rs-1")
+	jwks := newJWKSServer(t, es, rs)
+	jwks.setFailing(true)
+	v := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+	st, ok := v.JWKSState(context.Background())
+	if !ok || st.Failures == 0 || st.Keys != 0 || !st.LastRefresh.IsZero() {
+		t.Errorf("while the JWKS is down: %+v, %v; want failures, no keys, no refresh", st, ok)
+	}
+	jwks.setFailing(false)
+	deadline := time.Now().Add(time.Minute) // the retry waits 1 s, then 2 s...
+	for v.Ready() != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, _ = v.JWKSState(context.Background())
+	if st.Keys != 2 || !st.LastRefresh.Equal(testNow) {
+		t.Errorf("once fetched: %+v; want 2 keys refreshed at the clock's %s", st, testNow)
+	}
+}
