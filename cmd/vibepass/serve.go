@@ -48,12 +48,14 @@ func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	if cfg.Metrics.Listen != "" {
-		stopMetrics, err := serveMetrics(cfg.Metrics.Listen, srv, logger)
-		if err != nil {
-			ln.Close()
-			return err
+		// A metrics port already taken (two replicas on one host with the default)
+		// must not take the API down: the error is logged, and Prometheus shows the
+		// target down.
+		if stopMetrics, err := serveMetrics(cfg.Metrics.Listen, srv, logger); err != nil {
+			logger.Error("serving without metrics", "error", err.Error())
+		} else {
+			defer stopMetrics()
 		}
-		defer stopMetrics()
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()

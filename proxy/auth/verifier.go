@@ -99,8 +99,8 @@ type Verifier struct {
 	// fetched and fetchFailures record every JWKS fetch, for JWKSState.
 	fetched       atomic.Int64 // Unix nanoseconds of the last successful fetch; 0: none yet
 	fetchFailures atomic.Uint64
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // keySet is a fetched JWKS kept fresh by keyfunc's refresh goroutine.
