@@ -45,6 +45,13 @@ type hub struct {
 	wake    chan struct{} // closed when a poll has finished, then replaced
 }
 
+// subscribers returns how many event streams are attached now, for the metrics.
+func (h *hub) subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
 func newHub(store vibepass.Store, log *slog.Logger, cfg FeedConfig, timeout time.Duration) *hub {
 	return &hub{store: store, log: log, interval: cfg.Poll, timeout: timeout, buffer: cfg.Buffer,
 		subs: map[*subscriber]struct{}{}, wake: make(chan struct{})}

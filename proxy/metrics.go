@@ -55,9 +55,6 @@ type metrics struct {
 	upstreamLatency *prometheus.HistogramVec
 	upstreamErrors  *prometheus.CounterVec
 	rejections      *prometheus.CounterVec
-	// eventSubscribers is the gauge the event feed keeps: Inc when a subscriber
-	// joins, Dec when it leaves.
-	eventSubscribers prometheus.Gauge
 }
 
 // newMetrics registers the server's metrics and the Go runtime and process collectors.
@@ -85,14 +82,11 @@ func newMetrics() *metrics {
 			Name: "vibepass_rate_limit_rejections_total",
 			Help: "Requests refused by a limit: user, model_key, failed_auth (429) or model_streams (503).",
 		}, []string{"limiter"}),
-		eventSubscribers: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vibepass_event_subscribers", Help: "Event feed subscribers connected.",
-		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.upstreamLatency, m.upstreamErrors, m.rejections, m.eventSubscribers,
+		m.requests, m.latency, m.upstreamLatency, m.upstreamErrors, m.rejections,
 	)
 	for _, l := range []string{"user", "model_key", "failed_auth", "model_streams"} {
 		m.rejections.WithLabelValues(l) // present at 0 from the start, so rate() sees the first one
@@ -108,6 +102,9 @@ func (s *Server) collectFromDeps() {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vibepass_model_streams", Help: "Model streams open (holding a slot), of limits.model_streams.",
 		}, func() float64 { return float64(s.ModelStreams()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vibepass_event_subscribers", Help: "Event feed (/api/model/events) subscribers attached to this proxy.",
+		}, func() float64 { return float64(s.feed.subscribers()) }),
 	)
 	if p, ok := s.deps.Store.(PoolStatser); ok {
 		m.registry.MustRegister(poolCollector{p})
