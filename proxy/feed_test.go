@@ -287,3 +287,44 @@ func TestListETagOnExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestFeedSubscriberCap: beyond feed.subscribers an event stream gets 503 with
+// Retry-After in the spec's shape, and a stream that ends frees its slot.
+func TestFeedSubscriberCap(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { fastFeed(c); c.Feed.Subscribers = 2 })
+	awaitHeartbeat(t, openEventsWithComments(t, ts.URL+"/api/model/events"))
+	ctx, leave := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/api/model/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-API-Key", modelKey)
+	second, err := http.DefaultClient.Do(req)
+	if err != nil || second.StatusCode != http.StatusOK {
+		t.Fatalf("second stream: %v %v", second, err)
+	}
+	third := do(t, "GET", ts.URL+"/api/model/events", nil, apiKey(modelKey))
+	wantError(t, third, http.StatusServiceUnavailable, "Too many event streams")
+	if third.Header.Get("Retry-After") == "" {
+		t.Fatalf("503 without Retry-After: %v", third.Header)
+	}
+	leave()
+	second.Body.Close()
+	// The slot frees when the stream's next write (a heartbeat) finds the client gone.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/api/model/events", nil)
+		req.Header.Set("X-API-Key", modelKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after a stream ended: %d, want a free slot within 30 s", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the condition
+	}
+}
