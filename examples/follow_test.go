@@ -98,15 +98,7 @@ func TestModelClientFollows(t *testing.T) {
 	cmd := exec.Command(systemPython, "model_client.py", "--follow")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VIBEPASS_URL=http://" + proxy.ln.Addr().String(),
 		"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "ML_API_KEY=" + dev.modelKey}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout, stderr := startPiped(t, cmd)
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	lines := make(chan string, 1000)
 	go func() {
