@@ -95,15 +95,7 @@ func startDev(t *testing.T) *devServer {
 	}
 	cmd := exec.Command(vibepassBin, "dev", "--addr", "127.0.0.1:0", "--db-port", "0", "--data-dir", filepath.Join(dir, "dev"))
 	cmd.Env = append(os.Environ(), "MODEL_API_KEY="+testModelKey)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stdout, stderr := startPiped(t, cmd)
 	exited := make(chan struct{})
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGINT)
@@ -156,6 +148,21 @@ func startDev(t *testing.T) *devServer {
 			dev.url, dev.dbURL, len(dev.tokens), stderr.String())
 	}
 	return dev
+}
+
+// startPiped starts cmd with its stdout to read and its stderr collected.
+func startPiped(t *testing.T, cmd *exec.Cmd) (io.Reader, *syncBuffer) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return stdout, stderr
 }
 
 // mintToken runs `vibepass token --sub sub` and returns the access token it prints.

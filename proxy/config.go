@@ -3,8 +3,8 @@ package proxy
 import "time"
 
 // Config is what the HTTP server needs to know. cmd/vibepass/config reads it from
-// config.toml's [cors], [timeouts], [rate_limit], [limits], [page] and [client_ip]
-// sections (the toml tags name the keys) and validates it before New sees it.
+// config.toml's [cors], [timeouts], [rate_limit], [limits], [page], [client_ip] and
+// [feed] sections (the toml tags name the keys) and validates it before New sees it.
 type Config struct {
 	CORS      CORSConfig      `toml:"cors"`
 	Timeouts  TimeoutsConfig  `toml:"timeouts"`
@@ -12,18 +12,21 @@ type Config struct {
 	Limits    LimitsConfig    `toml:"limits"`
 	Page      PageConfig      `toml:"page"`
 	ClientIP  ClientIPConfig  `toml:"client_ip"`
-	Feed      FeedConfig      `toml:"-"`
+	Feed      FeedConfig      `toml:"feed"`
 }
 
-// FeedConfig tunes the presence feed (/api/model/events). Zero fields take the
-// defaults of DefaultConfig; it is not read from config.toml.
+// FeedConfig tunes the presence feed (/api/model/events), config.toml's [feed]. Zero
+// fields take the defaults of DefaultConfig.
 type FeedConfig struct {
 	// Poll is how often the proxy asks the database for changes while anyone follows.
-	Poll time.Duration
+	Poll time.Duration `toml:"poll"`
 	// Heartbeat is how often an idle stream gets a comment line, so proxies keep it open.
-	Heartbeat time.Duration
+	Heartbeat time.Duration `toml:"heartbeat"`
 	// Buffer is how many events a subscriber may fall behind before it is dropped.
-	Buffer int
+	Buffer int `toml:"buffer"`
+	// Subscribers is how many event streams may be open at once; one more gets 503
+	// with Retry-After. Each holds a connection and up to Buffer events of memory.
+	Subscribers int `toml:"subscribers"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -98,8 +101,9 @@ type ClientIPConfig struct {
 
 // defaultFeed is the presence feed's tuning: a change reaches followers within about a
 // second; a heartbeat every 15 s outlasts common proxies' 30-60 s idle timeouts; 4,096
-// events (about 1 MB) of backlog ride out a burst without holding memory unbounded.
-var defaultFeed = FeedConfig{Poll: time.Second, Heartbeat: 15 * time.Second, Buffer: 4096}
+// events (about 1 MB) of backlog ride out a burst without holding memory unbounded;
+// 1,000 streams are the issue's measured goal (under 50 MB of proxy RSS when idle).
+var defaultFeed = FeedConfig{Poll: time.Second, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000}
 
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {

@@ -16,6 +16,13 @@ import (
 // errBadCursor answers a cursor that is not one this API gave out.
 var errBadCursor = vibepass.Errorf(vibepass.EINVALID, "Invalid cursor")
 
+// errFeedBusy answers an event stream beyond feed.subscribers.
+var errFeedBusy = vibepass.Errorf(vibepass.EUNAVAILABLE, "Too many event streams open, try again shortly")
+
+// feedBusyRetryAfter is errFeedBusy's Retry-After, in seconds: streams last long, so a
+// slot frees only when a follower leaves; retrying every second would just add load.
+const feedBusyRetryAfter = "5"
+
 // formatCursor writes a cursor as the API shows it: a string, so clients treat it as opaque.
 func formatCursor(c int64) string { return strconv.FormatInt(c, 10) }
 
@@ -75,6 +82,7 @@ func (s *Server) summary(c *fiber.Ctx) error {
 // the store in pages, then follows the hub's fan-out, so while attached it costs the
 // database nothing of its own. A cursor older than the history kept gets one
 // `reset` event; a subscriber that falls Feed.Buffer events behind gets `dropped`.
+// At most feed.subscribers streams are open at once; one more gets 503 at once.
 func (s *Server) events(c *fiber.Ctx) error {
 	raw := c.Get("Last-Event-ID")
 	if raw == "" {
@@ -87,6 +95,18 @@ func (s *Server) events(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	select {
+	case s.feedSlots <- struct{}{}: // given back when the stream ends, or below
+	default:
+		c.Set(fiber.HeaderRetryAfter, feedBusyRetryAfter)
+		return errFeedBusy
+	}
+	streaming := false
+	defer func() {
+		if !streaming {
+			<-s.feedSlots
+		}
+	}()
 	ctx, cancel := s.upstreamContext(c)
 	head, err := s.feed.state(ctx)
 	cancel()
@@ -99,12 +119,14 @@ func (s *Server) events(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		return nil
 	}
+	streaming = true
 	if from < 0 {
 		from = head.Cursor
 	}
 	conn := c.Context().Conn() // only for write deadlines; the ctx is not touched in the writer
 	log := s.log.With("request_id", requestID(c))
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() { <-s.feedSlots }()
 		st := &sseStream{w: w, conn: conn, writeTimeout: s.cfg.Timeouts.Write}
 		if err := s.follow(st, from); err != nil {
 			log.Debug("presence stream ended", "error", err.Error())

@@ -13,11 +13,28 @@ import (
 	"github.com/vibepass/vibepass/proxy/storetest"
 )
 
-// sseEvent is one event read off a stream.
-type sseEvent struct{ id, event, data string }
+// sseEvent is one event read off a stream; a comment line (": heartbeat") comes as
+// an sseEvent with only comment set.
+type sseEvent struct{ id, event, data, comment string }
 
 // openEvents opens the events stream at url (/api/model/events, maybe with a query) with headers and returns its events as they come.
 func openEvents(t *testing.T, url string, headers ...string) <-chan sseEvent {
+	t.Helper()
+	all := openEventsWithComments(t, url, headers...)
+	out := make(chan sseEvent, 100000)
+	go func() {
+		defer close(out)
+		for e := range all {
+			if e.comment == "" {
+				out <- e
+			}
+		}
+	}()
+	return out
+}
+
+// openEventsWithComments is openEvents that also passes on comment lines, in order.
+func openEventsWithComments(t *testing.T, url string, headers ...string) <-chan sseEvent {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -49,6 +66,8 @@ func openEvents(t *testing.T, url string, headers ...string) <-chan sseEvent {
 					out <- e
 				}
 				e = sseEvent{}
+			case strings.HasPrefix(line, ": "):
+				out <- sseEvent{comment: line[2:]}
 			case strings.HasPrefix(line, "id: "):
 				e.id = line[4:]
 			case strings.HasPrefix(line, "event: "):

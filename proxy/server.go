@@ -67,6 +67,8 @@ type Server struct {
 	// modelSlots holds one token per model stream running, up to limits.model_streams:
 	// a stream keeps its store read open until its client has read the whole list.
 	modelSlots chan struct{}
+	// feedSlots holds one token per event stream open, up to feed.subscribers.
+	feedSlots chan struct{}
 	// feed fans the presence feed out to the event streams; feedDone closes when a
 	// shutdown starts, ending them at once (clients resume elsewhere).
 	feed      *hub
@@ -101,6 +103,10 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.Feed.Buffer <= 0 {
 		cfg.Feed.Buffer = defaultFeed.Buffer
 	}
+	if cfg.Feed.Subscribers <= 0 {
+		cfg.Feed.Subscribers = defaultFeed.Subscribers
+	}
+	s.feedSlots = make(chan struct{}, cfg.Feed.Subscribers)
 	s.cfg.Feed = cfg.Feed
 	s.feed = newHub(deps.Store, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
 	s.feedDone = make(chan struct{})

@@ -37,7 +37,7 @@ type Config struct {
 	Log      LogConfig      `toml:"log"`      // [log]
 	Metrics  MetricsConfig  `toml:"metrics"`  // [metrics]
 	// Config holds the HTTP server's sections: [cors], [timeouts], [rate_limit],
-	// [limits], [page] and [client_ip].
+	// [limits], [page], [client_ip] and [feed].
 	proxy.Config
 	// ModelAPIKeys are the keys the model endpoint accepts; from MODEL_API_KEY, never the file.
 	ModelAPIKeys []string `toml:"-"`
@@ -263,7 +263,26 @@ func (c *Config) Validate() error {
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
+	if err := validateFeed(c.Feed); err != nil {
+		return err
+	}
 	return validateClientIP(c.ClientIP)
+}
+
+// validateFeed bounds [feed]: a poll is a database query per proxy, and the buffer
+// and subscriber cap are the feed's memory and connections.
+func validateFeed(f proxy.FeedConfig) error {
+	switch {
+	case f.Poll < 100*time.Millisecond || f.Poll > time.Minute:
+		return errors.New(`feed.poll: must be between "100ms" and "1m"`)
+	case f.Heartbeat < time.Second || f.Heartbeat > 5*time.Minute:
+		return errors.New(`feed.heartbeat: must be between "1s" and "5m"`)
+	case f.Buffer < 16 || f.Buffer > 1<<20:
+		return errors.New("feed.buffer: must be between 16 and 1048576")
+	case f.Subscribers < 1 || f.Subscribers > 100000:
+		return errors.New("feed.subscribers: must be between 1 and 100000")
+	}
+	return nil
 }
 
 func validateClientIP(c proxy.ClientIPConfig) error {

@@ -6,8 +6,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
+	"github.com/vibepass/vibepass/proxy"
 )
 
 // rootConfigEnv is what `supabase status -o env` would give the root config.toml,
@@ -88,8 +90,20 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 	}
 	def := config.Default()
 	if cfg.Listen != def.Listen || cfg.Upstream.PoolMaxConns != config.DefaultPoolMaxConns || cfg.Timeouts != def.Timeouts ||
-		cfg.RateLimit != def.RateLimit || cfg.Limits != def.Limits || cfg.Log.Level != "info" || cfg.Page.Enabled {
+		cfg.RateLimit != def.RateLimit || cfg.Limits != def.Limits || cfg.Feed != def.Feed || cfg.Log.Level != "info" || cfg.Page.Enabled {
 		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+// TestLoadConfigFeed: the [feed] keys reach the server's FeedConfig.
+func TestLoadConfigFeed(t *testing.T) {
+	setEnv(t, rootConfigEnv)
+	cfg, err := config.Load(writeConfig(t, baseConfig+"[feed]\npoll = \"250ms\"\nheartbeat = \"20s\"\nbuffer = 64\nsubscribers = 3\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (proxy.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 64, Subscribers: 3}); cfg.Feed != want {
+		t.Errorf("feed = %+v, want %+v", cfg.Feed, want)
 	}
 }
 
@@ -148,6 +162,10 @@ var loadErrorCases = []loadErrorCase{
 	{"header limit too small", baseConfig + "[limits]\nheader_bytes = 1024\n", nil, "limits.header_bytes: must be between 4096 and 1048576"},
 	{"model streams zero", baseConfig + "[limits]\nmodel_streams = 0\n", nil, "limits.model_streams: must be between 1 and 100"},
 	{"body limit zero", baseConfig + "[limits]\nbody_bytes = 0\n", nil, "limits.body_bytes: must be between"},
+	{"feed poll too short", baseConfig + "[feed]\npoll = \"10ms\"\n", nil, `feed.poll: must be between "100ms" and "1m"`},
+	{"feed heartbeat too long", baseConfig + "[feed]\nheartbeat = \"1h\"\n", nil, `feed.heartbeat: must be between "1s" and "5m"`},
+	{"feed buffer too small", baseConfig + "[feed]\nbuffer = 1\n", nil, "feed.buffer: must be between 16 and 1048576"},
+	{"feed subscribers zero", baseConfig + "[feed]\nsubscribers = 0\n", nil, "feed.subscribers: must be between 1 and 100000"},
 	{"log level", baseConfig + "[log]\nlevel = \"loud\"\n", nil, "log.level: must be debug, info, warn or error"},
 	{"unknown key", baseConfig + "[limits]\nbody_byte = 10\n", nil, "limits.body_byte: unknown key"},
 	{"client ip header without proxies", baseConfig + "[client_ip]\nheader = \"X-Real-IP\"\n", nil, "client_ip.trusted_proxies: required with client_ip.header"},
