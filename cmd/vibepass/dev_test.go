@@ -3,13 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,30 +73,20 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects what dev writes to stderr while a test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+// String returns what was written, for a test whose syncWriter wraps a strings.Builder
+// that dev writes to while the test reads it.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.(fmt.Stringer).String()
 }
 
 // devMain is `vibepass dev` running in this process, as far as it has printed.
 type devMain struct {
 	stdout  []string          // its lines up to ready:
 	printed map[string]string // the first word after "name: " in those lines, by name
-	stderr  *lockedBuffer
-	stop    func() int // stops it as Ctrl-C does and returns its exit code
+	stderr  *syncWriter       // over a strings.Builder
+	stop    func() int        // stops it as Ctrl-C does and returns its exit code
 }
 
 // startDevMain runs runMain with args (a dev command line) and reads stdout up to ready:.
@@ -104,7 +94,7 @@ func startDevMain(t *testing.T, args ...string) *devMain {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
-	dev := &devMain{printed: map[string]string{}, stderr: &lockedBuffer{}}
+	dev := &devMain{printed: map[string]string{}, stderr: &syncWriter{w: &strings.Builder{}}}
 	exit := make(chan int, 1)
 	go func() {
 		exit <- runMain(ctx, args, w, dev.stderr)
