@@ -45,7 +45,7 @@ func TestModelClientAgainstDev(t *testing.T) {
 		}
 	}
 
-	out := runModelClient(t, dev.url, modelKey)
+	out := runModelClient(t, dev.url, "ML_API_KEY="+modelKey)
 	if !strings.Contains(out, "Active users: 3\n") {
 		t.Errorf("output does not count the 3 checked-in users:\n%s", out)
 	}
@@ -57,12 +57,21 @@ func TestModelClientAgainstDev(t *testing.T) {
 	}
 	checkAverages(t, out, averagePreferences(t, dev.dbURL, checkedIn))
 
-	for _, tc := range []struct{ name, url, key, want string }{
-		{"wrong key", dev.url, "not-the-model-key", "Error: Invalid API key\n  HTTP 403: the server does not accept this API key"},
-		{"no key", dev.url, "", "Error: Missing X-API-Key header\n  HTTP 401: no API key was sent"},
-		{"no server", "http://" + freeAddr(t), modelKey, "Error: cannot connect to vibepass at"},
+	for _, tc := range []struct {
+		name, url string
+		env       []string
+		want      string
+	}{
+		{"wrong key", dev.url, []string{"ML_API_KEY=not-the-model-key"}, "Error: Invalid API key\n  HTTP 403: the server does not accept this API key"},
+		{"no key", dev.url, nil, "Error: Missing X-API-Key header\n  HTTP 401: no API key was sent: set ML_API_KEY (or MODEL_API_KEY)"},
+		{"no server", "http://" + freeAddr(t), []string{"ML_API_KEY=" + modelKey}, "Error: cannot connect to vibepass at"},
+		// The server's own variable works too, as the server holds it: a comma-separated
+		// list whose first key is sent.
+		{"MODEL_API_KEY alone", dev.url, []string{"MODEL_API_KEY=" + modelKey + ",next-model-key-0123456789"}, "Active users: 3\n"},
+		{"ML_API_KEY before MODEL_API_KEY", dev.url, []string{"ML_API_KEY=" + modelKey, "MODEL_API_KEY=not-the-model-key"}, "Active users: 3\n"},
+		{"usage", "", nil, "ML_API_KEY, or else the first key of MODEL_API_KEY"},
 	} {
-		if out := runModelClient(t, tc.url, tc.key); !strings.Contains(out, tc.want) {
+		if out := runModelClient(t, tc.url, tc.env...); !strings.Contains(out, tc.want) {
 			t.Errorf("%s: output lacks %q:\n%s", tc.name, tc.want, out)
 		}
 	}
@@ -188,15 +197,15 @@ func TestSupabaseJSSnippet(t *testing.T) {
 	}
 }
 
-// runModelClient runs examples/model_client.py against url with key as ML_API_KEY
-// ("" leaves it unset) and returns what it printed.
-func runModelClient(t *testing.T, url, key string) string {
+// runModelClient runs examples/model_client.py against url with only env (NAME=value)
+// and the system's PATH in its environment, and returns what it printed.
+func runModelClient(t *testing.T, url string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command(systemPython, "model_client.py")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "VIBEPASS_URL=" + url, "PYTHONDONTWRITEBYTECODE=1"}
-	if key != "" {
-		cmd.Env = append(cmd.Env, "ML_API_KEY="+key)
+	if url == "" { // the usage text
+		cmd.Args = append(cmd.Args, "--help")
 	}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "VIBEPASS_URL=" + url, "PYTHONDONTWRITEBYTECODE=1"}, env...)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("model_client.py: %v\n%s%s", err, out, stderrOf(err))

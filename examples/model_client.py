@@ -3,7 +3,10 @@
 Lists the users who hold a live vibe pass right now, with their preferences,
 and prints the average preferences. Needs `requests` (Debian: python3-requests).
 
-    ML_API_KEY=<one of the server's MODEL_API_KEY keys> python3 examples/model_client.py
+    ML_API_KEY=<one of the server's model keys> python3 examples/model_client.py
+
+The key is ML_API_KEY, or else the first key of MODEL_API_KEY (the server's
+variable, comma-separated), so a shell that runs the server can run this too.
 
 With --follow it lists once, then follows /api/model/events (the presence feed,
 docs/api.md), keeping its own set of present users and printing each change with
@@ -20,9 +23,8 @@ import requests
 
 VIBEPASS_URL = os.getenv('VIBEPASS_URL', 'http://localhost:3000').rstrip('/')
 
-# What each error status means for the person running the model.
 ERROR_HINTS = {
-    401: 'no API key was sent: set ML_API_KEY to one of the keys in the server\'s MODEL_API_KEY',
+    401: 'no API key was sent: set ML_API_KEY (or MODEL_API_KEY) to one of the server\'s model keys',
     403: 'the server does not accept this API key: check ML_API_KEY against the server\'s MODEL_API_KEY',
     429: 'too many requests with this key: wait a minute, then ask again',
     503: 'vibepass cannot reach its database right now: try again shortly',
@@ -30,12 +32,18 @@ ERROR_HINTS = {
 }
 
 
+def api_key():
+    """The model key: ML_API_KEY (the spec's name), else MODEL_API_KEY's first key; None without either."""
+    key = os.getenv('ML_API_KEY') or os.getenv('MODEL_API_KEY', '').split(',')[0].strip()
+    return key or None
+
+
 def get_active_users():
     """Get all currently active users for music selection"""
     try:
         response = requests.get(
             f'{VIBEPASS_URL}/api/model/active-users',
-            headers={'X-API-Key': os.getenv('ML_API_KEY')},  # requests drops a None header
+            headers={'X-API-Key': api_key()},  # requests drops a None header
             timeout=30,
         )
     except requests.ConnectionError:
@@ -73,7 +81,7 @@ class FollowError(Exception):
 
 def follow_headers(extra=None):
     """The model key header, plus extra."""
-    headers = {'X-API-Key': os.getenv('ML_API_KEY')}  # requests drops a None header
+    headers = {'X-API-Key': api_key()}  # requests drops a None header
     headers.update(extra or {})
     return headers
 
@@ -178,7 +186,9 @@ def print_follow():
         pass
 
 
-if __name__ == '__main__' and sys.argv[1:] == ['--follow']:
+if __name__ == '__main__' and {'-h', '--help'} & set(sys.argv[1:]):
+    print(__doc__)
+elif __name__ == '__main__' and sys.argv[1:] == ['--follow']:
     print_follow()
 elif __name__ == '__main__':
     # Use in your algorithm

@@ -337,29 +337,16 @@ func TestCommandLineErrorsExit2(t *testing.T) {
 }
 
 // TestDevServesTheAPI runs `vibepass dev` and uses its API as the README tells:
-// a token from `vibepass token`, the model key dev printed.
+// a token from `vibepass token`, the model key dev printed. Its lines for people are
+// plain text and its JSON log is in its file; a restart prints and accepts the same key.
 func TestDevServesTheAPI(t *testing.T) {
-	dir := localdbtest.ReachableDir(t)
+	dataDir := filepath.Join(localdbtest.ReachableDir(t), "dev")
 	t.Setenv("MODEL_API_KEY", "")
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	out, w := io.Pipe()
-	exit := make(chan int, 1)
-	go func() {
-		exit <- runMain(ctx, []string{"dev", "--data-dir", filepath.Join(dir, "dev"), "--db-port", "0", "--addr", "127.0.0.1:0"}, w, io.Discard)
-		w.Close()
-	}()
-	printed := map[string]string{}
-	lines := bufio.NewScanner(out)
-	for printed["ready"] == "" && lines.Scan() {
-		if name, value, ok := strings.Cut(lines.Text(), ": "); ok {
-			printed[name] = strings.Fields(value)[0]
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	base, key := printed["ready"], printed["model key"]
+	args := []string{"dev", "--data-dir", dataDir, "--db-port", "0", "--addr", "127.0.0.1:0"}
+	dev := startDevMain(t, args...)
+	base, key := dev.printed["ready"], dev.printed["model key"]
 	if !strings.HasPrefix(base, "http://127.0.0.1:") || len(key) < 16 {
-		t.Fatalf("dev printed %v, want ready: http://<addr> and a model key", printed)
+		t.Fatalf("dev printed %v, want ready: http://<addr> and a model key", dev.printed)
 	}
 	// The token is signed with the public dev secret, which serve refuses
 	// (TestServeRefusesThePublicJWTSecret) and dev accepts: dev is local by design.
@@ -388,8 +375,52 @@ func TestDevServesTheAPI(t *testing.T) {
 			t.Errorf("CORS preflight from Vite's origin: allow-origin %q", got)
 		}
 	}
-	stop()
-	if code := <-exit; code != 0 {
+	if code := dev.stop(); code != 0 {
 		t.Errorf("dev exit %d after the stop, want 0", code)
+	}
+
+	// One format per stream: people's lines on the terminal, the JSON log in its file.
+	logPath := filepath.Join(dataDir, "vibepass.log")
+	if dev.printed["log"] != logPath {
+		t.Errorf("dev printed log: %q, want %s", dev.printed["log"], logPath)
+	}
+	for stream, text := range map[string]string{"stdout": strings.Join(dev.stdout, "\n"), "stderr": dev.stderr.String()} {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "{") {
+				t.Errorf("dev wrote a JSON line to its %s, meant for people: %s", stream, line)
+			}
+		}
+	}
+	logged, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkinLogged := false
+	for _, line := range strings.Split(strings.TrimSpace(string(logged)), "\n") {
+		var record map[string]any
+		if err := json.Unmarshal([]byte(line), &record); err != nil {
+			t.Errorf("a line of %s is not JSON (%v): %s", logPath, err, line)
+		}
+		checkinLogged = checkinLogged || (record["msg"] == "request" && record["path"] == "/api/checkin" && record["status"] == 200.0)
+	}
+	if !checkinLogged {
+		t.Errorf("%s has no access log line for the check-in:\n%s", logPath, logged)
+	}
+
+	// The key survives a restart, so a model client set up with it keeps working.
+	if fi, err := os.Stat(filepath.Join(dataDir, "model-key")); err != nil {
+		t.Errorf("dev kept no model key: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the kept model key has mode %v, want 0600", fi.Mode().Perm())
+	}
+	again := startDevMain(t, args...)
+	if again.printed["model key"] != key {
+		t.Errorf("after a restart dev printed model key %q, want the first run's", again.printed["model key"])
+	}
+	if status, body := call(t, "GET", again.printed["ready"]+"/api/model/active-users", "X-API-Key: "+key); status != 200 {
+		t.Errorf("after a restart, the first run's key: %d %v", status, body)
+	}
+	if code := again.stop(); code != 0 {
+		t.Errorf("dev exit %d after the second stop, want 0", code)
 	}
 }

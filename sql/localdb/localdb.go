@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,9 @@ type Options struct {
 	Fsync bool
 	// Logf receives progress lines; nil is silent.
 	Logf func(format string, args ...any)
+	// BinDir is the directory of initdb and postgres (dev's --pg-bin). "" looks in
+	// $VIBEPASS_PG_BIN, then on PATH, with pg_config and in the usual install places.
+	BinDir string
 }
 
 // Cluster is a running (or stopped) local PostgreSQL server.
@@ -104,7 +108,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	binDir, err := findBinDir()
+	binDir, err := findBinDir(systemBinLookup(opts.BinDir))
 	if err != nil {
 		return nil, err
 	}
@@ -300,28 +304,6 @@ func (c *Cluster) Close() error {
 	return err
 }
 
-// findBinDir finds the directory of initdb and postgres: PostgreSQL 15 first, then pg_config.
-func findBinDir() (string, error) {
-	candidates := []string{"/usr/lib/postgresql/15/bin"}
-	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
-		candidates = append(candidates, strings.TrimSpace(string(out)))
-	}
-	newer, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	candidates = append(candidates, newer...)
-	for _, dir := range candidates {
-		if isExecutable(filepath.Join(dir, "initdb")) && isExecutable(filepath.Join(dir, "postgres")) {
-			return dir, nil
-		}
-	}
-	return "", fmt.Errorf("localdb: PostgreSQL server binaries (initdb, postgres) not found in %s: install them with `apt-get install postgresql-15`",
-		strings.Join(candidates, ", "))
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
 // postgresCredential returns the postgres system user when running as root (initdb and
 // postgres refuse root), and nil otherwise (they run as the current user).
 func postgresCredential() (*syscall.Credential, error) {
@@ -436,7 +418,10 @@ func (c *Cluster) command(ctx context.Context, name string, args ...string) *exe
 
 // initdb makes the data directory unless it already holds a cluster.
 func (c *Cluster) initdb(ctx context.Context) error {
-	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err == nil {
+	if version, err := os.ReadFile(filepath.Join(c.dataDir, "PG_VERSION")); err == nil {
+		if err := c.checkVersion(ctx, strings.TrimSpace(string(version))); err != nil {
+			return err
+		}
 		c.opts.Logf("localdb: reusing the data in %s", c.dataDir)
 		return nil
 	}
@@ -449,6 +434,26 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		return fmt.Errorf("localdb: initdb: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// serverVersionRE finds the major version in `postgres --version`.
+var serverVersionRE = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)
+
+// checkVersion fails, saying what to do, when the binaries are another major version
+// than dataVersion, the one that made the data (a postgres would refuse it with only a
+// line in its log).
+func (c *Cluster) checkVersion(ctx context.Context, dataVersion string) error {
+	out, err := c.command(ctx, "postgres", "--version").Output()
+	if err != nil {
+		return fmt.Errorf("localdb: %s --version: %w", filepath.Join(c.binDir, "postgres"), err)
+	}
+	m := serverVersionRE.FindSubmatch(out)
+	if m == nil || string(m[1]) == dataVersion {
+		return nil
+	}
+	return fmt.Errorf("localdb: the data in %s was made by PostgreSQL %s, and the binaries in %s are PostgreSQL %s: "+
+		"name PostgreSQL %s's binaries with --pg-bin DIR (or %s=DIR), or remove %s to start afresh (its data is lost)",
+		c.dataDir, dataVersion, c.binDir, m[1], dataVersion, BinDirEnv, c.root)
 }
 
 // startServer starts postgres and waits until it accepts connections. A free port taken
