@@ -428,7 +428,10 @@ func checkBenchReport(t *testing.T, out string) {
 	t.Helper()
 	for _, row := range []string{"check-in, 8 clients (req/s)", "session status, 8 clients (req/s)",
 		"active users, 1 client(s) (ms, median)", "active users, 4 client(s) (ms, median)",
-		"proxy peak RSS, 4 model client(s) (MB)"} {
+		"proxy peak RSS, 4 model client(s) (MB)", "feed event latency, 1 subscriber(s) (ms: p50 / p99)",
+		"feed event latency, 1000 subscriber(s) (ms: p50 / p99)", "proxy RSS per 1000 idle subscribers (MB)",
+		"proxy CPU per 1000 idle subscribers (% of a core)", "Postgres CPU per change poll (µs)",
+		"active users 304, 1 client (ms, median)"} {
 		if !strings.Contains(out, "\n"+row) {
 			t.Errorf("the bench report has no %q row:\n%s", row, out)
 		}

@@ -60,13 +60,39 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 			t.Errorf("active users, %d clients: peak RSS %d, body %d bytes", a.clients, a.peakRSS, a.bodySize)
 		}
 	}
+	checkFeedMeasured(t, report.feed)
 
 	var out bytes.Buffer
 	report.Print(&out)
 	t.Log("\n" + out.String())
-	for _, row := range []string{"check-in, 4 clients", "session status, 4 clients", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model", "errors, all runs"} {
+	for _, row := range []string{"check-in, 4 clients", "session status, 4 clients", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model",
+		"feed event latency, 1 subscriber(s)", "feed event latency, 1000 subscriber(s)", "proxy RSS per 1000 idle subscribers",
+		"proxy CPU per 1000 idle subscribers", "Postgres CPU per change poll", "active users 304, 1 client", "errors, all runs"} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("the table has no %q row", row)
+		}
+	}
+}
+
+// checkFeedMeasured asserts that every presence feed figure was measured: latency
+// with 1 and feedSubscribers streams, every event at every stream, the idle streams'
+// cost against none, change polls and 304 reads.
+func checkFeedMeasured(t *testing.T, f feedFigure) {
+	t.Helper()
+	if len(f.latency) != 2 || f.latency[0].subscribers != 1 || f.latency[1].subscribers != feedSubscribers {
+		t.Fatalf("feed latency measured with %+v subscribers, want 1 and %d", f.latency, feedSubscribers)
+	}
+	for _, l := range f.latency {
+		if l.events == 0 || len(l.latencies) != l.events*l.subscribers || l.percentile(99) <= 0 {
+			t.Errorf("feed latency, %d subscribers: %d events, %d deliveries, p99 %s", l.subscribers, l.events, len(l.latencies), l.percentile(99))
+		}
+	}
+	if i := f.idle; !i.measured || i.rssBase == 0 || i.rss == 0 || i.window <= 0 || i.subscribers != feedSubscribers {
+		t.Errorf("idle subscribers not measured: %+v", i)
+	}
+	for name, l := range map[string]loadResult{"change poll": f.poll, "304 read": f.notModified} {
+		if l.ops == 0 || l.percentile(50) <= 0 || l.elapsed <= 0 {
+			t.Errorf("%s: not measured: %d ops in %s", name, l.ops, l.elapsed)
 		}
 	}
 }

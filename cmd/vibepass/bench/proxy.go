@@ -19,9 +19,9 @@ import (
 
 // benchProxyConfig is the proxy's config.toml for the benchmark: the direct upstream
 // with as many user connections as the baselines' pool and a model stream for each
-// model client, the HS256 secret the bench tokens are signed with, rate limits far
-// above any rate reached here (the limiter still runs on every request), and
-// production logging.
+// model client, room for the feed figure's event streams at the default poll, the
+// HS256 secret the bench tokens are signed with, rate limits far above any rate
+// reached here (the limiter still runs on every request), and production logging.
 const benchProxyConfig = `listen = %q
 
 [upstream]
@@ -31,6 +31,10 @@ pool_max_conns = %d
 
 [limits]
 model_streams = %d
+
+[feed]
+poll = %q
+subscribers = %d
 
 [auth]
 jwt_secret = "env(VIBEPASS_BENCH_JWT_SECRET)"
@@ -68,7 +72,7 @@ func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStre
 	}
 	p := &benchProxy{url: "http://" + addr, dir: dir, done: make(chan error, 1)}
 	configPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams), 0o600); err != nil {
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams, feedPoll.String(), feedSubscribers), 0o600); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "proxy.log"))
@@ -167,16 +171,22 @@ func (p *benchProxy) resetPeakRSS() error {
 }
 
 // peakRSS returns the proxy's peak resident set since the last reset, in bytes.
-func (p *benchProxy) peakRSS() (uint64, error) {
+func (p *benchProxy) peakRSS() (uint64, error) { return p.memory("VmHWM:") }
+
+// rss returns the proxy's resident set now, in bytes.
+func (p *benchProxy) rss() (uint64, error) { return p.memory("VmRSS:") }
+
+// memory returns a kB field of /proc/<pid>/status, such as "VmRSS:", in bytes.
+func (p *benchProxy) memory(field string) (uint64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" && f[2] == "kB" {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == field && f[2] == "kB" {
 			kb, err := strconv.ParseUint(f[1], 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc/<pid>/status")
+	return 0, fmt.Errorf("no %s in /proc/<pid>/status", field)
 }

@@ -10,12 +10,15 @@ import (
 
 // Targets of the benchmark (issue 5); they are reported, never asserted in a test.
 const (
-	checkinTarget     = 0.85      // proxy rate / direct rate
-	statusTarget      = 0.7       // proxy rate / direct rate
-	fetchTarget       = 1.5       // proxy time / bare row fetch time, at most
-	jsonAggTarget     = 3.0       // json_agg time / proxy time, at least
-	rssTarget         = 150 << 20 // proxy peak RSS at 4 model clients, below
-	rssTargetFigure   = 4         // the client count the RSS target is for
+	checkinTarget     = 0.85        // proxy rate / direct rate
+	statusTarget      = 0.7         // proxy rate / direct rate
+	fetchTarget       = 1.5         // proxy time / bare row fetch time, at most
+	jsonAggTarget     = 3.0         // json_agg time / proxy time, at least
+	rssTarget         = 150 << 20   // proxy peak RSS at 4 model clients, below
+	rssTargetFigure   = 4           // the client count the RSS target is for
+	latencyTarget     = time.Second // feed event latency p99, below (issue 12)
+	notModifiedTarget = 100.0       // full list read cost / 304 cost, at least
+	idleRSSTarget     = 50 << 20    // proxy RSS per 1,000 idle event streams, below
 	durationPrecision = 100 * time.Microsecond
 )
 
@@ -27,6 +30,7 @@ type Report struct {
 	loadTime           time.Duration
 	checkin, status    pairedFigure
 	active             []activeFigure
+	feed               feedFigure
 }
 
 // Errors returns the number of failed calls over every run.
@@ -35,7 +39,7 @@ func (r *Report) Errors() int {
 	for _, a := range r.active {
 		n += a.errs
 	}
-	return n
+	return n + r.feed.errs
 }
 
 // FirstError returns one of the errors counted, or nil.
@@ -50,7 +54,7 @@ func (r *Report) FirstError() error {
 			return a.firstErr
 		}
 	}
-	return nil
+	return r.feed.firstErr
 }
 
 // Print writes the table and how it was measured.
@@ -93,6 +97,7 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintln(tw, line)
 	}
+	r.printFeed(tw)
 	fmt.Fprintf(tw, "errors, all runs\t%d\t\t\t0\t%s\n", r.Errors(), met(r.Errors() == 0))
 	tw.Flush()
 
@@ -104,10 +109,43 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintln(w, "CPU: user+system time from /proc (the proxy process, the postmaster with all its children) and getrusage (this process),")
 	fmt.Fprintln(w, "  over the measured slices, divided by the requests (or reads) made in them; Postgres counts 0 when it is not on this machine.")
 	fmt.Fprintln(w, "peak RSS: VmHWM of the proxy process from /proc/<pid>/status, reset (clear_refs 5) before each active-users figure.")
+	fmt.Fprintf(w, "feed: events of one check-in at a time (random gaps under %s) timed from its 200 to their arrival at each stream, feed.poll %s;\n", maxCheckinGap, feedPoll)
+	fmt.Fprintln(w, "  idle streams: VmRSS and CPU of the proxy after --duration with them open, less the same with none; a 304 and a change poll:")
+	fmt.Fprintln(w, "  one client in a closed loop for --duration, against the 1-client proxy read of the whole list above.")
 	fmt.Fprintln(w, "token verification per request: go test -run '^$' -bench Verify ./proxy/auth/")
 	if err := r.FirstError(); err != nil {
 		fmt.Fprintf(w, "first error: %v\n", err)
 	}
+}
+
+// printFeed writes the presence feed's rows: latency against the poll interval, idle
+// streams against none, and a 304 and a change poll against a full read of the list.
+func (r *Report) printFeed(tw io.Writer) {
+	f := r.feed
+	for _, l := range f.latency {
+		p99 := l.percentile(99)
+		fmt.Fprintf(tw, "feed event latency, %d subscriber(s) (ms: p50 / p99)\t%s / %s\tfeed.poll %s\tp99 %.2fx poll\tp99 < %s\t%s\n",
+			l.subscribers, ms(l.percentile(50)), ms(p99), feedPoll, ratio(p99, feedPoll), latencyTarget, met(p99 < latencyTarget))
+	}
+	rssMB, cpuPercent := f.idle.perThousand()
+	fmt.Fprintf(tw, "proxy RSS per 1000 idle subscribers (MB)\t%.1f\t%.1f with none\t\t< %d MB\t%s\n",
+		rssMB, float64(f.idle.rssBase)/(1<<20), idleRSSTarget>>20, met(f.idle.measured && rssMB < idleRSSTarget>>20))
+	fmt.Fprintf(tw, "proxy CPU per 1000 idle subscribers (%% of a core)\t%.2f\t%.2f with none\t\t\t\n",
+		cpuPercent, float64(f.idle.cpuBase)/float64(max(f.idle.window, 1))*100)
+	if len(r.active) == 0 {
+		return
+	}
+	full := r.active[0]
+	fullTime, fullCPU := median(full.proxy), full.cpuPerRead(0)
+	pollCPU := f.poll.cpu.perOp(f.poll.ops).postgres
+	fmt.Fprintf(tw, "Postgres CPU per change poll (µs)\t%d\t%d list read\t%.0fx cheaper\t\t\n",
+		pollCPU.Microseconds(), fullCPU.postgres.Microseconds(), ratio(fullCPU.postgres, pollCPU))
+	nmTime, nmCPU := f.notModified.percentile(50), f.notModified.cpu.perOp(f.notModified.ops)
+	fmt.Fprintf(tw, "active users 304, 1 client (ms, median)\t%s\t%s full read\t%.0fx cheaper\t>= %.0fx cheaper\t%s\n",
+		ms(nmTime), ms(fullTime), ratio(fullTime, nmTime), notModifiedTarget, met(ratio(fullTime, nmTime) >= notModifiedTarget))
+	cheaper := ratio(fullCPU.proxy+fullCPU.postgres, nmCPU.proxy+nmCPU.postgres)
+	fmt.Fprintf(tw, "  CPU per read (µs: proxy+Postgres)\t%d\t%d full read\t%.0fx cheaper\t>= %.0fx cheaper\t%s\n",
+		(nmCPU.proxy + nmCPU.postgres).Microseconds(), (fullCPU.proxy + fullCPU.postgres).Microseconds(), cheaper, notModifiedTarget, met(cheaper >= notModifiedTarget))
 }
 
 // ratio returns a/b.

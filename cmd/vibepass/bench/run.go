@@ -26,6 +26,7 @@ import (
 
 // benchUser is one loaded user with the token its virtual client sends.
 type benchUser struct {
+	id     string // auth.users.id, as the feed's events name the user
 	token  string
 	claims string // the token's payload, what the proxy gives Postgres as request.jwt.claims
 }
@@ -99,6 +100,7 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	for _, clients := range activeUsersClients {
 		report.active = append(report.active, r.activeUsers(ctx, clients))
 	}
+	report.feed = r.feed(ctx)
 	// Interrupted figures end early with errors; report the interruption instead.
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -210,7 +212,7 @@ func mintBenchTokens(ctx context.Context, superURL, secret string) ([]benchUser,
 		if err != nil {
 			return nil, err
 		}
-		users[i] = benchUser{token: token, claims: string(payload)}
+		users[i] = benchUser{id: a.id, token: token, claims: string(payload)}
 	}
 	return users, nil
 }
@@ -253,23 +255,25 @@ func (r *benchRun) direct(query string) func(context.Context) error {
 // net/http's (no reader and writer goroutines per connection): on a machine the client
 // shares with the proxy and Postgres, that CPU counts against the proxy.
 func (r *benchRun) viaProxy(method, path, want string) func(context.Context) error {
-	uri := r.proxy.url + path
-	return func(ctx context.Context) error {
-		u := r.nextUser()
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI(uri)
-		req.Header.SetMethod(method)
-		req.Header.Set("Authorization", "Bearer "+u.token)
-		if err := r.userClient.DoTimeout(req, resp, time.Minute); err != nil {
-			return err
-		}
-		if body := resp.Body(); resp.StatusCode() != http.StatusOK || !bytes.Contains(body, []byte(want)) {
-			return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode(), truncate(body, 200))
-		}
-		return nil
+	return func(context.Context) error { return r.callAs(r.nextUser(), method, path, want) }
+}
+
+// callAs makes one request to a user endpoint through the proxy as u; a status other
+// than 200 or a body without want counts as an error.
+func (r *benchRun) callAs(u benchUser, method, path, want string) error {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(r.proxy.url + path)
+	req.Header.SetMethod(method)
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	if err := r.userClient.DoTimeout(req, resp, time.Minute); err != nil {
+		return err
 	}
+	if body := resp.Body(); resp.StatusCode() != http.StatusOK || !bytes.Contains(body, []byte(want)) {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode(), truncate(body, 200))
+	}
+	return nil
 }
 
 // truncate shortens a response body for an error message.
