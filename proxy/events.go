@@ -93,9 +93,9 @@ type historyPoint struct {
 // history handles GET /api/model/history: how many were present at the end of each
 // of the last 60 minutes, computed in the database from the passes' history.
 func (s *Server) history(c *fiber.Ctx) error {
+	stamp := timestamp(s.deps.Clock())
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
-	stamp := timestamp(s.deps.Clock())
 	points, err := s.deps.Store.PresenceHistory(ctx)
 	if err != nil {
 		return err

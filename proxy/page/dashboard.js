@@ -16,15 +16,8 @@
   const LOG_LIMIT = 50;
 
   const body = document.body;
-  const form = document.getElementById('signin');
-  const keyInput = document.getElementById('key');
-  const status = document.getElementById('status');
-  const live = document.getElementById('live');
-  const countEl = document.getElementById('count');
-  const chart = document.getElementById('chart');
-  const logEl = document.getElementById('log');
-  const meansEl = document.getElementById('means');
-  const forgetButton = document.getElementById('forget');
+  const [form, keyInput, status, live, countEl, chart, logEl, meansEl, forgetButton] =
+    ['signin', 'key', 'status', 'live', 'count', 'chart', 'log', 'means', 'forget'].map((id) => document.getElementById(id));
 
   let key = null;
   let session = null; // the AbortController of everything the current key started
