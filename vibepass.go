@@ -76,6 +76,9 @@ type Store interface {
 	// PresenceSummary returns how many are present, the mean of their preferences
 	// and the cursor it reflects (public.presence_summary).
 	PresenceSummary(ctx context.Context) (Summary, error)
+	// PresenceHistory returns how many were present at the end of each of the last
+	// 60 minutes, oldest first, the last at now (public.presence_history).
+	PresenceHistory(ctx context.Context) ([]PresencePoint, error)
 }
 
 // The kinds of presence change, as the feed names its events.
@@ -120,6 +123,12 @@ type Summary struct {
 	// Mean is the per-dimension mean of the preferences; nil when nobody is present.
 	Mean   []float64
 	Cursor int64
+}
+
+// PresencePoint is how many were present at one moment.
+type PresencePoint struct {
+	At    time.Time
+	Count int64
 }
 
 // The Postgres roles a request runs as, as PostgREST switches to them.

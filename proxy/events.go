@@ -77,6 +77,36 @@ func (s *Server) summary(c *fiber.Ctx) error {
 	return c.JSON(summaryResponse{Success: true, Timestamp: stamp, Count: sum.Count, Mean: sum.Mean, Cursor: formatCursor(sum.Cursor)})
 }
 
+// historyResponse is GET /api/model/history's answer.
+type historyResponse struct {
+	Success   bool           `json:"success"`
+	Timestamp timestamp      `json:"timestamp"`
+	Minutes   []historyPoint `json:"minutes"`
+}
+
+// historyPoint is how many were present at one moment.
+type historyPoint struct {
+	At    timestamp `json:"at"`
+	Count int64     `json:"count"`
+}
+
+// history handles GET /api/model/history: how many were present at the end of each
+// of the last 60 minutes, computed in the database from the passes' history.
+func (s *Server) history(c *fiber.Ctx) error {
+	stamp := timestamp(s.deps.Clock())
+	ctx, cancel := s.upstreamContext(c)
+	defer cancel()
+	points, err := s.deps.Store.PresenceHistory(ctx)
+	if err != nil {
+		return err
+	}
+	minutes := make([]historyPoint, len(points))
+	for i, p := range points {
+		minutes[i] = historyPoint{At: timestamp(p.At), Count: p.Count}
+	}
+	return c.JSON(historyResponse{Success: true, Timestamp: stamp, Minutes: minutes})
+}
+
 // events handles GET /api/model/events: the presence feed as Server-Sent Events,
 // from the cursor in Last-Event-ID or ?cursor= (else from now on). It catches up from
 // the store in pages, then follows the hub's fan-out, so while attached it costs the

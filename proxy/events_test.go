@@ -167,6 +167,36 @@ func TestPresenceFeed(t *testing.T) {
 	}
 }
 
+// TestPresenceHistoryEndpoint: GET /api/model/history answers the last hour minute by
+// minute on both upstreams, ending with the number present now, and only with the key.
+func TestPresenceHistoryEndpoint(t *testing.T) {
+	for _, kind := range upstreamKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, kind, nil, nil)
+			id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
+				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
+			}
+			r := do(t, "GET", ts.URL+"/api/model/history", nil, apiKey(modelKey))
+			var body struct {
+				Success bool `json:"success"`
+				Minutes []struct {
+					At    time.Time `json:"at"`
+					Count int       `json:"count"`
+				} `json:"minutes"`
+			}
+			if err := json.Unmarshal(r.Raw, &body); err != nil || r.Status != http.StatusOK || !body.Success || len(body.Minutes) != 60 {
+				t.Fatalf("history = %d %s, want 60 points", r.Status, r.Raw)
+			}
+			if last := body.Minutes[59]; last.Count != 1 || body.Minutes[0].Count != 0 || last.At.Sub(body.Minutes[0].At) <= 58*time.Minute {
+				t.Fatalf("history = %s, want an hour from nobody to the one user checked in", r.Raw)
+			}
+			wantError(t, do(t, "GET", ts.URL+"/api/model/history", nil), http.StatusUnauthorized, "Missing X-API-Key header")
+		})
+	}
+}
+
 // TestFeedFanOut: many subscribers cost one tick per poll, not one each.
 func TestFeedFanOut(t *testing.T) {
 	ts := startServer(t, upstreamPostgREST, nil, func(c *proxy.Config) { c.Feed.Poll = 200 * time.Millisecond })

@@ -183,6 +183,7 @@ func (s *Server) routes() {
 	app.Post("/api/checkout", s.authenticate, s.checkout)
 	app.Get("/api/model/active-users", s.checkAPIKey, s.activeUsers)
 	app.Get("/api/model/summary", s.checkAPIKey, s.summary)
+	app.Get("/api/model/history", s.checkAPIKey, s.history)
 	app.Get("/api/model/events", s.checkAPIKey, s.events)
 }
 

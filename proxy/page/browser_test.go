@@ -30,6 +30,7 @@ func TestMain(m *testing.M) { localdbtest.Main(m) }
 
 const (
 	musicFan = "00000000-0000-4000-8000-000000000001"
+	modelKey = "browser-test-model-key"
 	// stepTimeout only guards against a hang; no assertion depends on timing.
 	stepTimeout = 30 * time.Second
 )
@@ -139,7 +140,7 @@ func startServer(t *testing.T, db *localdb.Database) *pageServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(verifier.Close)
-	keys, err := auth.NewAPIKeys([]string{"browser-test-model-key"})
+	keys, err := auth.NewAPIKeys([]string{modelKey})
 	if err != nil {
 		t.Fatal(err)
 	}

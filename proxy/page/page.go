@@ -1,6 +1,7 @@
 // Package page serves the vibepass check-in page: plain JavaScript embedded in
 // the binary that checks the signed-in user in on load, shows the minutes left on
-// their vibe pass and lets them check out, all through the proxy's own API.
+// their vibe pass and lets them check out, all through the proxy's own API. It also
+// serves the dashboard, which shows the model's view of who is present, live.
 package page
 
 import (
@@ -9,7 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-//go:embed index.html app.js style.css
+//go:embed index.html app.js style.css dashboard.html dashboard.js
 var files embed.FS
 
 // contentTypes names each embedded file's type; fixed here rather than taken
@@ -18,6 +19,9 @@ var contentTypes = map[string]string{
 	"index.html": fiber.MIMETextHTMLCharsetUTF8,
 	"app.js":     fiber.MIMETextJavaScriptCharsetUTF8,
 	"style.css":  "text/css; charset=utf-8",
+
+	"dashboard.html": fiber.MIMETextHTMLCharsetUTF8,
+	"dashboard.js":   fiber.MIMETextJavaScriptCharsetUTF8,
 }
 
 // contentSecurityPolicy lets the page run only its own script and style and talk
@@ -26,11 +30,14 @@ var contentTypes = map[string]string{
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// Register adds the page's routes to r: GET / (the page), /app.js and /style.css.
+// Register adds the pages' routes to r: GET / (the check-in page), /app.js,
+// /style.css, /dashboard and /dashboard.js.
 func Register(r fiber.Router) {
 	r.Get("/", serve("index.html"))
 	r.Get("/app.js", serve("app.js"))
 	r.Get("/style.css", serve("style.css"))
+	r.Get("/dashboard", serve("dashboard.html"))
+	r.Get("/dashboard.js", serve("dashboard.js"))
 }
 
 // serve answers with one embedded file. Pages are revalidated on every load

@@ -13,24 +13,31 @@ import (
 	"github.com/vibepass/vibepass/proxy/page"
 )
 
-// TestServesOnlyItsOwnFiles checks that every file index.html loads is served by
-// the page itself (nothing from a CDN) with its type and the locked-down headers.
+// TestServesOnlyItsOwnFiles checks that every file the check-in page and the
+// dashboard load is served by the page itself (nothing from a CDN) with its type
+// and the locked-down headers.
 func TestServesOnlyItsOwnFiles(t *testing.T) {
 	app := fiber.New()
 	page.Register(app)
 
-	html := get(t, app, "/", "text/html; charset=utf-8")
-	refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(html, -1)
-	if len(refs) != 2 {
-		t.Fatalf("index.html loads %d files, want app.js and style.css: %q", len(refs), refs)
+	wantTypes := map[string]string{
+		"app.js":       "text/javascript; charset=utf-8",
+		"dashboard.js": "text/javascript; charset=utf-8",
+		"style.css":    "text/css; charset=utf-8",
 	}
-	wantTypes := map[string]string{"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-	for _, ref := range refs {
-		want, ok := wantTypes[ref[1]]
-		if !ok {
-			t.Fatalf("index.html loads %q, which the page does not serve", ref[1])
+	for path, script := range map[string]string{"/": "app.js", "/dashboard": "dashboard.js"} {
+		html := get(t, app, path, "text/html; charset=utf-8")
+		refs := regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(html, -1)
+		if len(refs) != 2 {
+			t.Fatalf("%s loads %d files, want %s and style.css: %q", path, len(refs), script, refs)
 		}
-		get(t, app, "/"+ref[1], want)
+		for _, ref := range refs {
+			want, ok := wantTypes[ref[1]]
+			if !ok || (strings.HasSuffix(ref[1], ".js") && ref[1] != script) {
+				t.Fatalf("%s loads %q, want %s and style.css", path, ref[1], script)
+			}
+			get(t, app, "/"+ref[1], want)
+		}
 	}
 }
 
@@ -59,19 +66,21 @@ func get(t *testing.T, app *fiber.App, path, wantType string) string {
 }
 
 // TestProxyServesPageOnlyWhenEnabled checks the [page] enabled switch: serve keeps
-// the page off unless the config turns it on.
+// the check-in page and the dashboard off unless the config turns them on.
 func TestProxyServesPageOnlyWhenEnabled(t *testing.T) {
 	for _, enabled := range []bool{false, true} {
 		cfg := proxy.DefaultConfig()
 		cfg.Page.Enabled = enabled
 		app := proxy.New(cfg, proxy.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}).App()
-		resp, err := app.Test(httptest.NewRequest("GET", "/", nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if want := map[bool]int{false: 404, true: 200}[enabled]; resp.StatusCode != want {
-			t.Errorf("page enabled = %v: GET / = %d, want %d", enabled, resp.StatusCode, want)
+		for _, path := range []string{"/", "/dashboard"} {
+			resp, err := app.Test(httptest.NewRequest("GET", path, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if want := map[bool]int{false: 404, true: 200}[enabled]; resp.StatusCode != want {
+				t.Errorf("page enabled = %v: GET %s = %d, want %d", enabled, path, resp.StatusCode, want)
+			}
 		}
 	}
 }

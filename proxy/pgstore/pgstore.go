@@ -198,3 +198,12 @@ func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
 	}
 	return sqlapi.DecodeSummary(raw)
 }
+
+// PresenceHistory runs public.presence_history() as service_role.
+func (s *Store) PresenceHistory(ctx context.Context) ([]vibepass.PresencePoint, error) {
+	raw, err := s.callJSONAs(ctx, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceHistorySQL)
+	if err != nil {
+		return nil, err
+	}
+	return sqlapi.DecodeHistory(raw)
+}

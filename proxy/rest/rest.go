@@ -64,6 +64,7 @@ const (
 	fnTick            = "presence_tick"
 	fnChanges         = "presence_changes"
 	fnSummary         = "presence_summary"
+	fnHistory         = "presence_history"
 )
 
 // pageSize is how many rows a model-list page asks for: Supabase's default
@@ -433,6 +434,15 @@ func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
 		return vibepass.Summary{}, err
 	}
 	return sqlapi.DecodeSummary(raw)
+}
+
+// PresenceHistory calls rpc/presence_history with the service-role key.
+func (s *Store) PresenceHistory(ctx context.Context) ([]vibepass.PresencePoint, error) {
+	raw, err := s.serviceCall(ctx, fnHistory, struct{}{})
+	if err != nil {
+		return nil, err
+	}
+	return sqlapi.DecodeHistory(raw)
 }
 
 // pageRequest is the body of rpc/active_users_page: the first page has no cursor.

@@ -211,3 +211,57 @@ func summary(t *testing.T, env Env) {
 		}
 	}
 }
+
+// history: per-minute presence over the last hour, from the passes' own times: a pass
+// checked out earlier in the hour counts only between its check-in and its checkout,
+// one that ended before the hour never, a live one from its check-in on.
+func history(t *testing.T, env Env) {
+	ctx := context.Background()
+	ids := AddUsers(t, env.SuperuserURL, 3)
+	if _, err := env.Store.Checkin(ctx, Caller(t, ids[2])); err != nil {
+		t.Fatal(err)
+	}
+	var left, gone [2]time.Time // [checked in, ended]
+	db := OpenPool(t, env.SuperuserURL)
+	if err := db.QueryRow(ctx, `insert into public.sessions (user_id, checked_in_at, expires_at, status, ended_at, end_reason)
+		values ($1, now() - interval '30 minutes', now() + interval '30 minutes', 'inactive', now() - interval '10 minutes', 'checkout')
+		returning checked_in_at, ended_at`, ids[0]).Scan(&left[0], &left[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(ctx, `insert into public.sessions (user_id, checked_in_at, expires_at, status, ended_at, end_reason)
+		values ($1, now() - interval '3 hours', now() - interval '2 hours', 'inactive', now() - interval '2 hours', 'expired')
+		returning checked_in_at, ended_at`, ids[1]).Scan(&gone[0], &gone[1]); err != nil {
+		t.Fatal(err)
+	}
+	var live time.Time
+	if err := db.QueryRow(ctx, "select checked_in_at from public.sessions where user_id = $1", ids[2]).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	points, err := env.Store.PresenceHistory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(points) != 60 {
+		t.Fatalf("history has %d points, want 60 (one a minute)", len(points))
+	}
+	for i, p := range points {
+		if i > 0 && i < len(points)-1 && p.At.Sub(points[i-1].At) != time.Minute {
+			t.Fatalf("points %d and %d are %v apart, want a minute: %+v", i-1, i, p.At.Sub(points[i-1].At), points)
+		}
+		var want int64
+		for _, pass := range [][2]time.Time{left, gone} {
+			if !p.At.Before(pass[0]) && p.At.Before(pass[1]) {
+				want++
+			}
+		}
+		if !p.At.Before(live) {
+			want++
+		}
+		if p.Count != want {
+			t.Fatalf("at %s the history counts %d present, want %d (%+v)", p.At, p.Count, want, points)
+		}
+	}
+	if last := points[len(points)-1]; last.Count != 1 || last.At.Before(live) {
+		t.Fatalf("history ends with %+v, want the one live pass, now", last)
+	}
+}

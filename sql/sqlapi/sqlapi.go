@@ -269,6 +269,8 @@ const (
 	PresenceTickSQL = "select public.presence_tick()"
 	// PresenceSummarySQL returns the count, means and cursor as JSON (DecodeSummary).
 	PresenceSummarySQL = "select public.presence_summary()"
+	// PresenceHistorySQL returns the last hour's per-minute counts as JSON (DecodeHistory).
+	PresenceHistorySQL = "select public.presence_history()"
 	// PresenceChangesSQL reads up to $2 changes after cursor $1, in the columns ReadChanges scans.
 	PresenceChangesSQL = `select seq, kind, user_id::text, at, coalesce(display_name, ''), checked_in_at, expires_at, preferences
 		from public.presence_changes($1, $2)`
@@ -367,4 +369,23 @@ func DecodeSummary(raw []byte) (vibepass.Summary, error) {
 		return vibepass.Summary{}, fmt.Errorf("sqlapi: presence_summary returned %.200q", raw)
 	}
 	return vibepass.Summary{Count: *s.Count, Mean: s.Mean, Cursor: *s.Cursor}, nil
+}
+
+// DecodeHistory decodes what public.presence_history() returns: one point per minute.
+func DecodeHistory(raw []byte) ([]vibepass.PresencePoint, error) {
+	var points []struct {
+		At    *time.Time `json:"at"`
+		Count *int64     `json:"count"`
+	}
+	if err := decode(raw, &points); err != nil {
+		return nil, err
+	}
+	out := make([]vibepass.PresencePoint, len(points))
+	for i, p := range points {
+		if p.At == nil || p.Count == nil {
+			return nil, fmt.Errorf("sqlapi: presence_history returned %.200q", raw)
+		}
+		out[i] = vibepass.PresencePoint{At: p.At.UTC(), Count: *p.Count}
+	}
+	return out, nil
 }

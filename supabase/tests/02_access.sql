@@ -5,7 +5,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 \ir helpers.psql
-select plan(55);
+select plan(59);
 
 select tests.create_supabase_user('cat', 'cat@test.local');
 select tests.create_supabase_user('dan', 'dan@test.local');
@@ -57,7 +57,7 @@ select set_eq(
       where n.nspname = 'public' and p.proname like 'presence%' and not p.prosecdef
         and has_function_privilege('service_role', p.oid, 'execute')
         and not has_function_privilege('authenticated', p.oid, 'execute') $$,
-  array['presence_tick()', 'presence_changes(bigint,integer)', 'presence_summary()'],
+  array['presence_tick()', 'presence_changes(bigint,integer)', 'presence_summary()', 'presence_history()'],
   'the public presence functions are SECURITY INVOKER and for service_role only'
 );
 
@@ -67,6 +67,7 @@ select throws_ok('select public.checkin()', '42501', 'permission denied for func
 select throws_ok('select public.session_status()', '42501', 'permission denied for function session_status', 'anon: session_status is denied');
 select throws_ok('select public.checkout()', '42501', 'permission denied for function checkout', 'anon: checkout is denied');
 select throws_ok('select * from public.active_users()', '42501', 'permission denied for function active_users', 'anon: active_users is denied');
+select throws_ok('select public.presence_history()', '42501', 'permission denied for function presence_history', 'anon: presence_history is denied');
 select throws_ok('select * from public.sessions', '42501', 'permission denied for table sessions', 'anon: cannot read sessions');
 select throws_ok('select * from public.profiles', '42501', 'permission denied for table profiles', 'anon: cannot read profiles');
 select throws_ok($$ insert into public.sessions (user_id, expires_at) values (tests.get_supabase_uid('cat'), now()) $$,
@@ -82,6 +83,8 @@ select results_eq('select id, display_name from public.profiles', $$ values (tes
   'Cat: sees only her own profile');
 select throws_ok('select * from public.active_users()', '42501', 'permission denied for function active_users',
   'Cat: cannot list active users');
+select throws_ok('select public.presence_history()', '42501', 'permission denied for function presence_history',
+  'Cat: cannot read the presence history');
 select throws_ok($$ insert into public.sessions (user_id, expires_at) values (tests.get_supabase_uid('cat'), now() + interval '1 year') $$,
   '42501', 'permission denied for table sessions', 'Cat: cannot insert a pass directly');
 select throws_ok($$ update public.sessions set expires_at = now() + interval '1 year' $$,
@@ -134,6 +137,10 @@ select results_eq(
 );
 select is((select count(*) from public.sessions where user_id in (tests.get_supabase_uid('cat'), tests.get_supabase_uid('dan'))), 3::bigint,
   'service_role: reads every pass (RLS bypassed)');
+select is(pg_catalog.json_array_length(public.presence_history()), 60,
+  'service_role: presence_history has one point per minute of the last hour');
+select is((public.presence_history() -> 59 ->> 'count')::bigint, (select count(*) from public.active_users()),
+  'service_role: presence_history ends with the number present now');
 select throws_ok('select public.checkin()', '42501', 'permission denied for function checkin', 'service_role: checkin is for users only');
 select throws_ok('select public.session_status()', '42501', 'permission denied for function session_status', 'service_role: session_status is for users only');
 select throws_ok('select public.checkout()', '42501', 'permission denied for function checkout', 'service_role: checkout is for users only');
