@@ -103,7 +103,7 @@ type ClientIPConfig struct {
 // second; a heartbeat every 15 s outlasts common proxies' 30-60 s idle timeouts; 4,096
 // events (about 1 MB) of backlog ride out a burst without holding memory unbounded;
 // 1,000 streams are the measured goal (under 50 MB of proxy RSS when idle).
-var defaultFeed = FeedConfig{Poll: time.Second, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000}
+var defaultFeed = FeedConfig{Poll: 500 * time.Millisecond, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000}
 
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {

@@ -184,6 +184,21 @@ func (st *sseStream) write(p []byte) error {
 	return st.w.Flush()
 }
 
+// writeFrames sends frames with one flush and moves the cursor past them.
+func (st *sseStream) writeFrames(frames []frame) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	_ = st.conn.SetWriteDeadline(time.Now().Add(st.writeTimeout))
+	for _, f := range frames {
+		if _, err := st.w.Write(f.data); err != nil {
+			return err
+		}
+		st.cursor = f.cursor
+	}
+	return st.w.Flush()
+}
+
 // final writes a last event (reset, dropped) whose data names the cursor to use next.
 func (st *sseStream) final(event, cursor, reason string) error {
 	return st.write([]byte("event: " + event + "\ndata: {\"cursor\":\"" + cursor + "\",\"reason\":\"" + reason + "\"}\n\n"))
@@ -221,19 +236,14 @@ func (s *Server) follow(st *sseStream, from int64) error {
 	defer heartbeat.Stop()
 	for {
 		select {
-		case f := <-sub.frames:
-			if err := st.write(f.data); err != nil {
+		case <-sub.ready:
+			if err := st.writeFrames(s.feed.take(sub)); err != nil {
 				return err
 			}
-			st.cursor = f.cursor
 		case <-sub.dropped:
 			// Send what was queued before the drop: the client resumes after it.
-			for len(sub.frames) > 0 {
-				f := <-sub.frames
-				if err := st.write(f.data); err != nil {
-					return err
-				}
-				st.cursor = f.cursor
+			if err := st.writeFrames(s.feed.take(sub)); err != nil {
+				return err
 			}
 			return st.final("dropped", formatCursor(st.cursor), "too far behind: reconnect with Last-Event-ID")
 		case <-heartbeat.C:

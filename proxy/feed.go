@@ -19,11 +19,23 @@ type frame struct {
 	data   []byte
 }
 
-// subscriber is one /api/model/events stream attached to the hub.
+// subscriber is one /api/model/events stream attached to the hub. Its queue holds
+// only the frames not yet taken, so an idle stream costs a few hundred bytes however
+// large feed.buffer is (a channel of that capacity cost 128 KiB each).
 type subscriber struct {
-	after   int64         // frames at or below this cursor were already sent
-	frames  chan frame    // bounded: when full, the hub drops the subscriber
+	after   int64         // frames at or below this cursor were already queued (hub.mu)
+	queue   []frame       // frames not yet taken (hub.mu); past feed.buffer the hub drops it
+	ready   chan struct{} // holds a signal while the queue may be non-empty
 	dropped chan struct{} // closed when the hub drops it for falling behind
+}
+
+// take returns the queued frames and empties the queue.
+func (h *hub) take(s *subscriber) []frame {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	frames := s.queue
+	s.queue = nil
+	return frames
 }
 
 // hub fans the presence feed out to every subscriber of this proxy: while any is
@@ -94,7 +106,7 @@ func (h *hub) attach(after int64) (*subscriber, bool) {
 	if !h.polled || after < h.head.Cursor {
 		return nil, false
 	}
-	s := &subscriber{after: after, frames: make(chan frame, h.buffer), dropped: make(chan struct{})}
+	s := &subscriber{after: after, ready: make(chan struct{}, 1), dropped: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	h.start()
 	return s, true
@@ -174,19 +186,23 @@ func (h *hub) broadcast(changes []vibepass.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
+		queued := len(s.queue)
 		for _, f := range frames {
 			if f.cursor <= s.after {
 				continue
 			}
-			select {
-			case s.frames <- f:
-				s.after = f.cursor
-			default:
+			if len(s.queue) == h.buffer {
 				close(s.dropped)
 				delete(h.subs, s)
-			}
-			if _, ok := h.subs[s]; !ok {
 				break
+			}
+			s.queue = append(s.queue, f)
+			s.after = f.cursor
+		}
+		if len(s.queue) > queued {
+			select {
+			case s.ready <- struct{}{}:
+			default: // already signalled
 			}
 		}
 	}

@@ -22,7 +22,7 @@ const (
 	// the proxy's feed.subscribers is set to it.
 	feedSubscribers = 1000
 	// feedPoll is the proxy's feed.poll: the default, so the latency is what ships.
-	feedPoll = time.Second
+	feedPoll = 500 * time.Millisecond
 	// maxCheckinGap spaces the feed figure's check-ins, at random, so that they fall
 	// anywhere in the poll interval.
 	maxCheckinGap = 100 * time.Millisecond
