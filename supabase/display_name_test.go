@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -81,32 +78,7 @@ func TestPlainDisplayNameMatchesUnicode(t *testing.T) {
 // nothing is left), leave good names alone, and enforce the rule from then on.
 func TestPlainDisplayNamesMigrationCleansLiveRows(t *testing.T) {
 	ctx := context.Background()
-	db := localdbtest.BaseOnly(t)
-	conn := connect(t, db.SuperuserURL)
-	var before, after []string
-	for _, f := range vibepass.MigrationFiles() {
-		if path.Base(f) < plainNamesMigration {
-			before = append(before, f)
-		} else {
-			after = append(after, f)
-		}
-	}
-	if len(after) == 0 || path.Base(after[0]) != plainNamesMigration {
-		t.Fatalf("migration %s not found in %v", plainNamesMigration, vibepass.MigrationFiles())
-	}
-	apply := func(files []string) {
-		t.Helper()
-		for _, f := range files {
-			sql, err := fs.ReadFile(vibepass.Schema, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := conn.Exec(ctx, string(sql), pgx.QueryExecModeSimpleProtocol); err != nil {
-				t.Fatalf("applying %s: %v", f, err)
-			}
-		}
-	}
-	apply(before)
+	conn, push := projectBefore(t, plainNamesMigration)
 
 	// Names the old CHECK let through (it trimmed spaces only), each saved by its user.
 	saved := []struct{ id, email, meta, name, want string }{
@@ -128,7 +100,7 @@ func TestPlainDisplayNamesMigrationCleansLiveRows(t *testing.T) {
 		}
 	}
 
-	apply(after)
+	push()
 	for _, s := range saved {
 		var name string
 		if err := conn.QueryRow(ctx, "select display_name from public.profiles where id = $1", s.id).Scan(&name); err != nil {
