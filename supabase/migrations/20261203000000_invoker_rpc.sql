@@ -11,7 +11,8 @@
 -- grant to authenticated alone), into the private schema vibepass, and public gets a
 -- SECURITY INVOKER function of each name that only calls its private twin. PostgREST still
 -- exposes rpc/checkin, rpc/session_status and rpc/checkout, with the same answers and errors,
--- and nothing more: vibepass is not in the API's schemas, and no API role has USAGE on it.
+-- and nothing more: vibepass is not in the API's schemas, and neither anon nor authenticated
+-- has USAGE on it.
 -- The privileged code still starts by checking its caller: vibepass.caller() raises 42501
 -- "not signed in" unless the request's JWT names a user, and checkin() also refuses a user
 -- who no longer exists.

@@ -131,7 +131,7 @@ select set_eq($$ select object from tests.advisor_findings(array['lint_bait']) w
   array['lint_bait.search_path_unset()', 'lint_bait.search_path_public()'],
   'the search_path check finds functions with none, or with a schema on it');
 
--- Lint 0013. vibepass.settings has none: no API role has any right on it or its schema.
+-- Lint 0013. vibepass's tables have none: no API role has any right on them.
 select is_empty($$ select object from tests.advisor_findings(array['public']) where rule = 'no rls' $$,
   'every table in public has row level security on');
 select set_eq($$ select object from tests.advisor_findings(array['lint_bait']) where rule = 'no rls' $$, array['lint_bait.open'],
@@ -158,31 +158,34 @@ select set_eq($$ select object from tests.advisor_findings(array['lint_bait']) w
   array['lint_bait.child_partial.child_partial_parent_fkey', 'lint_bait.child_second_column.child_second_column_parent_fkey'],
   'the foreign key check finds keys with only a partial index, or an index led by another column');
 
--- How the rule is kept: the privileged code is in vibepass, for authenticated only, and it
--- checks its caller; public exposes exactly the three SECURITY INVOKER entry points.
+-- How the rule is kept: the privileged code is in vibepass, the users' part for
+-- authenticated only and checking its caller, the presence feed's for service_role only;
+-- public exposes exactly their SECURITY INVOKER entry points.
 select set_eq(
   $$ select p.oid::regprocedure::text, r.rolname
        from pg_proc p cross join unnest(array['anon', 'authenticated', 'service_role']) r (rolname)
       where p.pronamespace in ('public'::regnamespace, 'vibepass'::regnamespace) and p.prosecdef
         and has_function_privilege(r.rolname, p.oid, 'execute') $$,
   $$ values ('vibepass.checkin()', 'authenticated'), ('vibepass.session_status()', 'authenticated'),
-            ('vibepass.checkout()', 'authenticated') $$,
-  'the only SECURITY DEFINER functions an API role may execute are vibepass''s checkin, session_status and checkout, for authenticated'
+            ('vibepass.checkout()', 'authenticated'), ('vibepass.presence_head()', 'service_role'),
+            ('vibepass.presence_tick()', 'service_role'), ('vibepass.presence_changes(bigint,integer)', 'service_role') $$,
+  'the only SECURITY DEFINER functions an API role may execute are vibepass''s checkin, session_status and checkout, for authenticated, and the presence feed, for service_role'
 );
 select set_eq(
   $$ select p.proname::text, r.rolname
        from pg_proc p cross join unnest(array['anon', 'authenticated', 'service_role']) r (rolname)
       where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute') $$,
   $$ values ('checkin', 'authenticated'), ('session_status', 'authenticated'), ('checkout', 'authenticated'),
-            ('active_users', 'service_role') $$,
-  'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role rpc/active_users, and nothing more'
+            ('active_users', 'service_role'), ('presence_tick', 'service_role'), ('presence_changes', 'service_role'),
+            ('presence_summary', 'service_role') $$,
+  'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role active_users and the presence feed, and nothing more'
 );
 select throws_ok('select vibepass.checkin()', '42501', 'not signed in',
   'the private checkin checks its caller: no user in the claims is refused, even for the superuser');
 select tests.create_supabase_user('eve', 'eve@test.local');
 select tests.authenticate_as('eve');
 select throws_ok('select vibepass.checkin()', '42501', 'permission denied for schema vibepass',
-  'a user cannot name the private checkin: the API roles have no USAGE on vibepass');
+  'a user cannot name the private checkin: authenticated has no USAGE on vibepass');
 select is((public.checkin()::jsonb ->> 'expires_in_minutes')::int, 60,
   'a user checks in through public.checkin(), which reaches the private one without USAGE on vibepass');
 
