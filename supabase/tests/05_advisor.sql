@@ -177,7 +177,7 @@ select set_eq(
       where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute') $$,
   $$ values ('checkin', 'authenticated'), ('session_status', 'authenticated'), ('checkout', 'authenticated'),
             ('active_users', 'service_role'), ('active_users_page', 'service_role'), ('presence_tick', 'service_role'),
-            ('presence_changes', 'service_role'), ('presence_summary', 'service_role') $$,
+            ('presence_changes', 'service_role'), ('presence_summary', 'service_role'), ('presence_history', 'service_role') $$,
   'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role the model''s list and the presence feed, and nothing more'
 );
 select throws_ok('select vibepass.checkin()', '42501', 'not signed in',
