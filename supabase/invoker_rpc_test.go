@@ -10,7 +10,7 @@ import (
 )
 
 // invokerRPCMigration is the migration that moves the SECURITY DEFINER code out of public.
-const invokerRPCMigration = "20261203000000_invoker_rpc.sql"
+const invokerRPCMigration = "20261202150000_invoker_rpc.sql"
 
 // TestInvokerRPCMigrationKeepsLivePasses pushes the migration onto a database where a user
 // holds a live pass, as a live project has one: the push must succeed, public's three
