@@ -66,23 +66,20 @@ func TestEnvironmentSetsEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Config{
-		Listen: "0.0.0.0:8080",
-		Upstream: config.UpstreamConfig{Kind: "postgres", DBURL: everyVariable["VIBEPASS_UPSTREAM_DB_URL"],
-			URL: "https://example.supabase.co", AnonKey: "anon-key-value", ServiceRoleKey: "service-role-key-value", PoolMaxConns: 25},
-		Auth: config.AuthConfig{JWTSecret: strongSecret, JWKSURL: everyVariable["VIBEPASS_AUTH_JWKS_URL"]},
-		Log:  config.LogConfig{Level: "warn"},
-		Config: proxy.Config{
-			CORS: proxy.CORSConfig{Origins: []string{"https://app.example.com", "https://admin.example.com"}},
-			Timeouts: proxy.TimeoutsConfig{Upstream: 3 * time.Second, Ready: 1500 * time.Millisecond, Read: 7 * time.Second,
-				Write: 90 * time.Second, Idle: time.Minute, Shutdown: 25 * time.Second},
-			RateLimit: proxy.RateLimitConfig{UserPerMinute: 30, IPPerMinute: 40, ModelKeyPerMinute: 50},
-			Limits:    proxy.LimitsConfig{BodyBytes: 2048, HeaderBytes: 65536, ModelStreams: 4},
-			Page:      proxy.PageConfig{Enabled: true},
-			ClientIP:  proxy.ClientIPConfig{Header: "X-Forwarded-For", TrustedProxies: []string{"10.0.0.0/8", "192.168.0.0/16"}},
-		},
-		ModelAPIKeys: []string{"new-model-key-7f3a9c", "old-model-key-2b8e4d"},
-	}
+	want := config.Default() // keys config.toml does not have (toml:"-") keep their defaults
+	want.Listen = "0.0.0.0:8080"
+	want.Upstream = config.UpstreamConfig{Kind: "postgres", DBURL: everyVariable["VIBEPASS_UPSTREAM_DB_URL"],
+		URL: "https://example.supabase.co", AnonKey: "anon-key-value", ServiceRoleKey: "service-role-key-value", PoolMaxConns: 25}
+	want.Auth = config.AuthConfig{JWTSecret: strongSecret, JWKSURL: everyVariable["VIBEPASS_AUTH_JWKS_URL"]}
+	want.Log = config.LogConfig{Level: "warn"}
+	want.CORS = proxy.CORSConfig{Origins: []string{"https://app.example.com", "https://admin.example.com"}}
+	want.Timeouts = proxy.TimeoutsConfig{Upstream: 3 * time.Second, Ready: 1500 * time.Millisecond, Read: 7 * time.Second,
+		Write: 90 * time.Second, Idle: time.Minute, Shutdown: 25 * time.Second}
+	want.RateLimit = proxy.RateLimitConfig{UserPerMinute: 30, IPPerMinute: 40, ModelKeyPerMinute: 50}
+	want.Limits = proxy.LimitsConfig{BodyBytes: 2048, HeaderBytes: 65536, ModelStreams: 4}
+	want.Page = proxy.PageConfig{Enabled: true}
+	want.ClientIP = proxy.ClientIPConfig{Header: "X-Forwarded-For", TrustedProxies: []string{"10.0.0.0/8", "192.168.0.0/16"}}
+	want.ModelAPIKeys = []string{"new-model-key-7f3a9c", "old-model-key-2b8e4d"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Read from the environment alone =\n%+v\nwant\n%+v", cfg, want)
 	}
