@@ -19,9 +19,11 @@ RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.ver
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/vibepass /usr/local/bin/vibepass
 USER nonroot:nonroot
-# Listen on 0.0.0.0:8080 unless the platform gives another PORT or VIBEPASS_LISTEN is set.
-ENV PORT=8080
-EXPOSE 8080
+# Listen on 0.0.0.0:8080 unless the platform gives another PORT or VIBEPASS_LISTEN is set;
+# /metrics on 9464 of the container's address, for Prometheus to scrape the pod (keep it
+# out of the public Service; Cloud Run and the like route PORT alone).
+ENV PORT=8080 VIBEPASS_METRICS_LISTEN=0.0.0.0:9464
+EXPOSE 8080 9464
 # No HEALTHCHECK: the orchestrator probes /healthz and /readyz (docs/deploy.md), and the
 # image has no shell or curl to run one with.
 ENTRYPOINT ["/usr/local/bin/vibepass", "serve"]

@@ -4,6 +4,7 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -103,13 +104,16 @@ func TestImageBuildServesFromTheEnvironment(t *testing.T) {
 		"MODEL_API_KEY":            key,
 	}
 	for _, in := range readDockerfile(t)[1] {
-		if name, value, ok := strings.Cut(in.args, "="); in.name == "ENV" && ok {
-			if _, set := env[name]; !set {
+		if in.name != "ENV" {
+			continue
+		}
+		for _, kv := range strings.Fields(in.args) { // ENV KEY=VALUE ..., no quoting in this file
+			if name, value, ok := strings.Cut(kv, "="); ok && env[name] == "" {
 				env[name] = value
 			}
 		}
 	}
-	r := startReplica(t, bin, env) // PORT is the platform's, over the image's 8080
+	r := startReplica(t, bin, env) // PORT and the metrics address are the test's, over the image's
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
 	if uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindSubmatch(status); err != nil || uid == nil || string(uid[1]) == "0" {
 		t.Errorf("serve runs as uid %s (%v); want a non-root user", uid, err)
@@ -120,6 +124,11 @@ func TestImageBuildServesFromTheEnvironment(t *testing.T) {
 	}
 	if code, body := call(t, "POST", r.base+"/api/checkin", "Authorization: Bearer "+token); code != 200 || body["success"] != true {
 		t.Errorf("checkin = %d %v", code, body)
+	}
+	if resp, err := http.Get("http://" + r.metrics + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET /metrics on VIBEPASS_METRICS_LISTEN: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	if code := r.stop(t); code != 0 {
 		t.Errorf("serve exit %d after SIGTERM, want 0:\n%s", code, r.logs(t))

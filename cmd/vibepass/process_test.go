@@ -89,16 +89,17 @@ func imageBuild(t *testing.T, overrides map[string]string) string {
 
 // replica is one `vibepass serve` process started from a built binary.
 type replica struct {
-	base   string // http://127.0.0.1:PORT
-	cmd    *exec.Cmd
-	stderr *os.File
-	exited chan struct{} // closed once the process has exited
-	err    error         // its exit status, once exited is closed
+	base    string // http://127.0.0.1:PORT
+	metrics string // host:port of its /metrics
+	cmd     *exec.Cmd
+	stderr  *os.File
+	exited  chan struct{} // closed once the process has exited
+	err     error         // its exit status, once exited is closed
 }
 
 // startReplica runs `bin serve` with env as its whole environment, from an empty
-// directory (so no config.toml), listening on a free port given as PORT (over any in
-// env), as the
+// directory (so no config.toml), listening on a free port given as PORT and serving
+// metrics on another (over any in env), as the
 // nobody user when this test runs as root. It waits for /readyz to answer 200.
 func startReplica(t *testing.T, bin string, env map[string]string) *replica {
 	t.Helper()
@@ -109,7 +110,10 @@ func startReplica(t *testing.T, bin string, env map[string]string) *replica {
 	for k, v := range env {
 		r.cmd.Env = append(r.cmd.Env, k+"="+v)
 	}
-	r.cmd.Env = append(r.cmd.Env, "PORT="+port) // the last value wins: the platform's over the image's
+	// The last value wins: a free port and metrics address over any in env (the image's
+	// 0.0.0.0:9464 is one per host, and replicas share this one).
+	r.metrics = freeAddr(t)
+	r.cmd.Env = append(r.cmd.Env, "PORT="+port, "VIBEPASS_METRICS_LISTEN="+r.metrics)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: unprivileged(t)}
 	var err error
 	if r.stderr, err = os.Create(filepath.Join(t.TempDir(), "stderr")); err != nil {

@@ -28,6 +28,7 @@ var everyVariable = map[string]string{
 	"VIBEPASS_AUTH_JWT_SECRET":                 strongSecret,
 	"VIBEPASS_AUTH_JWKS_URL":                   "https://example.supabase.co/auth/v1/.well-known/jwks.json",
 	"VIBEPASS_LOG_LEVEL":                       "warn",
+	"VIBEPASS_METRICS_LISTEN":                  "0.0.0.0:9464",
 	"VIBEPASS_CORS_ORIGINS":                    "https://app.example.com, https://admin.example.com,",
 	"VIBEPASS_TIMEOUTS_UPSTREAM":               "3s",
 	"VIBEPASS_TIMEOUTS_READY":                  "1500ms",
@@ -72,6 +73,7 @@ func TestEnvironmentSetsEveryKey(t *testing.T) {
 		URL: "https://example.supabase.co", AnonKey: "anon-key-value", ServiceRoleKey: "service-role-key-value", PoolMaxConns: 25}
 	want.Auth = config.AuthConfig{JWTSecret: strongSecret, JWKSURL: everyVariable["VIBEPASS_AUTH_JWKS_URL"]}
 	want.Log = config.LogConfig{Level: "warn"}
+	want.Metrics = config.MetricsConfig{Listen: "0.0.0.0:9464"}
 	want.CORS = proxy.CORSConfig{Origins: []string{"https://app.example.com", "https://admin.example.com"}}
 	want.Timeouts = proxy.TimeoutsConfig{Upstream: 3 * time.Second, Ready: 1500 * time.Millisecond, Read: 7 * time.Second,
 		Write: 90 * time.Second, Idle: time.Minute, Shutdown: 25 * time.Second}
