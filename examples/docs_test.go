@@ -39,6 +39,7 @@ var manualBlocks = map[string]string{
 	`eval "$(npx supabase@2.117.0 status -o env | sed 's/^/export /')"   # ANON_KEY, SERVICE_ROLE_KEY, JWT_SECRET, …`: "needs `supabase start`, which needs Docker",
 	`go run ./cmd/vibepass serve --config config.toml`:                                                                "needs the project's PostgREST and Auth (steps 1-4 of docs/supabase.md)",
 	`curl -s -X POST -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:3000/api/checkin`:                      "needs a real user's token from the project's Supabase Auth",
+	`docker build --build-arg VERSION="$(git describe --tags --always)" -t vibepass .`:                                "needs a Docker engine; TestImageBuildServesFromTheEnvironment builds and runs the binary as the image would",
 }
 
 // harnessCommands are the lines a `sh harness` block may hold: what the harness runs.

@@ -44,6 +44,10 @@ type usageError string
 // Error implements the error interface.
 func (e usageError) Error() string { return string(e) }
 
+// invalidConfig is a configuration `serve --check-config` refuses: it exits 2, as a
+// usage error does, so that a deploy step can tell "fix the config" from success.
+type invalidConfig struct{ error }
+
 func main() {
 	os.Exit(runMain(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -77,6 +81,9 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			if msg := err.Error(); msg != "" {
 				fmt.Fprintf(stderr, "vibepass %s: %s\n", cmd.name, msg)
 			}
+			return 2
+		case errors.As(err, new(invalidConfig)):
+			fmt.Fprintf(stderr, "vibepass %s: %v\n", cmd.name, err)
 			return 2
 		default:
 			fmt.Fprintf(stderr, "vibepass %s: %v\n", cmd.name, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,16 +18,32 @@ import (
 	"github.com/vibepass/vibepass/proxy"
 )
 
-// serve runs the production server from a config file until SIGTERM or SIGINT,
-// then lets in-flight requests finish.
-func serve(ctx context.Context, args []string, _, stderr io.Writer) error {
+// serve runs the production server from its configuration (flags, environment,
+// config file, defaults) until SIGTERM or SIGINT, then lets in-flight requests finish.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	path := fs.String("config", "config.toml", "configuration file (see the documented config.toml)")
+	path := fs.String("config", "config.toml", "configuration file (see the documented config.toml); \"\" for none. "+
+		"The default may be missing: the environment (VIBEPASS_<SECTION>_<KEY>, PORT) and the defaults then give everything")
+	listen := fs.String("listen", "", "host:port to bind, over VIBEPASS_LISTEN, PORT and the file's listen")
+	check := fs.Bool("check-config", false, "validate the configuration, print a summary and exit: 0 when valid, 2 when not; nothing listens")
 	cpuProfile := fs.String("cpuprofile", "", "write the process's CPU profile to this file until it exits (vibepass bench uses it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := config.Read(config.Sources{Path: *path, Optional: !explicit, Listen: *listen})
+	if *check {
+		if err != nil {
+			return invalidConfig{err}
+		}
+		file := "no file"
+		if cfg.File != "" {
+			file = "file " + cfg.File
+		}
+		_, err := fmt.Fprintf(stdout, "config ok: %s, listen %s, upstream %s\n", file, cfg.Listen, cfg.Upstream.Kind)
+		return err
+	}
 	if err != nil {
 		return err
 	}

@@ -118,6 +118,43 @@ func TestServeRefusesThePublicJWTSecret(t *testing.T) {
 	}
 }
 
+// TestServeCheckConfig: `serve --check-config` validates the configuration the
+// environment alone gives (no config.toml where it runs) and exits 0, or 2 naming the
+// key and its variable, and never listens: PORT names a port this test holds.
+func TestServeCheckConfig(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	t.Chdir(t.TempDir()) // no config.toml here: serve reads the environment alone
+	t.Setenv("PORT", fmt.Sprint(held.Addr().(*net.TCPAddr).Port))
+	t.Setenv("VIBEPASS_UPSTREAM_KIND", "postgres")
+	t.Setenv("VIBEPASS_UPSTREAM_DB_URL", "postgres://authenticator:db-password-5e8a1c@127.0.0.1:1/postgres")
+	t.Setenv("VIBEPASS_AUTH_JWT_SECRET", devtoken.NewSecret())
+	t.Setenv("MODEL_API_KEY", testModelKey)
+	// A serve that went on to listen would fail on the held port or run until this deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code, stdout, stderr := run(ctx, "serve", "--check-config")
+	if want := fmt.Sprintf("config ok: no file, listen 0.0.0.0:%s, upstream postgres\n", os.Getenv("PORT")); code != 0 || stdout != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+	t.Setenv("VIBEPASS_LIMITS_MODEL_STREAMS", "0")
+	code, _, stderr = run(ctx, "serve", "--check-config")
+	if want := "VIBEPASS_LIMITS_MODEL_STREAMS: limits.model_streams: must be between 1 and 100"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, want)
+	}
+	if strings.Contains(stderr, "db-password") {
+		t.Errorf("stderr %q prints the database password", stderr)
+	}
+	t.Setenv("VIBEPASS_LIMITS_MODEL_STREAMS", "")
+	code, _, stderr = run(ctx, "serve", "--check-config", "--config", "absent.toml")
+	if code != 2 || !strings.Contains(stderr, "absent.toml") {
+		t.Errorf("a config file that was asked for and is missing: exit %d, stderr %q; want 2 naming it", code, stderr)
+	}
+}
+
 // freeAddr returns a local address nothing listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -1,12 +1,14 @@
-// Package config reads vibepass's configuration: config.toml, with secrets from the
-// environment only (env(NAME) values and MODEL_API_KEY), validated once at start so
-// that every error names the key at fault.
+// Package config reads vibepass's configuration: config.toml and VIBEPASS_<SECTION>_<KEY>
+// variables over it, with secrets from the environment only (those variables, env(NAME)
+// values and MODEL_API_KEY), validated once at start so that every error names the key
+// at fault and where it was set.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -28,7 +30,7 @@ const (
 // ModelKeysEnv names the environment variable holding the model API keys, comma-separated.
 const ModelKeysEnv = "MODEL_API_KEY"
 
-// Config is the whole configuration, read from a TOML file by Load.
+// Config is the whole configuration, read from a TOML file and the environment by Read.
 type Config struct {
 	// Listen is the host:port the server binds.
 	Listen   string         `toml:"listen"`
@@ -41,6 +43,8 @@ type Config struct {
 	proxy.Config
 	// ModelAPIKeys are the keys the model endpoint accepts; from MODEL_API_KEY, never the file.
 	ModelAPIKeys []string `toml:"-"`
+	// File is the config file read; "" when the environment and defaults gave everything.
+	File string `toml:"-"`
 }
 
 // UpstreamConfig says where the vibepass functions live.
@@ -100,20 +104,53 @@ func Default() Config {
 	}
 }
 
-// Load reads the TOML file at path and parses it with Parse.
-func Load(path string) (Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, err // it names the file
-	}
-	return Parse(path, data)
+// Sources says where Read takes the configuration from besides the environment.
+type Sources struct {
+	// Path is the config file; "" reads none.
+	Path string
+	// Optional lets the file at Path be missing: serve's default config.toml, absent
+	// from a container configured by its environment alone.
+	Optional bool
+	// Listen is serve's --listen flag, over every other source; "" when not given.
+	Listen string
 }
 
-// Parse reads a config file's contents over DefaultConfig, resolves env(NAME)
-// values, reads the model keys from MODEL_API_KEY, validates the result and applies
-// the secret policy (see checkSecrets). Every error names the file (path) and the
-// key at fault, never a secret's value.
+// Read reads the configuration, each source over the next: flags, the environment
+// (VIBEPASS_<SECTION>_<KEY>, then PORT for listen alone), the file, the defaults, as
+// the Supabase CLI layers its own. Then it resolves, validates and checks the secrets
+// as Parse does; an error names the key, and the variable or flag that set it.
+func Read(s Sources) (Config, error) {
+	var data []byte
+	path := s.Path
+	if path != "" {
+		var err error
+		data, err = os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && s.Optional:
+			path = ""
+		case err != nil:
+			return Config{}, err // it names the file
+		}
+	}
+	return parse(path, data, s.Listen)
+}
+
+// Load reads the TOML file at path and the environment, as Read does.
+func Load(path string) (Config, error) {
+	return Read(Sources{Path: path})
+}
+
+// Parse reads a config file's contents over DefaultConfig and the VIBEPASS_*
+// variables over those, resolves env(NAME) values, reads the model keys from
+// MODEL_API_KEY, validates the result and applies the secret policy (see
+// checkSecrets). Every error names the key at fault and where it was set (the file,
+// path, or a variable), never a secret's value.
 func Parse(path string, data []byte) (Config, error) {
+	return parse(path, data, "")
+}
+
+// parse is Parse with serve's --listen flag.
+func parse(path string, data []byte, listenFlag string) (Config, error) {
 	cfg := Default()
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
@@ -125,17 +162,50 @@ func Parse(path string, data []byte) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("%s: %s: unknown key", path, undecoded[0])
 	}
+	cfg.File = path
+	origin := map[string]string{} // key -> the variable or flag that set it
+	if err := cfg.applyEnv(origin); err != nil {
+		return Config{}, err
+	}
+	switch {
+	case listenFlag != "":
+		cfg.Listen, origin["listen"] = listenFlag, "--listen"
+	case origin["listen"] == "" && !md.IsDefined("listen"):
+		if err := cfg.applyPort(origin); err != nil {
+			return Config{}, err
+		}
+	}
 	cfg.ModelAPIKeys = ModelKeysFromEnv()
-	if err := cfg.resolveEnv(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	err = cfg.resolveEnv(origin)
+	if err == nil {
+		err = cfg.Validate()
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if err == nil {
+		err = cfg.checkSecrets()
 	}
-	if err := cfg.checkSecrets(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if err != nil {
+		return Config{}, blame(err, path, origin)
 	}
 	return cfg, nil
+}
+
+// blame prefixes a problem ("key: what is wrong") with where that key was set: its
+// variable or flag, else the file. With no file, a key left at its default is
+// followed by the variable that sets it.
+func blame(err error, path string, origin map[string]string) error {
+	key, _, _ := strings.Cut(err.Error(), ": ")
+	if src, ok := origin[key]; ok {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	if path != "" {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, v := range Variables() {
+		if v.Key == key {
+			return fmt.Errorf("%w (no config file: set %s)", err, v.Name)
+		}
+	}
+	return err
 }
 
 // ModelKeysFromEnv returns the model API keys in MODEL_API_KEY: comma-separated,
@@ -175,8 +245,9 @@ func (c *Config) stringKeys() []configString {
 }
 
 // resolveEnv replaces env(NAME) values with the variable's value and refuses
-// literal secrets.
-func (c *Config) resolveEnv() error {
+// secrets written in the file; a key set from the environment (one in origin) may
+// hold its secret itself, since the environment is where secrets belong.
+func (c *Config) resolveEnv(origin map[string]string) error {
 	for _, s := range c.stringKeys() {
 		raw := *s.value
 		if raw == "" {
@@ -184,6 +255,9 @@ func (c *Config) resolveEnv() error {
 		}
 		m := envRef.FindStringSubmatch(raw)
 		if m == nil {
+			if origin[s.key] != "" {
+				continue
+			}
 			if s.secret {
 				return fmt.Errorf("%s: secrets must be given as env(NAME), not written in the file", s.key)
 			}

@@ -13,8 +13,10 @@ import (
 )
 
 // rootConfigEnv is what `supabase status -o env` would give the root config.toml,
-// with a project's own JWT secret (the local stack's is public: serve refuses it).
+// with a project's own JWT secret (the local stack's is public: serve refuses it),
+// and no PORT, which a CI machine may set.
 var rootConfigEnv = map[string]string{
+	config.PortEnv:              "",
 	"SUPABASE_ANON_KEY":         "anon-key-value",
 	"SUPABASE_SERVICE_ROLE_KEY": "service-role-key-value",
 	"SUPABASE_JWT_SECRET":       "project-jwt-secret-9f3c1a7e5b2d8046",
