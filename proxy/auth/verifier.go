@@ -83,6 +83,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives JWKS fetch failures; nil means slog.Default().
 	Logger *slog.Logger
+	// CacheBytes bounds the cache of verified tokens; 0 means defaultCacheBytes, and a
+	// negative value turns the cache off.
+	CacheBytes int
 }
 
 // Verifier checks user access tokens. It is safe for concurrent use.
@@ -93,6 +96,10 @@ type Verifier struct {
 	client  *http.Client
 	logger  *slog.Logger
 	allowed map[string]bool
+	clock   vibepass.Clock
+	leeway  time.Duration
+	// cache is nil when Options.CacheBytes is negative.
+	cache *tokenCache
 
 	// jwks is nil until the key set has been fetched once.
 	jwks atomic.Pointer[keySet]
@@ -154,6 +161,14 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		client:  opts.HTTPClient,
 		logger:  opts.Logger,
 		allowed: map[string]bool{},
+		clock:   clock,
+		leeway:  leeway,
+	}
+	switch {
+	case opts.CacheBytes == 0:
+		v.cache = newTokenCache(defaultCacheBytes)
+	case opts.CacheBytes > 0:
+		v.cache = newTokenCache(opts.CacheBytes)
 	}
 	if v.logger == nil {
 		v.logger = slog.Default()
@@ -334,39 +349,101 @@ func BearerToken(authorization string) string {
 // Verify checks an access token and returns the user it speaks for. Failures are
 // *vibepass.Error: EUNAUTHORIZED naming what was wrong, or EUNAVAILABLE while the
 // JWKS has not been fetched yet. ctx bounds the JWKS refresh an unknown kid causes.
+// The Caller's Claims may be shared with other calls for the same token: read only.
 func (v *Verifier) Verify(ctx context.Context, rawToken string) (vibepass.Caller, error) {
 	if rawToken == "" {
 		return vibepass.Caller{}, &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: msgMissing, Reason: vibepass.RMISSINGTOKEN}
 	}
-	var claims tokenClaims
-	token, err := v.parser.ParseWithClaims(rawToken, &claims, v.keyFor(ctx))
+	if who, ok := v.cached(ctx, rawToken); ok {
+		return who, nil
+	}
+	var (
+		claims tokenClaims
+		used   verifiedToken // the key keyFor picked
+	)
+	token, err := v.parser.ParseWithClaims(rawToken, &claims, v.keyFor(ctx, &used))
 	if err != nil {
 		return vibepass.Caller{}, v.explain(err, token, &claims)
 	}
-	return vibepass.Caller{
+	used.caller = vibepass.Caller{
 		UserID: claims.Subject,
 		// Callers may pass strings that alias reused buffers (fiber); the Caller outlives them.
 		Token:  strings.Clone(rawToken),
 		Claims: claims.raw,
-	}, nil
+	}
+	// A JWKS token without a kid was checked against every key: it is not kept, as
+	// there is no one key whose removal would end it.
+	if v.cache != nil && (used.alg == jwt.SigningMethodHS256.Alg() || used.key != nil) {
+		used.expires = claims.ExpiresAt.Add(v.leeway)
+		if claims.NotBefore != nil {
+			used.notBefore = claims.NotBefore.Add(-v.leeway)
+		}
+		v.cache.put(&used)
+	}
+	return used.caller, nil
+}
+
+// cached returns the Caller of a token verified before, when it is still valid now
+// (the same exp and nbf checks, with the same leeway, as the parser's) and, for a
+// JWKS token, the key that verified it is still published for its alg. An entry
+// that fails either is dropped, and the caller verifies the token afresh.
+func (v *Verifier) cached(ctx context.Context, rawToken string) (vibepass.Caller, bool) {
+	if v.cache == nil {
+		return vibepass.Caller{}, false
+	}
+	e := v.cache.get(rawToken)
+	if e == nil {
+		return vibepass.Caller{}, false
+	}
+	now := v.clock()
+	if !now.Before(e.expires) || now.Before(e.notBefore) || !v.keyStillPublished(ctx, e) {
+		v.cache.drop(e)
+		return vibepass.Caller{}, false
+	}
+	return e.caller, true
+}
+
+// keyStillPublished reports whether the JWKS key that verified e is still in the key
+// set now held, unchanged and usable for e's alg; always true for HS256.
+func (v *Verifier) keyStillPublished(ctx context.Context, e *verifiedToken) bool {
+	if e.key == nil {
+		return true
+	}
+	ks := v.jwks.Load()
+	if ks == nil {
+		return false
+	}
+	key, err := ks.namedKey(ctx, e.alg, e.kid)
+	if err != nil {
+		return false
+	}
+	same, ok := key.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && same.Equal(e.key)
 }
 
 // keyFor checks the header and picks the key by the token's alg: HS256 tokens carry
 // no kid the JWKS knows, and an ES256/RS256 token must never be checked against the secret.
-func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
+// It records in used the alg and the one JWKS key picked, if one was.
+func (v *Verifier) keyFor(ctx context.Context, used *verifiedToken) jwt.Keyfunc {
 	return func(token *jwt.Token) (any, error) {
 		if err := checkHeader(token); err != nil {
 			return nil, err
 		}
 		// The parser has already refused algorithms not in v.allowed.
-		if token.Method.Alg() == jwt.SigningMethodHS256.Alg() {
+		used.alg = token.Method.Alg()
+		if used.alg == jwt.SigningMethodHS256.Alg() {
 			return v.secret, nil
 		}
 		ks := v.jwks.Load()
 		if ks == nil {
 			return nil, errKeysUnavailable
 		}
-		return ks.keyFor(ctx, token)
+		key, err := ks.keyFor(ctx, token)
+		if _, set := key.(jwt.VerificationKeySet); err == nil && !set {
+			used.kid, _ = token.Header[jwkset.HeaderKID].(string)
+			used.key = key
+		}
+		return key, err
 	}
 }
 
@@ -411,6 +488,12 @@ func (ks *keySet) keyFor(ctx context.Context, token *jwt.Token) (any, error) {
 	if !ok {
 		return nil, errUnknownKey
 	}
+	return ks.namedKey(ctx, alg, id)
+}
+
+// namedKey returns the JWKS key with kid id when it may verify alg (the lookup
+// refreshes the set at most once a minute for an unknown kid).
+func (ks *keySet) namedKey(ctx context.Context, alg, id string) (any, error) {
 	jwk, err := ks.storage.KeyRead(ctx, id)
 	if err != nil {
 		return nil, errors.Join(errUnknownKey, err)

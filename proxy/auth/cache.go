@@ -1,0 +1,98 @@
+package auth
+
+import (
+	"crypto"
+	"sync"
+	"time"
+
+	"github.com/vibepass/vibepass"
+)
+
+// defaultCacheBytes bounds the verified-token cache when Options.CacheBytes is 0: about
+// 38,000 Supabase access tokens (about 1 KB each, plus their decoded claims), or 64,000
+// of the bench's smaller ones.
+const defaultCacheBytes = 64 << 20
+
+// cacheEntryOverhead is what an entry costs beyond its token and claims bytes: the map
+// slot, the entry and the Caller's headers, rounded up.
+const cacheEntryOverhead = 256
+
+// verifiedToken is a token that passed every check, and what a later request with the
+// same token must re-check: the time window and, for a JWKS token, that its key is
+// still published.
+type verifiedToken struct {
+	caller vibepass.Caller
+	// expires is exp plus the leeway: the token is refused from then on.
+	expires time.Time
+	// notBefore is nbf less the leeway (zero without nbf): the token is refused before it.
+	notBefore time.Time
+	// alg and kid name the JWKS key that verified the token, and key is that key; key is
+	// nil for an HS256 token, whose secret cannot change while the Verifier lives.
+	alg, kid string
+	key      crypto.PublicKey
+	size     int
+}
+
+// tokenCache holds verified tokens so that a client sending the same token again (a
+// status poll every minute) pays neither the signature nor the claims a second time.
+// Entries are keyed by the whole token: a Go map compares its string keys byte for
+// byte after the hash, so no two tokens can share an entry. It holds at most limit
+// bytes; past that, entries are evicted at random (the map's iteration order), which,
+// unlike LRU or FIFO, still gives some hits when more clients poll in turn than fit.
+type tokenCache struct {
+	mu      sync.Mutex
+	entries map[string]*verifiedToken
+	bytes   int
+	limit   int
+}
+
+func newTokenCache(limit int) *tokenCache {
+	return &tokenCache{entries: map[string]*verifiedToken{}, limit: limit}
+}
+
+// get returns the entry for token, if any.
+func (c *tokenCache) get(token string) *verifiedToken {
+	c.mu.Lock()
+	e := c.entries[token]
+	c.mu.Unlock()
+	return e
+}
+
+// put stores e under its caller's token, evicting entries until it fits.
+func (c *tokenCache) put(e *verifiedToken) {
+	e.size = len(e.caller.Token) + len(e.caller.Claims) + cacheEntryOverhead
+	if e.size > c.limit {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[e.caller.Token]; ok {
+		c.bytes -= old.size
+	}
+	for key, old := range c.entries {
+		if c.bytes+e.size <= c.limit {
+			break
+		}
+		delete(c.entries, key)
+		c.bytes -= old.size
+	}
+	c.entries[e.caller.Token] = e
+	c.bytes += e.size
+}
+
+// drop removes e, if it is still token's entry.
+func (c *tokenCache) drop(e *verifiedToken) {
+	c.mu.Lock()
+	if c.entries[e.caller.Token] == e {
+		delete(c.entries, e.caller.Token)
+		c.bytes -= e.size
+	}
+	c.mu.Unlock()
+}
+
+// len returns the number of entries and their bytes.
+func (c *tokenCache) len() (entries, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries), c.bytes
+}

@@ -1,0 +1,203 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+)
+
+// movableClock is a test clock that a test sets.
+type movableClock struct{ now atomic.Int64 }
+
+func newMovableClock() *movableClock {
+	c := &movableClock{}
+	c.set(testNow)
+	return c
+}
+
+func (c *movableClock) set(t time.Time) { c.now.Store(t.UnixNano()) }
+func (c *movableClock) time() time.Time { return time.Unix(0, c.now.Load()).UTC() }
+
+// newClockedVerifier builds a Verifier on clock, closed when the test ends.
+func newClockedVerifier(t testing.TB, clock *movableClock, opts Options) *Verifier {
+	t.Helper()
+	opts.Clock = clock.time
+	opts.Logger = quietLogger
+	v, err := NewVerifier(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
+// TestCachedTokenHonoursExpiry: a cached token is refused once exp (plus the leeway) has
+// passed, and before nbf (less the leeway), exactly as an uncached one.
+func TestCachedTokenHonoursExpiry(t *testing.T) {
+	clock := newMovableClock()
+	v := newClockedVerifier(t, clock, Options{HS256Secret: []byte(devtoken.Secret), Leeway: 10 * time.Second})
+	ctx := context.Background()
+	nbf := testNow.Add(-time.Minute)
+	exp := testNow.Add(time.Minute)
+	token := signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", userClaims(t, func(c jwt.MapClaims) {
+		c["nbf"], c["exp"] = nbf.Unix(), exp.Unix()
+	}))
+	if _, err := v.Verify(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := v.cache.len(); n != 1 {
+		t.Fatalf("%d cached tokens, want 1", n)
+	}
+	for _, tc := range []struct {
+		at      time.Time
+		message string // "" for valid
+	}{
+		{exp.Add(10*time.Second - time.Nanosecond), ""},
+		{exp.Add(10 * time.Second), vibepass.ErrTokenExpired.Message},
+		{nbf.Add(-10 * time.Second), ""},
+		{nbf.Add(-10*time.Second - time.Second), msgNotYetValid},
+		{testNow, ""},
+	} {
+		clock.set(tc.at)
+		_, err := v.Verify(ctx, token)
+		switch {
+		case tc.message == "" && err != nil:
+			t.Errorf("at %s: %v, want valid", tc.at, err)
+		case tc.message != "":
+			wantError(t, err, vibepass.EUNAUTHORIZED, tc.message)
+		}
+	}
+}
+
+// TestCachedTokenEndsWithItsKey: once the key that signed a cached token leaves the
+// JWKS, or is published for another use, the token is refused at once.
+func TestCachedTokenEndsWithItsKey(t *testing.T) {
+	for _, method := range []jwt.SigningMethod{jwt.SigningMethodES256, jwt.SigningMethodRS256} {
+		t.Run(method.Alg(), func(t *testing.T) {
+			old := newSigningKey(t, method, "key-1")
+			jwks := newJWKSServer(t, old)
+			v := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+			ctx := context.Background()
+			token := old.sign(t, userClaims(t, nil))
+			for range 2 {
+				if _, err := v.Verify(ctx, token); err != nil {
+					t.Fatalf("token of the published key: %v", err)
+				}
+			}
+			if n, _ := v.cache.len(); n != 1 {
+				t.Fatalf("%d cached tokens, want 1", n)
+			}
+
+			// Key-1 is replaced by another key under the same kid, then removed: a token of
+			// the new key makes the verifier fetch the set again, as a refresh would.
+			reused := newSigningKey(t, method, "key-1")
+			jwks.publish(t, reused)
+			if _, err := v.Verify(ctx, signWith(t, method, reused.key, "key-9", userClaims(t, nil))); err == nil {
+				t.Fatal("a token of an unpublished kid was accepted")
+			}
+			_, err := v.Verify(ctx, token)
+			wantError(t, err, vibepass.EUNAUTHORIZED, msgBadSignature)
+			if n, _ := v.cache.len(); n != 0 {
+				t.Fatalf("%d cached tokens after the key changed, want 0", n)
+			}
+		})
+	}
+}
+
+// TestCachedTokenEndsWhenItsKeyIsRemoved: a JWKS refresh that drops the key ends a
+// cached token of it, and the token is refused as a fresh one of an unknown key.
+func TestCachedTokenEndsWhenItsKeyIsRemoved(t *testing.T) {
+	old := newSigningKey(t, jwt.SigningMethodES256, "key-1")
+	next := newSigningKey(t, jwt.SigningMethodES256, "key-2")
+	jwks := newJWKSServer(t, old)
+	v := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+	ctx := context.Background()
+	token := old.sign(t, userClaims(t, nil))
+	if _, err := v.Verify(ctx, token); err != nil {
+		t.Fatal(err)
+	}
+	jwks.publish(t, next)
+	// key-2 is unknown to the verifier: it fetches the set, which no longer holds key-1.
+	if _, err := v.Verify(ctx, next.sign(t, userClaims(t, nil))); err != nil {
+		t.Fatalf("token of the rotated-in key: %v", err)
+	}
+	_, err := v.Verify(ctx, token)
+	wantError(t, err, vibepass.EUNAUTHORIZED, msgUnknownKey)
+}
+
+// TestCachedTokensNeverShareAnEntry: tokens that differ anywhere, even in one
+// signature character or only in their claims, each get their own verification.
+func TestCachedTokensNeverShareAnEntry(t *testing.T) {
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)})
+	ctx := context.Background()
+	subs := []string{testSub, "00000000-0000-4000-8000-000000000002"}
+	var tokens []string
+	for _, sub := range subs {
+		token := signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", userClaims(t, func(c jwt.MapClaims) { c["sub"] = sub }))
+		tokens = append(tokens, token)
+		for range 2 {
+			who, err := v.Verify(ctx, token)
+			if err != nil || who.UserID != sub || who.Token != token || !strings.Contains(string(who.Claims), sub) {
+				t.Fatalf("Verify = %+v, %v, want %s", who, err, sub)
+			}
+		}
+	}
+	// The same token with its signature changed, a byte longer, or cut short.
+	valid := tokens[0]
+	last := valid[len(valid)-1]
+	flipped := byte('A')
+	if last == 'A' {
+		flipped = 'B'
+	}
+	for _, forged := range []string{valid[:len(valid)-1] + string(flipped), valid + "A", valid[:len(valid)-1],
+		valid[:strings.LastIndexByte(valid, '.')+1] + strings.Repeat("A", len(valid)-strings.LastIndexByte(valid, '.')-1)} {
+		if _, err := v.Verify(ctx, forged); err == nil {
+			t.Errorf("forged token %q accepted", forged)
+		}
+	}
+	if n, _ := v.cache.len(); n != len(subs) {
+		t.Errorf("%d cached tokens, want %d", n, len(subs))
+	}
+}
+
+// TestTokenCacheIsBounded: however many tokens are verified, the cache stays within its
+// bytes, evicting others; an evicted token verifies again as usual.
+func TestTokenCacheIsBounded(t *testing.T) {
+	const limit = 16 << 10
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), CacheBytes: limit})
+	ctx := context.Background()
+	var tokens []string
+	for i := range 200 {
+		sub := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		token := signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", userClaims(t, func(c jwt.MapClaims) { c["sub"] = sub }))
+		tokens = append(tokens, token)
+		if _, err := v.Verify(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		if _, bytes := v.cache.len(); bytes > limit {
+			t.Fatalf("after %d tokens the cache holds %d bytes, over its %d", i+1, bytes, limit)
+		}
+	}
+	entries, _ := v.cache.len()
+	if entries == 0 || entries >= len(tokens) {
+		t.Fatalf("%d of %d tokens cached, want some evicted", entries, len(tokens))
+	}
+	for i, token := range tokens {
+		if who, err := v.Verify(ctx, token); err != nil || who.Token != token {
+			t.Fatalf("token %d after eviction: %+v, %v", i, who, err)
+		}
+	}
+
+	off := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), CacheBytes: -1})
+	if _, err := off.Verify(ctx, tokens[0]); err != nil || off.cache != nil {
+		t.Fatalf("with the cache off: %v, cache %v", err, off.cache)
+	}
+}
