@@ -41,7 +41,10 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 	if n := report.Errors(); n > 0 {
 		t.Errorf("%d calls failed, first: %v", n, report.FirstError())
 	}
-	for _, f := range []pairedFigure{report.checkin, report.status} {
+	if len(report.user) != 6 {
+		t.Fatalf("%d user endpoint figures, want 6", len(report.user))
+	}
+	for _, f := range report.user {
 		for side, res := range map[string]loadResult{"proxy": f.proxy, "direct": f.direct} {
 			if res.ops == 0 || res.rate() <= 0 || res.percentile(99) <= 0 {
 				t.Errorf("%s %s: not measured: %d ops in %s", f.name, side, res.ops, res.elapsed)
@@ -65,7 +68,8 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 	var out bytes.Buffer
 	report.Print(&out)
 	t.Log("\n" + out.String())
-	for _, row := range []string{"check-in, 4 clients", "session status, 4 clients", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model",
+	for _, row := range []string{"check-in, HS256, 4 clients", "check-in, ES256, 4 clients", "session status, HS256, 4 clients",
+		"session status, ES256, 4 clients", "session status, HS256, polling, 4 clients", "session status, ES256, polling, 4 clients", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model",
 		"feed event latency, 1 subscriber(s)", "feed event latency, 1000 subscriber(s)", "proxy RSS per 1000 idle subscribers",
 		"proxy CPU per 1000 idle subscribers", "Postgres CPU per change poll", "active users 304, 1 client", "errors, all runs"} {
 		if !strings.Contains(out.String(), row) {

@@ -22,6 +22,8 @@ import (
 // model client, room for the feed figure's event streams at the default poll, the
 // HS256 secret the bench tokens are signed with, rate limits far above any rate
 // reached here (the limiter still runs on every request), and production logging.
+// Tokens of both kinds are accepted: HS256 with the bench's secret, ES256 through the
+// JWKS the bench serves.
 const benchProxyConfig = `listen = %q
 
 [upstream]
@@ -38,6 +40,7 @@ subscribers = %d
 
 [auth]
 jwt_secret = "env(VIBEPASS_BENCH_JWT_SECRET)"
+jwks_url = %q
 
 [rate_limit]
 user_per_minute = 1000000000
@@ -58,10 +61,10 @@ type benchProxy struct {
 }
 
 // startBenchProxy starts `binary serve` on a free loopback port over dbURL, with conns
-// user connections and modelStreams model streams, verifying tokens with jwtSecret,
+// user connections and modelStreams model streams, verifying tokens of signer,
 // and waits until /readyz answers 200. cpuProfile, if set, receives the process's CPU
 // profile.
-func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStreams int, jwtSecret, modelKey, cpuProfile string) (*benchProxy, error) {
+func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStreams int, signer *benchSigner, modelKey, cpuProfile string) (*benchProxy, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -72,7 +75,7 @@ func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStre
 	}
 	p := &benchProxy{url: "http://" + addr, dir: dir, done: make(chan error, 1)}
 	configPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams, feedPoll.String(), feedSubscribers), 0o600); err != nil {
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams, feedPoll.String(), feedSubscribers, signer.jwksURL), 0o600); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "proxy.log"))
@@ -90,7 +93,7 @@ func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStre
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append(os.Environ(),
 		"VIBEPASS_BENCH_DB_URL="+dbURL,
-		"VIBEPASS_BENCH_JWT_SECRET="+jwtSecret,
+		"VIBEPASS_BENCH_JWT_SECRET="+signer.secret,
 		config.ModelKeysEnv+"="+modelKey,
 	)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile

@@ -28,14 +28,23 @@ type Report struct {
 	pgVersion, fsync   string
 	syncCommit, memory string
 	loadTime           time.Duration
-	checkin, status    pairedFigure
+	user               []userFigure
 	active             []activeFigure
 	feed               feedFigure
 }
 
+// userFigure is a user endpoint's figure and the rate ratio it aims at.
+type userFigure struct {
+	pairedFigure
+	target float64
+}
+
 // Errors returns the number of failed calls over every run.
 func (r *Report) Errors() int {
-	n := r.checkin.proxy.errs + r.checkin.direct.errs + r.status.proxy.errs + r.status.direct.errs
+	n := 0
+	for _, u := range r.user {
+		n += u.proxy.errs + u.direct.errs
+	}
 	for _, a := range r.active {
 		n += a.errs
 	}
@@ -44,9 +53,11 @@ func (r *Report) Errors() int {
 
 // FirstError returns one of the errors counted, or nil.
 func (r *Report) FirstError() error {
-	for _, err := range []error{r.checkin.proxy.firstErr, r.checkin.direct.firstErr, r.status.proxy.firstErr, r.status.direct.firstErr} {
-		if err != nil {
-			return err
+	for _, u := range r.user {
+		for _, err := range []error{u.proxy.firstErr, u.direct.firstErr} {
+			if err != nil {
+				return err
+			}
 		}
 	}
 	for _, a := range r.active {
@@ -67,17 +78,14 @@ func (r *Report) Print(w io.Writer) {
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tproxy\tbaseline\tratio\ttarget\tmet?")
-	for _, p := range []struct {
-		f      pairedFigure
-		target float64
-	}{{r.checkin, checkinTarget}, {r.status, statusTarget}} {
-		ratio := p.f.proxy.rate() / p.f.direct.rate()
+	for _, p := range r.user {
+		ratio := p.proxy.rate() / p.direct.rate()
 		fmt.Fprintf(tw, "%s, %d clients (req/s)\t%.0f\t%.0f direct pgx\t%.2fx\t>= %.2fx\t%s\n",
-			p.f.name, c.Concurrency, p.f.proxy.rate(), p.f.direct.rate(), ratio, p.target, met(ratio >= p.target))
+			p.name, c.Concurrency, p.proxy.rate(), p.direct.rate(), ratio, p.target, met(ratio >= p.target))
 		fmt.Fprintf(tw, "  p50 / p99 (ms)\t%s / %s\t%s / %s\t\t\t\n",
-			ms(p.f.proxy.percentile(50)), ms(p.f.proxy.percentile(99)), ms(p.f.direct.percentile(50)), ms(p.f.direct.percentile(99)))
+			ms(p.proxy.percentile(50)), ms(p.proxy.percentile(99)), ms(p.direct.percentile(50)), ms(p.direct.percentile(99)))
 		fmt.Fprintf(tw, "  CPU per request (µs: proxy/Postgres/client)\t%s\t%s\t\t\t\n",
-			p.f.proxy.cpu.perOp(p.f.proxy.ops).micros(), p.f.direct.cpu.perOp(p.f.direct.ops).micros())
+			p.proxy.cpu.perOp(p.proxy.ops).micros(), p.direct.cpu.perOp(p.direct.ops).micros())
 	}
 	for _, a := range r.active {
 		proxy, fetch, agg := median(a.proxy), median(a.fetch), median(a.jsonAgg)
@@ -105,7 +113,9 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nactive users body: %.1f MB uncompressed, %d rows.\n", float64(r.active[0].bodySize)/(1<<20), c.Users)
 	}
 	fmt.Fprintln(w, "proxy: `vibepass serve` (direct upstream, log level info, rate limits on but out of reach) in its own process on 127.0.0.1,")
-	fmt.Fprintln(w, "  driven over HTTP/1.1 keep-alive with one HS256 token per user; baselines: the same batches through pgx from this process.")
+	fmt.Fprintln(w, "  driven over HTTP/1.1 keep-alive, each request the next user's with a token new to the proxy (HS256, or ES256 through a JWKS")
+	fmt.Fprintln(w, "  the bench serves on loopback); polling: each client sends one user's token again and again, which the proxy's cache")
+	fmt.Fprintln(w, "  has verified; baselines: the same batches through pgx from this process.")
 	fmt.Fprintln(w, "CPU: user+system time from /proc (the proxy process, the postmaster with all its children) and getrusage (this process),")
 	fmt.Fprintln(w, "  over the measured slices, divided by the requests (or reads) made in them; Postgres counts 0 when it is not on this machine.")
 	fmt.Fprintln(w, "peak RSS: VmHWM of the proxy process from /proc/<pid>/status, reset (clear_refs 5) before each active-users figure.")

@@ -27,8 +27,9 @@ import (
 // benchUser is one loaded user with the token its virtual client sends.
 type benchUser struct {
 	id     string // auth.users.id, as the feed's events name the user
-	token  string
-	claims string // the token's payload, what the proxy gives Postgres as request.jwt.claims
+	email  string
+	token  string // the token of the kind the current figure measures
+	claims string // an HS256 token's payload, what the direct baselines give Postgres as request.jwt.claims
 }
 
 // benchRun holds what the figures share: the users, the database pool for the
@@ -40,6 +41,7 @@ type benchRun struct {
 	pool       *pgxpool.Pool // authenticator, like the proxy's: the direct baselines
 	postmaster int           // the local Postgres server's pid, for its CPU time; 0 if not local
 	proxy      *benchProxy
+	signer     *benchSigner
 	client     *http.Client         // the model's reads
 	userClient *fasthttp.HostClient // the user endpoints
 	modelKey   string
@@ -60,10 +62,12 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	cfg.Logf("loaded %d users and %d passes in %s", cfg.Users, cfg.Users*cfg.PassesPerUser, report.loadTime.Round(time.Second/10))
 
 	r := &benchRun{cfg: cfg}
-	// A fresh secret per run: serve refuses the public dev secret.
-	jwtSecret := devtoken.NewSecret()
 	var err error
-	if r.users, err = mintBenchTokens(ctx, superURL, jwtSecret); err != nil {
+	if r.signer, err = newBenchSigner(); err != nil {
+		return nil, err
+	}
+	defer r.signer.close()
+	if r.users, err = mintBenchTokens(ctx, superURL, r.signer.secret); err != nil {
 		return nil, err
 	}
 	if len(r.users) != cfg.Users {
@@ -76,7 +80,7 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	defer r.pool.Close()
 	r.postmaster = findPostmaster(ctx, r.pool)
 	r.modelKey = auth.NewAPIKey()
-	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, slices.Max(activeUsersClients), jwtSecret, r.modelKey, cfg.ProxyProfile); err != nil {
+	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, slices.Max(activeUsersClients), r.signer, r.modelKey, cfg.ProxyProfile); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -92,11 +96,9 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	r.userClient = &fasthttp.HostClient{Addr: strings.TrimPrefix(r.proxy.url, "http://"), MaxConns: conns}
 	defer r.userClient.CloseIdleConnections()
 
-	report.checkin = r.paired(ctx, "check-in", r.viaProxy(http.MethodPost, "/api/checkin", `"success":true`), r.direct(sqlapi.CheckinSQL))
-	if err := checkInAll(ctx, superURL); err != nil {
-		return nil, fmt.Errorf("checking in every bench user: %w", err)
+	if err := r.userFigures(ctx, report, superURL); err != nil {
+		return nil, err
 	}
-	report.status = r.paired(ctx, "session status", r.viaProxy(http.MethodGet, "/api/session", `"active":true`), r.direct(sqlapi.SessionStatusSQL))
 	for _, clients := range activeUsersClients {
 		report.active = append(report.active, r.activeUsers(ctx, clients))
 	}
@@ -106,6 +108,34 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 		return nil, err
 	}
 	return report, nil
+}
+
+// userFigures measures check-in and session status through the proxy against the
+// direct baseline, with tokens of both kinds, each request for the next user with a
+// token the proxy has not seen; then session status with each client polling with one
+// token, as an app does, whose verification the proxy's token cache saves.
+func (r *benchRun) userFigures(ctx context.Context, report *Report, superURL string) error {
+	checkin := r.viaProxy(http.MethodPost, "/api/checkin", `"success":true`)
+	status := r.viaProxy(http.MethodGet, "/api/session", `"active":true`)
+	polling := r.pollingProxy(http.MethodGet, "/api/session", `"active":true`)
+	for _, kind := range []tokenKind{hs256, es256} {
+		if err := r.signer.mint(r.users, kind); err != nil {
+			return err
+		}
+		report.user = append(report.user, userFigure{r.paired(ctx, "check-in, "+string(kind), checkin, r.direct(sqlapi.CheckinSQL)), checkinTarget})
+	}
+	if err := checkInAll(ctx, superURL); err != nil {
+		return fmt.Errorf("checking in every bench user: %w", err)
+	}
+	for _, kind := range []tokenKind{hs256, es256} {
+		if err := r.signer.mint(r.users, kind); err != nil {
+			return err
+		}
+		report.user = append(report.user,
+			userFigure{r.paired(ctx, "session status, "+string(kind), status, r.direct(sqlapi.SessionStatusSQL)), statusTarget},
+			userFigure{r.paired(ctx, "session status, "+string(kind)+", polling", polling, r.direct(sqlapi.SessionStatusSQL)), statusTarget})
+	}
+	return nil
 }
 
 // describeMachine records what the table's reader needs to judge the numbers.
@@ -182,7 +212,8 @@ func checkInAll(ctx context.Context, superURL string) error {
 }
 
 // mintBenchTokens mints, up front, one HS256 access token per bench user with the
-// secret the proxy is configured with, valid for the whole run.
+// secret the proxy is configured with, valid for the whole run; its payload is the
+// claims the direct baselines send.
 func mintBenchTokens(ctx context.Context, superURL, secret string) ([]benchUser, error) {
 	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
@@ -212,7 +243,7 @@ func mintBenchTokens(ctx context.Context, superURL, secret string) ([]benchUser,
 		if err != nil {
 			return nil, err
 		}
-		users[i] = benchUser{id: a.id, token: token, claims: string(payload)}
+		users[i] = benchUser{id: a.id, email: a.email, token: token, claims: string(payload)}
 	}
 	return users, nil
 }
@@ -256,6 +287,15 @@ func (r *benchRun) direct(query string) func(context.Context) error {
 // shares with the proxy and Postgres, that CPU counts against the proxy.
 func (r *benchRun) viaProxy(method, path, want string) func(context.Context) error {
 	return func(context.Context) error { return r.callAs(r.nextUser(), method, path, want) }
+}
+
+// pollingProxy is viaProxy with each of the concurrency clients' requests made as one
+// of the first concurrency users, with the same token every time.
+func (r *benchRun) pollingProxy(method, path, want string) func(context.Context) error {
+	var n atomic.Uint64
+	return func(context.Context) error {
+		return r.callAs(r.users[(n.Add(1)-1)%uint64(min(r.cfg.Concurrency, len(r.users)))], method, path, want)
+	}
 }
 
 // callAs makes one request to a user endpoint through the proxy as u; a status other
