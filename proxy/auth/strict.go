@@ -147,7 +147,8 @@ func unquoteKey(quoted []byte) []byte {
 // keyNames holds the keys of one object: a short list, then a map once it is long, so a
 // payload of many keys cannot make the check quadratic.
 type keyNames struct {
-	list [][]byte
+	list [shortKeyNames][]byte // the first n, in an array so that a short object allocates nothing
+	n    int
 	set  map[string]bool
 }
 
@@ -163,13 +164,14 @@ func (k *keyNames) add(key []byte) bool {
 		k.set[string(key)] = true
 		return true
 	}
-	for _, seen := range k.list {
+	for _, seen := range k.list[:k.n] {
 		if bytes.Equal(seen, key) {
 			return false
 		}
 	}
-	if len(k.list) < shortKeyNames {
-		k.list = append(k.list, key)
+	if k.n < shortKeyNames {
+		k.list[k.n] = key
+		k.n++
 		return true
 	}
 	k.set = make(map[string]bool, 4*shortKeyNames)

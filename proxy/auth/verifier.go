@@ -12,13 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
@@ -594,26 +597,83 @@ func (c *tokenClaims) UnmarshalJSON(data []byte) error {
 	if err := checkFoldedKeys(members); err != nil {
 		return err
 	}
-	// The claims Verify reads, matched by exact name.
-	claims := [...]struct {
-		name string
-		into any
-	}{
-		{"iss", &c.Issuer}, {"sub", &c.Subject}, {"aud", &c.Audience}, {"exp", &c.ExpiresAt},
-		{"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}, {"jti", &c.ID}, {"role", &c.Role},
-	}
+	// The claims Verify reads, matched by exact name, each decoded by its own type's
+	// decoder (what encoding/json would call after finding the type by reflection).
 	for _, m := range members {
-		for _, claim := range claims {
-			if string(m.key) != claim.name {
-				continue
-			}
-			if err := json.Unmarshal(m.value, claim.into); err != nil {
-				return err
-			}
+		var err error
+		switch string(m.key) {
+		case "iss":
+			err = decodeString(m.value, &c.Issuer)
+		case "sub":
+			err = decodeString(m.value, &c.Subject)
+		case "jti":
+			err = decodeString(m.value, &c.ID)
+		case "role":
+			err = decodeString(m.value, &c.Role)
+		case "aud":
+			c.Audience, err = decodeAudience(m.value)
+		case "exp":
+			c.ExpiresAt, err = decodeNumericDate(m.value)
+		case "nbf":
+			c.NotBefore, err = decodeNumericDate(m.value)
+		case "iat":
+			c.IssuedAt, err = decodeNumericDate(m.value)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	c.raw = bytes.Clone(data)
 	return nil
+}
+
+// isPlainString reports whether a JSON value is a string that reads as written between
+// its quotes: no escapes, valid UTF-8.
+func isPlainString(value []byte) bool {
+	return len(value) >= 2 && value[0] == '"' && bytes.IndexByte(value, '\\') < 0 && utf8.Valid(value)
+}
+
+// decodeString decodes a JSON value known to be valid into s as encoding/json does:
+// a plain string (no escapes, valid UTF-8) is taken as written, and anything else (an
+// escape, a number, null) goes through encoding/json for its exact result or error.
+func decodeString(value []byte, s *string) error {
+	if isPlainString(value) {
+		*s = string(value[1 : len(value)-1])
+		return nil
+	}
+	return json.Unmarshal(value, s)
+}
+
+// decodeAudience decodes aud as jwt.ClaimStrings' UnmarshalJSON does, reading a
+// plain string (Supabase's "authenticated") without it.
+func decodeAudience(value []byte) (jwt.ClaimStrings, error) {
+	if isPlainString(value) {
+		return jwt.ClaimStrings{string(value[1 : len(value)-1])}, nil
+	}
+	var aud jwt.ClaimStrings
+	err := aud.UnmarshalJSON(value)
+	return aud, err
+}
+
+// decodeNumericDate decodes a JSON value known to be valid as encoding/json decodes it
+// into a *jwt.NumericDate: null is nil, a number is read as NumericDate's UnmarshalJSON
+// reads it (strconv.ParseFloat, then whole seconds and the fraction at TimePrecision),
+// and anything else goes through that UnmarshalJSON for its error.
+func decodeNumericDate(value []byte) (*jwt.NumericDate, error) {
+	if string(value) == "null" {
+		return nil, nil
+	}
+	if value[0] == '-' || '0' <= value[0] && value[0] <= '9' {
+		if f, err := strconv.ParseFloat(string(value), 64); err == nil {
+			whole, frac := math.Modf(f)
+			return jwt.NewNumericDate(time.Unix(int64(whole), int64(frac*1e9))), nil
+		}
+	}
+	d := new(jwt.NumericDate)
+	if err := d.UnmarshalJSON(value); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // Validate adds Supabase's user-token rules to jwt's exp/nbf/aud checks.
