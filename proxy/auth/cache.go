@@ -8,11 +8,11 @@ import (
 	"github.com/vibepass/vibepass"
 )
 
-// defaultCacheBytes bounds the verified-token cache when Options.CacheBytes is 0: about
-// 19,000 Supabase access tokens (about 1 KB each, plus their decoded claims, 1.7 KB an
-// entry), or 30,000 of the bench's smaller ones. Together with the heap room the GC
-// leaves, that is what the cache can add to the proxy's resident set (tens of MB); a
-// bound for 100,000 users at once would be about 170 MB.
+// defaultCacheBytes bounds the verified-token cache when Options.CacheBytes is 0. An
+// entry is its token, its decoded claims and cacheEntryOverhead: about 1.3 KB for the
+// bench's tokens (26,000 fit) and about 2 KB for a Supabase token with some metadata
+// (16,000 fit). Holding all of 100,000 users at once would take about 200 MB, more than
+// the proxy's whole resident set; random eviction still gives a share of hits then.
 const defaultCacheBytes = 32 << 20
 
 // cacheEntryOverhead is what an entry costs beyond its token and claims bytes: the map
