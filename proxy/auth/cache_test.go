@@ -26,24 +26,18 @@ func newMovableClock() *movableClock {
 func (c *movableClock) set(t time.Time) { c.now.Store(t.UnixNano()) }
 func (c *movableClock) time() time.Time { return time.Unix(0, c.now.Load()).UTC() }
 
-// newClockedVerifier builds a Verifier on clock, closed when the test ends.
-func newClockedVerifier(t testing.TB, clock *movableClock, opts Options) *Verifier {
+// newJWKSVerifier serves key in a JWKS and returns a Verifier of it.
+func newJWKSVerifier(t *testing.T, key signingKey) (*jwksServer, *Verifier) {
 	t.Helper()
-	opts.Clock = clock.time
-	opts.Logger = quietLogger
-	v, err := NewVerifier(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
-	return v
+	jwks := newJWKSServer(t, key)
+	return jwks, newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
 }
 
 // TestCachedTokenHonoursExpiry: a cached token is refused once exp (plus the leeway) has
 // passed, and before nbf (less the leeway), exactly as an uncached one.
 func TestCachedTokenHonoursExpiry(t *testing.T) {
 	clock := newMovableClock()
-	v := newClockedVerifier(t, clock, Options{HS256Secret: []byte(devtoken.Secret), Leeway: 10 * time.Second})
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), Leeway: 10 * time.Second, Clock: clock.time})
 	ctx := context.Background()
 	nbf := testNow.Add(-time.Minute)
 	exp := testNow.Add(time.Minute)
@@ -83,8 +77,7 @@ func TestCachedTokenEndsWithItsKey(t *testing.T) {
 	for _, method := range []jwt.SigningMethod{jwt.SigningMethodES256, jwt.SigningMethodRS256} {
 		t.Run(method.Alg(), func(t *testing.T) {
 			old := newSigningKey(t, method, "key-1")
-			jwks := newJWKSServer(t, old)
-			v := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+			jwks, v := newJWKSVerifier(t, old)
 			ctx := context.Background()
 			token := old.sign(t, userClaims(t, nil))
 			for range 2 {
@@ -117,8 +110,7 @@ func TestCachedTokenEndsWithItsKey(t *testing.T) {
 func TestCachedTokenEndsWhenItsKeyIsRemoved(t *testing.T) {
 	old := newSigningKey(t, jwt.SigningMethodES256, "key-1")
 	next := newSigningKey(t, jwt.SigningMethodES256, "key-2")
-	jwks := newJWKSServer(t, old)
-	v := newTestVerifier(t, Options{JWKSURL: jwks.jwksURL()})
+	jwks, v := newJWKSVerifier(t, old)
 	ctx := context.Background()
 	token := old.sign(t, userClaims(t, nil))
 	if _, err := v.Verify(ctx, token); err != nil {

@@ -171,10 +171,13 @@ func (s *jwksServer) setFailing(failing bool) {
 
 func (s *jwksServer) jwksURL() string { return s.URL + "/auth/v1/.well-known/jwks.json" }
 
-// newTestVerifier builds a Verifier on the test clock, closed when the test ends.
+// newTestVerifier builds a Verifier on the test clock (unless opts has its own), closed
+// when the test ends.
 func newTestVerifier(t testing.TB, opts Options) *Verifier {
 	t.Helper()
-	opts.Clock = testClock
+	if opts.Clock == nil {
+		opts.Clock = testClock
+	}
 	opts.Logger = quietLogger
 	v, err := NewVerifier(context.Background(), opts)
 	if err != nil {
