@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,5 +193,35 @@ func TestTokenCacheIsBounded(t *testing.T) {
 	off := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), CacheBytes: -1})
 	if _, err := off.Verify(ctx, tokens[0]); err != nil || off.cache != nil {
 		t.Fatalf("with the cache off: %v, cache %v", err, off.cache)
+	}
+}
+
+// TestTokenCacheUnderConcurrentUse: goroutines verifying overlapping tokens through a
+// cache too small for them all each get their own token's caller (run with -race).
+func TestTokenCacheUnderConcurrentUse(t *testing.T) {
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), CacheBytes: 8 << 10})
+	ctx := context.Background()
+	tokens := make([]string, 32)
+	for i := range tokens {
+		sub := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		tokens[i] = signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", userClaims(t, func(c jwt.MapClaims) { c["sub"] = sub }))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				token := tokens[(g+i)%len(tokens)]
+				if who, err := v.Verify(ctx, token); err != nil || who.Token != token {
+					t.Errorf("Verify = %+v, %v", who, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if _, bytes := v.cache.len(); bytes > 8<<10 {
+		t.Errorf("the cache holds %d bytes, over its %d", bytes, 8<<10)
 	}
 }
