@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -77,11 +78,8 @@ func appendCheckin(b []byte, in vibepass.Checkin) []byte {
 	b = appendJSONString(b, CheckinMessage(in.ExpiresInMinutes))
 	b = append(b, `,"data":{"session_id":`...)
 	b = appendJSONString(b, in.SessionID)
-	b = append(b, `,"expires_at":"`...)
-	b = appendTimestamp(b, in.ExpiresAt)
-	b = append(b, `","expires_in_minutes":`...)
-	b = strconv.AppendInt(b, int64(in.ExpiresInMinutes), 10)
-	return append(b, "}}"...)
+	b = appendTimeMember(b, "expires_at", in.ExpiresAt)
+	return appendMinutesMember(b, "expires_in_minutes", in.ExpiresInMinutes)
 }
 
 // appendSession appends the session status answer for pass (nil: no live pass), as
@@ -93,13 +91,22 @@ func appendSession(b []byte, pass *vibepass.Pass) []byte {
 	}
 	b = append(b, `{"success":true,"active":true,"data":{"session_id":`...)
 	b = appendJSONString(b, pass.SessionID)
-	b = append(b, `,"checked_in_at":"`...)
-	b = appendTimestamp(b, pass.CheckedInAt)
-	b = append(b, `","expires_at":"`...)
-	b = appendTimestamp(b, pass.ExpiresAt)
-	b = append(b, `","minutes_remaining":`...)
-	b = strconv.AppendInt(b, int64(pass.MinutesRemaining), 10)
-	return append(b, "}}"...)
+	b = appendTimeMember(b, "checked_in_at", pass.CheckedInAt)
+	b = appendTimeMember(b, "expires_at", pass.ExpiresAt)
+	return appendMinutesMember(b, "minutes_remaining", pass.MinutesRemaining)
+}
+
+// appendTimeMember appends `,"name":"<t>"`, t as the API shows times.
+func appendTimeMember(b []byte, name string, t time.Time) []byte {
+	b = append(append(append(b, `,"`...), name...), `":"`...)
+	return append(appendTimestamp(b, t), '"')
+}
+
+// appendMinutesMember appends the answer's last member, `,"name":<minutes>`, and closes
+// its data object and the answer.
+func appendMinutesMember(b []byte, name string, minutes int) []byte {
+	b = append(append(append(b, `,"`...), name...), `":`...)
+	return append(strconv.AppendInt(b, int64(minutes), 10), "}}"...)
 }
 
 // healthz answers while the process serves.
