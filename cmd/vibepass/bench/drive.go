@@ -113,18 +113,30 @@ type pairedFigure struct {
 // abbaSlice is about how long one side runs before the other takes over.
 const abbaSlice = time.Second
 
-// paired measures proxyOp and directOp at the configured concurrency for the
-// configured duration each, in short slices taking turns as direct, proxy, proxy,
-// direct, repeated: the load of a shared machine comes and goes within seconds, and
-// this way it weighs on both sides alike. A first call per client, untimed, opens the
-// connections; its errors count.
+// paired measures proxyOp and directOp with abba and logs both sides.
 func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp func(context.Context) error) pairedFigure {
 	f := pairedFigure{name: name}
+	f.proxy, f.direct = r.abba(ctx, proxyOp, directOp)
+	for _, side := range []struct {
+		label string
+		res   loadResult
+	}{{"direct", f.direct}, {"proxy", f.proxy}} {
+		r.cfg.Logf("%s %s: %.0f/s p50 %s ms p99 %s ms, CPU µs per request %s, %d errors", name, side.label, side.res.rate(),
+			ms(side.res.percentile(50)), ms(side.res.percentile(99)), side.res.cpu.perOp(side.res.ops).micros(), side.res.errs)
+	}
+	return f
+}
+
+// abba measures opA and opB at the configured concurrency for the configured duration
+// each, in short slices taking turns as B, A, A, B, repeated: the load of a shared
+// machine comes and goes within seconds, and this way it weighs on both sides alike.
+// A first call per client, untimed, opens the connections; its errors count.
+func (r *benchRun) abba(ctx context.Context, opA, opB func(context.Context) error) (a, b loadResult) {
 	c := r.cfg.Concurrency
 	for _, side := range []struct {
 		res *loadResult
 		op  func(context.Context) error
-	}{{&f.direct, directOp}, {&f.proxy, proxyOp}} {
+	}{{&b, opB}, {&a, opA}} {
 		_, errs := concurrently(ctx, c, side.op)
 		for _, err := range errs {
 			if err != nil {
@@ -141,19 +153,12 @@ func (r *benchRun) paired(ctx context.Context, name string, proxyOp, directOp fu
 		res.add(l)
 	}
 	for range groups {
-		run(&f.direct, directOp)
-		run(&f.proxy, proxyOp)
-		run(&f.proxy, proxyOp)
-		run(&f.direct, directOp)
+		run(&b, opB)
+		run(&a, opA)
+		run(&a, opA)
+		run(&b, opB)
 	}
-	slices.Sort(f.proxy.latencies)
-	slices.Sort(f.direct.latencies)
-	for _, side := range []struct {
-		label string
-		res   loadResult
-	}{{"direct", f.direct}, {"proxy", f.proxy}} {
-		r.cfg.Logf("%s %s: %.0f/s p50 %s ms p99 %s ms, CPU µs per request %s, %d errors", name, side.label, side.res.rate(),
-			ms(side.res.percentile(50)), ms(side.res.percentile(99)), side.res.cpu.perOp(side.res.ops).micros(), side.res.errs)
-	}
-	return f
+	slices.Sort(a.latencies)
+	slices.Sort(b.latencies)
+	return a, b
 }

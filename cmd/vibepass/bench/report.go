@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -29,6 +30,7 @@ type Report struct {
 	syncCommit, memory string
 	loadTime           time.Duration
 	user               []userFigure
+	limits             []limitFigure
 	active             []activeFigure
 	feed               feedFigure
 }
@@ -48,6 +50,9 @@ func (r *Report) Errors() int {
 	for _, a := range r.active {
 		n += a.errs
 	}
+	for _, l := range r.limits {
+		n += l.direct.errs + l.bare.errs
+	}
 	return n + r.feed.errs
 }
 
@@ -63,6 +68,11 @@ func (r *Report) FirstError() error {
 	for _, a := range r.active {
 		if a.firstErr != nil {
 			return a.firstErr
+		}
+	}
+	for _, l := range r.limits {
+		if err := errors.Join(l.direct.firstErr, l.bare.firstErr); err != nil {
+			return err
 		}
 	}
 	return r.feed.firstErr
@@ -87,6 +97,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "  CPU per request (µs: proxy/Postgres/client)\t%s\t%s\t\t\t\n",
 			p.proxy.cpu.perOp(p.proxy.ops).micros(), p.direct.cpu.perOp(p.direct.ops).micros())
 	}
+	r.printLimits(tw)
 	for _, a := range r.active {
 		proxy, fetch, agg := median(a.proxy), median(a.fetch), median(a.jsonAgg)
 		fmt.Fprintf(tw, "active users, %d client(s) (ms, median)\t%s\t%s row fetch\t%.2fx\t<= %.1fx\t%s\n",

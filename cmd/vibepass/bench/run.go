@@ -50,19 +50,12 @@ type benchRun struct {
 // Run loads the population into the database at superURL, starts the proxy on
 // authURL and measures every figure.
 func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, error) {
-	report := &Report{cfg: cfg}
-	if err := describeMachine(ctx, superURL, report); err != nil {
+	report, err := newReport(ctx, cfg, superURL)
+	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	if err := loadBenchData(ctx, superURL, cfg.Users, cfg.PassesPerUser); err != nil {
-		return nil, err
-	}
-	report.loadTime = time.Since(start)
-	cfg.Logf("loaded %d users and %d passes in %s", cfg.Users, cfg.Users*cfg.PassesPerUser, report.loadTime.Round(time.Second/10))
 
 	r := &benchRun{cfg: cfg}
-	var err error
 	if r.signer, err = newBenchSigner(); err != nil {
 		return nil, err
 	}
@@ -97,6 +90,9 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	defer r.userClient.CloseIdleConnections()
 
 	if err := r.userFigures(ctx, report, superURL); err != nil {
+		return nil, err
+	}
+	if report.limits, err = r.limits(ctx, superURL); err != nil {
 		return nil, err
 	}
 	for _, clients := range activeUsersClients {
@@ -136,6 +132,21 @@ func (r *benchRun) userFigures(ctx context.Context, report *Report, superURL str
 			userFigure{r.paired(ctx, "session status, "+string(kind)+", polling", polling, r.direct(sqlapi.SessionStatusSQL)), statusTarget})
 	}
 	return nil
+}
+
+// newReport describes the machine and loads the bench population into it.
+func newReport(ctx context.Context, cfg Config, superURL string) (*Report, error) {
+	report := &Report{cfg: cfg}
+	if err := describeMachine(ctx, superURL, report); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := loadBenchData(ctx, superURL, cfg.Users, cfg.PassesPerUser); err != nil {
+		return nil, err
+	}
+	report.loadTime = time.Since(start)
+	cfg.Logf("loaded %d users and %d passes in %s", cfg.Users, cfg.Users*cfg.PassesPerUser, report.loadTime.Round(time.Second/10))
+	return report, nil
 }
 
 // describeMachine records what the table's reader needs to judge the numbers.
