@@ -348,7 +348,9 @@ func runShell(t *testing.T, b block, dev *devServer, postgrest *resttest.Server)
 			}
 		}
 	}
-	if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench") {
+	if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench --sql") {
+		checkSQLBenchReport(t, string(out))
+	} else if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench") {
 		checkBenchReport(t, string(out))
 	}
 }
@@ -439,6 +441,20 @@ func checkBenchReport(t *testing.T, out string) {
 	}
 	if !regexp.MustCompile(`\nerrors, all runs\s+0\s`).MatchString(out) {
 		t.Errorf("the bench report shows errors:\n%s", out)
+	}
+}
+
+// checkSQLBenchReport checks what `vibepass bench --sql` printed: every function
+// measured against its bare statement, and no errors.
+func checkSQLBenchReport(t *testing.T, out string) {
+	t.Helper()
+	for _, row := range []string{"check-in renewal", "session status", "check-out, then a new check-in (2 transactions)"} {
+		if !strings.Contains(out, "\n"+row+" ") {
+			t.Errorf("the SQL bench report has no %q row:\n%s", row, out)
+		}
+	}
+	if !regexp.MustCompile(`\nerrors, all runs\s+0\s`).MatchString(out) {
+		t.Errorf("the SQL bench report shows errors:\n%s", out)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -29,6 +30,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fsync := fs.Bool("fsync", true, "durable commits in the throwaway database (as in production)")
 	fs.StringVar(&cfg.ProxyProfile, "proxy-cpuprofile", "", "write the proxy process's CPU profile to this file")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile (the load generator and baselines)")
+	sqlOnly := fs.Bool("sql", false, "measure instead, with pgbench, each user function against its bare statement on a table with only its primary key")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,6 +56,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfg.Logf = logger.Printf
 
 	superURL, authURL := *dbURL, *dbURL
+	pgbench := "pgbench" // found on PATH when the database is not a throwaway one
 	if superURL == "" {
 		cluster, err := localdb.Start(ctx, localdb.Options{Fsync: *fsync, Logf: cfg.Logf})
 		if err != nil {
@@ -69,8 +72,15 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		superURL, authURL = db.SuperuserURL, db.AuthenticatorURL
+		pgbench = filepath.Join(cluster.BinDir(), "pgbench")
 	}
-	report, err := bench.Run(ctx, cfg, superURL, authURL)
+	run := bench.Run
+	if *sqlOnly {
+		run = func(ctx context.Context, cfg bench.Config, superURL, authURL string) (*bench.Report, error) {
+			return bench.RunSQL(ctx, cfg, superURL, authURL, pgbench)
+		}
+	}
+	report, err := run(ctx, cfg, superURL, authURL)
 	if ctx.Err() != nil {
 		return errors.New("interrupted")
 	}

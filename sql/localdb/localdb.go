@@ -142,6 +142,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// BinDir returns the directory of the PostgreSQL binaries the cluster runs (pgbench is there too).
+func (c *Cluster) BinDir() string { return c.binDir }
+
 // Port returns the TCP port the cluster listens on at 127.0.0.1.
 func (c *Cluster) Port() int { return c.port }
 

@@ -51,6 +51,16 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 			}
 		}
 	}
+	if len(report.limits) != 2 {
+		t.Fatalf("%d limit figures, want check-in and session status", len(report.limits))
+	}
+	for _, l := range report.limits {
+		for side, res := range map[string]loadResult{"direct": l.direct, l.bareName: l.bare} {
+			if res.ops == 0 || res.rate() <= 0 {
+				t.Errorf("%s limit, %s: not measured: %d ops in %s", l.name, side, res.ops, res.elapsed)
+			}
+		}
+	}
 	if len(report.active) != len(activeUsersClients) {
 		t.Fatalf("active users measured at %d client counts, want %d", len(report.active), len(activeUsersClients))
 	}
@@ -69,7 +79,8 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 	report.Print(&out)
 	t.Log("\n" + out.String())
 	for _, row := range []string{"check-in, HS256, 4 clients", "check-in, ES256, 4 clients", "session status, HS256, 4 clients",
-		"session status, ES256, 4 clients", "session status, HS256, polling, 4 clients", "session status, ES256, polling, 4 clients", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model",
+		"session status, ES256, 4 clients", "session status, HS256, polling, 4 clients", "session status, ES256, polling, 4 clients",
+		"check-in renewal vs its bare statement", "session status vs its bare statement", "active users, 1 client", "active users, 4 client", "proxy peak RSS, 4 model",
 		"feed event latency, 1 subscriber(s)", "feed event latency, 1000 subscriber(s)", "proxy RSS per 1000 idle subscribers",
 		"proxy CPU per 1000 idle subscribers", "Postgres CPU per change poll", "active users 304, 1 client", "errors, all runs"} {
 		if !strings.Contains(out.String(), row) {
@@ -99,4 +110,32 @@ func checkFeedMeasured(t *testing.T, f feedFigure) {
 			t.Errorf("%s: not measured: %d ops in %s", name, l.ops, l.elapsed)
 		}
 	}
+}
+
+// TestSQLBenchMeasuresEveryFigure runs `vibepass bench --sql` at a small scale: every
+// function and its bare statement run under pgbench without a failed transaction.
+func TestSQLBenchMeasuresEveryFigure(t *testing.T) {
+	pgbench, err := exec.LookPath("pgbench")
+	if err != nil {
+		t.Fatal("pgbench not found: apt-get install postgresql-15 (or run .ci/run, which installs every tool the tests need)")
+	}
+	db := localdbtest.Unseeded(t)
+	cfg := Config{Users: 200, PassesPerUser: 2, Concurrency: 2, Duration: time.Second, Logf: t.Logf}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	report, err := RunSQL(ctx, cfg, db.SuperuserURL, db.AuthenticatorURL, pgbench)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.pgbench) != len(pgbenchFigures()) {
+		t.Fatalf("%d figures, want %d", len(report.pgbench), len(pgbenchFigures()))
+	}
+	for _, f := range report.pgbench {
+		if f.fnRes.scripts == 0 || f.bareRes.scripts == 0 || f.fnRes.failed+f.bareRes.failed > 0 {
+			t.Errorf("%s: %+v against %+v", f.name, f.fnRes, f.bareRes)
+		}
+	}
+	var out bytes.Buffer
+	report.Print(&out)
+	t.Log("\n" + out.String())
 }

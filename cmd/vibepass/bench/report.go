@@ -31,6 +31,7 @@ type Report struct {
 	loadTime           time.Duration
 	user               []userFigure
 	limits             []limitFigure
+	pgbench            []pgbenchFigure
 	active             []activeFigure
 	feed               feedFigure
 }
@@ -52,6 +53,9 @@ func (r *Report) Errors() int {
 	}
 	for _, l := range r.limits {
 		n += l.direct.errs + l.bare.errs
+	}
+	for _, f := range r.pgbench {
+		n += f.fnRes.failed + f.bareRes.failed
 	}
 	return n + r.feed.errs
 }
@@ -80,6 +84,10 @@ func (r *Report) FirstError() error {
 
 // Print writes the table and how it was measured.
 func (r *Report) Print(w io.Writer) {
+	if len(r.pgbench) > 0 {
+		r.printPgbench(w)
+		return
+	}
 	c := r.cfg
 	fmt.Fprintf(w, "vibepass bench: %d users, %d passes, %d clients, %s per side per figure, %d active-users rounds\n",
 		c.Users, c.Users*c.PassesPerUser, c.Concurrency, c.Duration, c.Rounds)
