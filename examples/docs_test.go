@@ -429,7 +429,9 @@ func matchToken(want, got json.Token) bool {
 // without errors (never a speed: that depends on the machine).
 func checkBenchReport(t *testing.T, out string) {
 	t.Helper()
-	for _, row := range []string{"check-in, 8 clients (req/s)", "session status, 8 clients (req/s)",
+	for _, row := range []string{"check-in, HS256, 8 clients (req/s)", "check-in, ES256, 8 clients (req/s)",
+		"session status, HS256, 8 clients (req/s)", "session status, ES256, 8 clients (req/s)",
+		"check-in renewal vs its bare statement, 8 clients (req/s)", "session status vs its bare statement, 8 clients (req/s)",
 		"active users, 1 client(s) (ms, median)", "active users, 4 client(s) (ms, median)",
 		"proxy peak RSS, 4 model client(s) (MB)", "feed event latency, 1 subscriber(s) (ms: p50 / p99)",
 		"feed event latency, 1000 subscriber(s) (ms: p50 / p99)", "proxy RSS per 1000 idle subscribers (MB)",
