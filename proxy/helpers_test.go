@@ -88,7 +88,7 @@ type testServer struct {
 // startServer runs a proxy with the given upstream kind over db (a fresh seeded
 // database when nil) on a real listener, until the test ends. withDeps may change
 // what the server is given, e.g. its clock.
-func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
+func startServer(t testing.TB, kind string, db *localdb.Database, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
 	t.Helper()
 	if db == nil {
 		db = localdbtest.ForTest(t)
@@ -98,7 +98,7 @@ func startServer(t *testing.T, kind string, db *localdb.Database, mutate func(*p
 
 // startServerOn is startServer with the upstream logging in to db at dbURL, another
 // way in than db.AuthenticatorURL (the Unix socket, say).
-func startServerOn(t *testing.T, kind string, db *localdb.Database, dbURL string, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
+func startServerOn(t testing.TB, kind string, db *localdb.Database, dbURL string, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
 	t.Helper()
 	ts := &testServer{DB: db, Logs: &syncBuffer{}}
 	cfg := proxy.DefaultConfig()
