@@ -16,6 +16,7 @@ import (
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // PoolStatser is a store that reports its connection pools (pgstore does: "users"
@@ -187,6 +188,26 @@ func (s instrumentedStore) Checkout(ctx context.Context, c vibepass.Caller) (vib
 func (s instrumentedStore) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
 	start := time.Now()
 	err := s.Store.ActiveUsers(ctx, emit)
+	s.m.observeUpstream("active_users", start, err)
+	return err
+}
+
+// instrumentStore wraps store in m's timings, keeping its ActiveUserViews if it has one.
+func instrumentStore(store vibepass.Store, m *metrics) vibepass.Store {
+	s := instrumentedStore{Store: store, m: m}
+	if _, ok := store.(ActiveUserViewer); ok {
+		return instrumentedViewer{s}
+	}
+	return s
+}
+
+// instrumentedViewer is instrumentedStore over an ActiveUserViewer.
+type instrumentedViewer struct{ instrumentedStore }
+
+// ActiveUserViews implements ActiveUserViewer.
+func (s instrumentedViewer) ActiveUserViews(ctx context.Context, emit func(*sqlapi.ActiveUserView) error) error {
+	start := time.Now()
+	err := s.Store.(ActiveUserViewer).ActiveUserViews(ctx, emit)
 	s.m.observeUpstream("active_users", start, err)
 	return err
 }

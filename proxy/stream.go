@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -9,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"time"
@@ -16,44 +16,53 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
-// rowBatchSize is how many rows travel together from the store to the writer:
-// large enough to keep channel hand-offs cheap, small enough to bound memory.
-const rowBatchSize = 256
+// listChunkSize is how many bytes of encoded rows travel together from the store
+// reader to the response body, and so the size of each write to the client: fasthttp
+// frames each as one HTTP chunk with a system call or three, where its stream writer
+// cut the body into 4 KB chunks and a system call each.
+const listChunkSize = 64 << 10
 
-// rowBatch is one hand-off from the store reader to the response writer. The
-// last one has end set and carries the store's result.
-type rowBatch struct {
-	rows []vibepass.ActiveUser
-	end  bool
-	err  error
-}
+// listBuffers is how many chunk buffers a stream uses, whatever the list's size: one
+// being filled, two queued, one being written.
+const listBuffers = 4
 
 // appendActiveUser appends u as the spec's row object. It writes what encoding/json
 // would write for the same fields, byte for byte (tested), at a fraction of the cost:
 // a 100k-row list spent over half of the proxy's CPU in json.Marshal.
 func appendActiveUser(b []byte, u vibepass.ActiveUser) ([]byte, error) {
+	return appendRow(b, u.UserID, u.DisplayName, u.CheckedInAt, u.ExpiresAt, u.Preferences)
+}
+
+// appendActiveUserView is appendActiveUser for a row the store decoded in place.
+func appendActiveUserView(b []byte, v *sqlapi.ActiveUserView) ([]byte, error) {
+	return appendRow(b, v.UserID, v.DisplayName, v.CheckedInAt, v.ExpiresAt, v.Preferences)
+}
+
+// appendRow appends the spec's row object of these fields.
+func appendRow[S string | []byte](b []byte, userID, name S, checkedInAt, expiresAt time.Time, prefs []float64) ([]byte, error) {
 	b = append(b, `{"user_id":`...)
-	b = appendJSONString(b, u.UserID)
+	b = appendJSONString(b, userID)
 	b = append(b, `,"display_name":`...)
-	b = appendJSONString(b, u.DisplayName)
+	b = appendJSONString(b, name)
 	b = append(b, `,"checked_in_at":"`...)
-	b = appendTimestamp(b, u.CheckedInAt)
+	b = appendTimestamp(b, checkedInAt)
 	b = append(b, `","expires_at":"`...)
-	b = appendTimestamp(b, u.ExpiresAt)
+	b = appendTimestamp(b, expiresAt)
 	b = append(b, `","preferences":`...)
-	b, err := appendPreferences(b, u.Preferences)
+	b, err := appendPreferences(b, prefs)
 	return append(b, '}'), err
 }
 
 // appendJSONString appends s as a JSON string. Printable ASCII with nothing to escape
 // (ids, most names) is copied; anything else goes through encoding/json, so escapes,
 // HTML-safe characters and invalid UTF-8 come out exactly as it writes them.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[S string | []byte](b []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			quoted, _ := json.Marshal(s) // a string always encodes
+			quoted, _ := json.Marshal(string(s)) // a string always encodes
 			return append(b, quoted...)
 		}
 	}
@@ -85,8 +94,14 @@ func appendPreferences(b []byte, p []float64) ([]byte, error) {
 // database holds preferences in [0, 1], where the sign of a zero means nothing, and a
 // "-0.0" would only surprise a reader that formats or divides by it.
 func appendPreference(b []byte, f float64) []byte {
-	if f == 0 { // and -0
+	switch f {
+	case 0: // and -0
 		return append(b, "0.0"...)
+	case 1:
+		return append(b, "1.0"...)
+	}
+	if b, ok := appendShortDecimal(b, f); ok {
+		return b
 	}
 	if abs := math.Abs(f); abs < 1e-6 || abs >= 1e21 {
 		b = strconv.AppendFloat(b, f, 'e', -1, 64)
@@ -103,6 +118,36 @@ func appendPreference(b []byte, f float64) []byte {
 		b = append(b, '.', '0')
 	}
 	return b
+}
+
+// shortDecimalDigits is how many decimals appendShortDecimal tries: a slider's value
+// has two, and each more costs every other float another division.
+const shortDecimalDigits = 3
+
+// appendShortDecimal appends f in (0, 1) when it is the float nearest to k/10^d for a d
+// of at most shortDecimalDigits (0.5, 0.83, 0.125), which strconv's shortest search,
+// a fifth of a row's encoding, would also find. That float is the one "0.<k in d
+// digits>" parses to, and no shorter decimal parses to it (two decimals of at most d
+// digits differ by far more than its precision); the smallest such d leaves no trailing
+// zero. It reports false for any other f, which strconv formats.
+func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
+	if !(f > 0 && f < 1) {
+		return b, false
+	}
+	scale := 1.0
+	for d := 1; d <= shortDecimalDigits; d++ {
+		scale *= 10
+		k := math.Round(f * scale)
+		if k/scale != f { // exact: k and scale are small integers, the division correctly rounded
+			continue
+		}
+		b = append(b, "0."...)
+		for pad := scale / 10; pad > k; pad /= 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, int64(k), 10), true
+	}
+	return b, false
 }
 
 // errStreamCut reports rows that stopped before the store finished (timeout or cancel).
@@ -148,10 +193,11 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	// The read may outlive this handler: it ends when the stream does, at the write
 	// timeout, which caps the response anyway, or when a shutdown's grace period ends.
 	ctx, cancel := context.WithTimeout(s.streams, s.cfg.Timeouts.Write)
-	batches := make(chan rowBatch, 2)
-	go s.readActiveUsers(ctx, batches)
+	chunks := make(chan listChunk, 2)
+	free := make(chan []byte, listBuffers)
+	go s.readActiveUsers(ctx, chunks, free, timestamp(s.deps.Clock()), head.Cursor)
 
-	first, err := awaitFirstBatch(batches, s.cfg.Timeouts.Upstream)
+	first, err := awaitFirstChunk(chunks, s.cfg.Timeouts.Upstream)
 	if err != nil {
 		cancel()
 		return err
@@ -168,117 +214,256 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 		cancel()
 		return nil
 	}
-	stamp := timestamp(s.deps.Clock())
-	log := s.log.With("request_id", requestID(c)) // the ctx must not be touched in the writer
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer cancel()
-		n, err := writeActiveUsers(w, gz, stamp, head.Cursor, first, batches)
-		if err != nil {
-			log.Error("active users stream failed", "rows_sent", n, "error", err.Error())
-			return
-		}
-		log.Debug("active users streamed", "count", n)
-	})
+	body := &listBody{first: &first, chunks: chunks, free: free, cancel: cancel,
+		log: s.log.With("request_id", requestID(c))} // the ctx must not be touched in the body
+	if gz {
+		body.gz, _ = gzip.NewWriterLevel(&body.zipped, gzip.BestSpeed) // the level is valid: no error
+	}
+	c.Context().SetBodyStream(body, -1)
 	return nil
 }
 
-// readActiveUsers runs the store's read, handing rows on in batches. It stops when
-// ctx ends, so an abandoned stream frees its database connection, and then gives
-// back the stream's slot.
-func (s *Server) readActiveUsers(ctx context.Context, out chan<- rowBatch) {
+// listChunk is one hand-off from the store reader to the response body: the encoded
+// rows (the head before the first, the tail after the last), how many rows were
+// encoded so far, and whether this is the end. The last one carries the read's error.
+type listChunk struct {
+	data []byte
+	rows int
+	end  bool
+	err  error
+}
+
+// readActiveUsers runs the store's read into out, as encodeList. It stops when ctx
+// ends, so an abandoned stream frees its database connection, and then gives back the
+// stream's slot.
+func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp timestamp, cursor int64) {
 	defer func() { <-s.modelSlots }()
+	encodeList(ctx, out, free, stamp, cursor, func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
+		return readActiveUserRows(ctx, s.deps.Store, view, value)
+	})
+}
+
+// encodeList encodes the body of the list that read hands to one of its two emits, in
+// chunks of about listChunkSize sent to out (closed at the end), in listBuffers
+// buffers at most, which come back through free (of that capacity) once written. The JSON is closed (with the count, known only now) only when read
+// finished without error.
+func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp timestamp, cursor int64,
+	read func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer close(out)
-	send := func(b rowBatch) error {
+	send := func(c listChunk) error {
 		select {
-		case out <- b:
+		case out <- c:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	batch := make([]vibepass.ActiveUser, 0, rowBatchSize)
-	err := s.deps.Store.ActiveUsers(ctx, func(u vibepass.ActiveUser) error {
-		batch = append(batch, u)
-		if len(batch) < rowBatchSize {
+	made := 1
+	// spare returns a written buffer, or a new one while fewer than listBuffers exist.
+	spare := func() ([]byte, error) {
+		select {
+		case b := <-free:
+			return b[:0], nil
+		default:
+		}
+		if made < listBuffers {
+			made++
+			return make([]byte, 0, listChunkSize+listChunkSize/8), nil
+		}
+		select {
+		case b := <-free:
+			return b[:0], nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	buf := make([]byte, 0, listChunkSize+listChunkSize/8)
+	buf = append(buf, `{"success":true,"timestamp":"`...)
+	buf = appendTimestamp(buf, time.Time(stamp))
+	buf = append(buf, `","data":[`...)
+	count := 0
+	// added ends a row: the chunk goes once it is full.
+	added := func(err error) error {
+		if err != nil {
+			return err
+		}
+		if count++; len(buf) < listChunkSize {
 			return nil
 		}
-		full := batch
-		batch = make([]vibepass.ActiveUser, 0, rowBatchSize)
-		return send(rowBatch{rows: full})
+		if err := send(listChunk{data: buf, rows: count}); err != nil {
+			return err
+		}
+		buf, err = spare()
+		return err
+	}
+	comma := func() {
+		if count > 0 {
+			buf = append(buf, ',')
+		}
+	}
+	err := read(func(v *sqlapi.ActiveUserView) (err error) {
+		comma()
+		buf, err = appendActiveUserView(buf, v)
+		return added(err)
+	}, func(u vibepass.ActiveUser) (err error) {
+		comma()
+		buf, err = appendActiveUser(buf, u)
+		return added(err)
 	})
-	_ = send(rowBatch{rows: batch, end: true, err: err}) // fails only when ctx ended: the reader is gone
+	if err == nil {
+		buf = append(buf, `],"count":`...)
+		buf = strconv.AppendInt(buf, int64(count), 10)
+		buf = append(buf, `,"cursor":"`...)
+		buf = append(buf, formatCursor(cursor)...)
+		buf = append(buf, `"}`...)
+	}
+	_ = send(listChunk{data: buf, rows: count, end: true, err: err}) // fails only when ctx ended: the reader is gone
 }
 
-// awaitFirstBatch waits up to timeout for the store's first rows or its result.
-func awaitFirstBatch(batches <-chan rowBatch, timeout time.Duration) (rowBatch, error) {
+// ActiveUserViewer is a store that can hand the model list on as views, which the
+// stream encodes without making a vibepass.ActiveUser of each row (pgstore can).
+type ActiveUserViewer interface {
+	// ActiveUserViews is vibepass.Store's ActiveUsers with each row a view, valid until emit returns.
+	ActiveUserViews(ctx context.Context, emit func(*sqlapi.ActiveUserView) error) error
+}
+
+// readActiveUserRows reads the list from store as views when it can, as values otherwise.
+func readActiveUserRows(ctx context.Context, store vibepass.Store, view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
+	if v, ok := store.(ActiveUserViewer); ok {
+		return v.ActiveUserViews(ctx, view)
+	}
+	return store.ActiveUsers(ctx, value)
+}
+
+// awaitFirstChunk waits up to timeout for the store's first rows or its result.
+func awaitFirstChunk(chunks <-chan listChunk, timeout time.Duration) (listChunk, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case b, ok := <-batches:
+	case c, ok := <-chunks:
 		if !ok {
-			return rowBatch{}, errStreamCut
+			return listChunk{}, errStreamCut
 		}
-		if b.err != nil {
-			return rowBatch{}, b.err
+		if c.err != nil {
+			return listChunk{}, c.err
 		}
-		return b, nil
+		return c, nil
 	case <-timer.C:
-		return rowBatch{}, vibepass.ErrTimeout
+		return listChunk{}, vibepass.ErrTimeout
 	}
 }
 
-// writeActiveUsers writes the response body from first and then batches, gzipped
-// when gz is set, and returns how many rows it wrote. The JSON is closed (with the
-// count, known only now) only when the store finished without error.
-func writeActiveUsers(w *bufio.Writer, gz bool, stamp timestamp, cursor int64, first rowBatch, batches <-chan rowBatch) (int, error) {
-	var out io.Writer = w
-	var zw *gzip.Writer
-	if gz {
-		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // the level is valid: no error
-		out = zw
+// listBody is the list's response body as fasthttp reads it: the chunks of
+// readActiveUsers, gzipped when gz is set. fasthttp calls its WriteTo, which hands it
+// each chunk in one write (its stream writer's pipe cut them into 4 KB chunks, each
+// one HTTP chunk and a system call); Read serves any other reader. An error after the
+// first chunk cuts the body short, which leaves invalid JSON (and a broken gzip
+// stream) that no client can take for a full list. Close, which fasthttp calls once
+// the response is done with, ends the store's read if it still runs.
+type listBody struct {
+	first  *listChunk // not yet taken
+	chunks <-chan listChunk
+	free   chan<- []byte // buffers written, for the reader to fill again (room for all)
+	cancel context.CancelFunc
+	log    *slog.Logger
+	gz     *gzip.Writer // nil for a plain body
+	zipped bytes.Buffer // gz's output of the current chunk
+	sent   []byte       // the buffer of the chunk last handed out, to give back
+	unread []byte       // what Read has not handed out of the current chunk
+	rows   int          // rows in the chunks taken
+	done   bool         // the last chunk was taken
+	err    error        // why the body ended short
+}
+
+// next returns the body's next bytes, valid until the next call, or io.EOF after the
+// last. A failure is logged once, here, and returned from then on.
+func (b *listBody) next() ([]byte, error) {
+	if b.sent != nil {
+		b.free <- b.sent
+		b.sent = nil
 	}
-	head, _ := stamp.MarshalText()
-	buf := append([]byte(`{"success":true,"timestamp":"`), head...)
-	buf = append(buf, `","data":[`...)
-	if _, err := out.Write(buf); err != nil {
-		return 0, err
+	if b.err != nil {
+		return nil, b.err
 	}
-	count := 0
-	// One write per batch: Fiber's stream writer turns every flush of its small buffer
-	// into a chunk and a system call, so rows are gathered here first.
-	var chunk []byte
-	for b, ok := first, true; ; b, ok = <-batches {
-		if !ok {
-			return count, errStreamCut
-		}
-		chunk = chunk[:0]
-		for _, u := range b.rows {
-			if count > 0 {
-				chunk = append(chunk, ',')
+	if b.done {
+		return nil, io.EOF
+	}
+	var c listChunk
+	if b.first != nil {
+		c, b.first = *b.first, nil
+	} else if got, ok := <-b.chunks; ok {
+		c = got
+	} else {
+		c = listChunk{rows: b.rows, end: true, err: errStreamCut}
+	}
+	b.rows = c.rows
+	if c.err != nil {
+		return nil, b.fail(c.err)
+	}
+	b.done = c.end
+	if b.done {
+		b.log.Debug("active users streamed", "count", b.rows)
+	}
+	if b.gz == nil {
+		b.sent = c.data
+		return c.data, nil
+	}
+	b.zipped.Reset()
+	_, err := b.gz.Write(c.data) // into memory: no error
+	if err == nil && b.done {
+		err = b.gz.Close()
+	}
+	b.sent = c.data
+	return b.zipped.Bytes(), err
+}
+
+// fail logs err as the end of the stream and returns it.
+func (b *listBody) fail(err error) error {
+	b.err = err
+	b.log.Error("active users stream failed", "rows_sent", b.rows, "error", err.Error())
+	return err
+}
+
+// WriteTo writes the rest of the body to w, one write per chunk.
+func (b *listBody) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	p := b.unread
+	b.unread = nil
+	for {
+		if len(p) > 0 {
+			m, err := w.Write(p) // a client that left shows up here
+			n += int64(m)
+			if err != nil {
+				return n, b.fail(err)
 			}
-			var err error
-			if chunk, err = appendActiveUser(chunk, u); err != nil {
-				return count, err
-			}
-			count++
 		}
-		if _, err := out.Write(chunk); err != nil { // a client that left shows up here
-			return count, err
-		}
-		if b.end {
-			if b.err != nil {
-				return count, b.err
-			}
-			break
+		var err error
+		if p, err = b.next(); err == io.EOF {
+			return n, nil
+		} else if err != nil {
+			return n, err
 		}
 	}
-	if _, err := out.Write([]byte(`],"count":` + strconv.Itoa(count) + `,"cursor":"` + formatCursor(cursor) + `"}`)); err != nil {
-		return count, err
-	}
-	if zw != nil {
-		if err := zw.Close(); err != nil {
-			return count, err
+}
+
+// SupportsBodyWriteTo tells fasthttp that WriteTo writes what Read would read.
+func (b *listBody) SupportsBodyWriteTo() bool { return true }
+
+// Read reads the body.
+func (b *listBody) Read(p []byte) (int, error) {
+	for len(b.unread) == 0 {
+		var err error
+		if b.unread, err = b.next(); err != nil {
+			return 0, err
 		}
 	}
-	return count, w.Flush()
+	n := copy(p, b.unread)
+	b.unread = b.unread[n:]
+	return n, nil
+}
+
+// Close ends the store's read, if it still runs.
+func (b *listBody) Close() error {
+	b.cancel()
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // refFloat is a preference as the API promises it, built on encoding/json's own float
@@ -40,7 +41,7 @@ type refRow struct {
 }
 
 // FuzzAppendActiveUser checks the hand-written row encoder against encoding/json on
-// any strings, times and floats: byte for byte the same, valid JSON, every preference
+// any strings, times and floats: byte for byte the same (from a value or a view), valid JSON, every preference
 // read back as the very float64 (bit for bit, -0 as 0) and as a float in Python's json
 // (a "." or an exponent), and none longer than longestPreference.
 // The seeds run as an ordinary test; a longer run:
@@ -76,6 +77,11 @@ func FuzzAppendActiveUser(f *testing.F) {
 		want, wantErr := json.Marshal(ref)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("appendActiveUser error %v, encoding/json error %v", err, wantErr)
+		}
+		view := sqlapi.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
+			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences}
+		if fromView, viewErr := appendActiveUserView(nil, &view); !bytes.Equal(fromView, got) || (viewErr != nil) != (err != nil) {
+			t.Fatalf("the row from a view differs:\n got %s (%v)\nwant %s (%v)", fromView, viewErr, got, err)
 		}
 		if err != nil {
 			return // NaN or ±Inf: no JSON number for it
@@ -124,4 +130,37 @@ func fuzzTime(seconds int64, nanos uint32, zone *time.Location) time.Time {
 	span := int64(last - first + 1)
 	s := first + (seconds%span+span)%span
 	return time.Unix(s, int64(nanos%1e9)).In(zone)
+}
+
+// TestShortDecimalsMatchEncodingJSON checks appendShortDecimal's shortcut on every
+// decimal of up to five places in [0, 1], and the floats next to them, against the
+// reference encoding.
+func TestShortDecimalsMatchEncodingJSON(t *testing.T) {
+	for scale := 10.0; scale <= 1e5; scale *= 10 {
+		for k := 0.0; k <= scale; k++ {
+			f := k / scale
+			for _, f := range []float64{f, math.Nextafter(f, 0), math.Nextafter(f, 1)} {
+				want, _ := json.Marshal(refFloat(f))
+				if got := appendPreference(nil, f); string(got) != string(want) {
+					t.Fatalf("%v (%v/%v) encodes as %s, want %s", f, k, scale, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestTimestampsOutsideYears1To9999 checks the times appendTimestamp leaves to the time
+// package, and the edges of those it writes itself.
+func TestTimestampsOutsideYears1To9999(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(0, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-4713, 11, 24, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(2000, 2, 29, 12, 0, 0, 0, time.FixedZone("", -3600)), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(294276, 12, 31, 23, 59, 59, 0, time.UTC),
+	} {
+		want := at.UTC().Format("2006-01-02T15:04:05Z")
+		if got := appendTimestamp(nil, at); string(got) != want {
+			t.Errorf("%v is written %s, want %s", at, got, want)
+		}
+	}
 }

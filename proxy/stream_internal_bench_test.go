@@ -1,13 +1,15 @@
 package proxy
 
 import (
-	"bufio"
+	"context"
 	"io"
+	"log/slog"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // benchRows returns n rows shaped like the bench's: canonical ids, short names, and
@@ -40,22 +42,55 @@ func BenchmarkAppendActiveUser(b *testing.B) {
 	}
 }
 
-// BenchmarkWriteActiveUsers builds the response body of 100,000 rows into a sink
-// behind a 4 KB buffer, as the stream writer gets it: the rows are already decoded.
+// BenchmarkWriteActiveUsers builds the response body of 100,000 rows into a sink, as
+// the stream does for the PostgREST upstream: the rows come decoded, as values.
 func BenchmarkWriteActiveUsers(b *testing.B) {
-	rows := benchRows(100000)
-	w := bufio.NewWriter(io.Discard)
+	rows := benchRows(benchListSize)
+	benchmarkList(b, func(_ func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
+		for _, u := range rows {
+			if err := value(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkWriteActiveUserViews is BenchmarkWriteActiveUsers with the rows as views,
+// as the direct upstream hands them on.
+func BenchmarkWriteActiveUserViews(b *testing.B) {
+	rows := benchRows(benchListSize)
+	views := make([]sqlapi.ActiveUserView, len(rows))
+	for i, u := range rows {
+		views[i] = sqlapi.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
+			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences}
+	}
+	benchmarkList(b, func(view func(*sqlapi.ActiveUserView) error, _ func(vibepass.ActiveUser) error) error {
+		for i := range views {
+			if err := view(&views[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// benchListSize is the rows of the body benchmarks: the bench's list.
+const benchListSize = 100000
+
+// benchmarkList encodes the list read gives into a body and writes it to a sink, once per op.
+func benchmarkList(b *testing.B, read func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer reportCPU(b)()
 	for b.Loop() {
-		batches := make(chan rowBatch, 2)
-		go func() {
-			for i := rowBatchSize; i < len(rows); i += rowBatchSize {
-				batches <- rowBatch{rows: rows[i:min(i+rowBatchSize, len(rows))], end: i+rowBatchSize >= len(rows)}
-			}
-		}()
-		n, err := writeActiveUsers(w, false, timestamp(time.Now()), 1, rowBatch{rows: rows[:rowBatchSize]}, batches)
-		if err != nil || n != len(rows) {
-			b.Fatalf("%d rows, %v", n, err)
+		chunks, free := make(chan listChunk, 2), make(chan []byte, listBuffers)
+		go encodeList(context.Background(), chunks, free, timestamp(time.Now()), 1, read)
+		first, err := awaitFirstChunk(chunks, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body := &listBody{first: &first, chunks: chunks, free: free, cancel: func() {}, log: slog.New(slog.DiscardHandler)}
+		if _, err := body.WriteTo(io.Discard); err != nil || body.rows != benchListSize {
+			b.Fatalf("%d rows, %v", body.rows, err)
 		}
 	}
 }

@@ -117,6 +117,18 @@ func (s *Store) callJSONAs(ctx context.Context, role, claims, statement string) 
 // on the model pool; emit's error is returned as is.
 func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
 	emitErr, err := sqlapi.ReadActiveUsers(ctx, s.model, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, emit)
+	return readError(ctx, emitErr, err)
+}
+
+// ActiveUserViews is ActiveUsers handing each row on as a view, valid only until emit
+// returns: the model list's stream encodes it at once, with no vibepass.ActiveUser made.
+func (s *Store) ActiveUserViews(ctx context.Context, emit func(*sqlapi.ActiveUserView) error) error {
+	emitErr, err := sqlapi.ReadActiveUserViews(ctx, s.model, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, emit)
+	return readError(ctx, emitErr, err)
+}
+
+// readError is a list read's result: emit's error as is, the database's mapped.
+func readError(ctx context.Context, emitErr, err error) error {
 	if emitErr != nil {
 		return emitErr
 	}
