@@ -244,9 +244,9 @@ func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free
 }
 
 // encodeList encodes the body of the list that read hands to one of its two emits, in
-// chunks of about listChunkSize sent to out (closed at the end), in listBuffers
-// buffers at most, which come back through free (of that capacity) once written. The JSON is closed (with the count, known only now) only when read
-// finished without error.
+// chunks of about listChunkSize sent to out (closed at the end), in listBuffers buffers
+// at most, which come back through free (of that capacity) once written. The JSON is
+// closed (with the count, known only now) only when read finished without error.
 func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp timestamp, cursor int64,
 	read func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer close(out)
