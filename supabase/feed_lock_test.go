@@ -1,0 +1,99 @@
+package supabase_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/storetest"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
+	"github.com/vibepass/vibepass/sql/sqlapi"
+)
+
+// TestSessionWritesShareTheFeedLock: a check-in that has drawn its feed number and not yet
+// committed holds up neither another user's check-in nor its commit (they share the lock,
+// so their WAL flushes can group), but it holds up every reader of the feed: a reader must
+// never get the later number without the earlier one, or a follower would skip it.
+func TestSessionWritesShareTheFeedLock(t *testing.T) {
+	db := localdbtest.Unseeded(t)
+	ids := storetest.AddUsers(t, db.SuperuserURL, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	var start int64
+	if err := connect(t, db.SuperuserURL).QueryRow(ctx, "select (public.presence_tick() ->> 'cursor')::bigint").Scan(&start); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first check-in fires its deferred trigger (draws its number) and stays open.
+	first, err := connect(t, db.SuperuserURL).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(context.Background())
+	claims := fmt.Sprintf(`{"sub":%q,"role":"authenticated"}`, ids[0])
+	if _, err := first.Exec(ctx, sqlapi.SetRoleSQL, vibepass.RoleAuthenticated, claims); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{sqlapi.CheckinSQL, "set constraints all immediate"} {
+		if _, err := first.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The second commits meanwhile: with an exclusive lock it would wait for the first.
+	secondCtx, cancelSecond := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelSecond()
+	if _, err := checkinAs(secondCtx, connect(t, db.AuthenticatorURL), ids[1]); err != nil {
+		t.Fatalf("the second check-in waited for the first one's commit: %v", err)
+	}
+
+	reader := connect(t, db.SuperuserURL)
+	var readerPID uint32
+	if err := reader.QueryRow(ctx, "select pg_backend_pid()").Scan(&readerPID); err != nil {
+		t.Fatal(err)
+	}
+	type change struct {
+		seq  int64
+		user string
+	}
+	read := make(chan []change, 1)
+	go func() {
+		rows, _ := reader.Query(ctx, "select seq, user_id::text from public.presence_changes($1, 1000)", start)
+		got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (c change, err error) {
+			return c, r.Scan(&c.seq, &c.user)
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		read <- got
+	}()
+
+	// Wait until the reader waits for the lock (or has wrongly answered already).
+	watcher := connect(t, db.SuperuserURL)
+	for {
+		var waiting bool
+		if err := watcher.QueryRow(ctx, "select coalesce(wait_event = 'advisory', false) from pg_stat_activity where pid = $1", readerPID).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case got := <-read:
+			t.Fatalf("the feed answered %v while an earlier number was still uncommitted", got)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := <-read
+	if len(got) != 2 || got[0].user != ids[0] || got[1].user != ids[1] {
+		t.Fatalf("feed after both commits = %v, want the first user's join, then the second's", got)
+	}
+}
