@@ -97,3 +97,61 @@ func TestSessionWritesShareTheFeedLock(t *testing.T) {
 		t.Fatalf("feed after both commits = %v, want the first user's join, then the second's", got)
 	}
 }
+
+// TestIdleTickWritesNothing: a tick that finds no pass run out and nothing to trim takes no
+// transaction id, so its commit waits for no WAL flush while it holds the feed's lock; one
+// that finds a pass run out still logs it.
+func TestIdleTickWritesNothing(t *testing.T) {
+	db := localdbtest.Unseeded(t)
+	ctx := context.Background()
+	conn := connect(t, db.SuperuserURL)
+	tickWrote := func() bool {
+		t.Helper()
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		var wrote bool
+		if err := tx.QueryRow(ctx, "select public.presence_tick() is not null and pg_current_xact_id_if_assigned() is not null").Scan(&wrote); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return wrote
+	}
+	tickWrote() // whatever setting up the database left due
+	if tickWrote() {
+		t.Fatal("a tick with nothing due wrote")
+	}
+
+	if _, err := conn.Exec(ctx, "update vibepass.settings set pass_length = '1 second'"); err != nil {
+		t.Fatal(err)
+	}
+	user := storetest.AddUsers(t, db.SuperuserURL, 1)[0]
+	if _, err := checkinAs(ctx, connect(t, db.AuthenticatorURL), user); err != nil {
+		t.Fatal(err)
+	}
+	// Wait (on the database's clock) until the pass has run out, then tick.
+	for {
+		var over bool
+		if err := conn.QueryRow(ctx, "select bool_and(expires_at <= clock_timestamp()) from public.sessions where user_id = $1", user).Scan(&over); err != nil {
+			t.Fatal(err)
+		}
+		if over {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !tickWrote() {
+		t.Fatal("a tick with a pass run out wrote nothing")
+	}
+	var kind string
+	if err := conn.QueryRow(ctx, "select kind from public.presence_changes(0, 1000) where user_id = $1 order by seq desc limit 1", user).Scan(&kind); err != nil {
+		t.Fatal(err)
+	}
+	if kind != "expire" {
+		t.Fatalf("the user's last change is %q, want expire", kind)
+	}
+}
