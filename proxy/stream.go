@@ -195,7 +195,7 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(s.streams, s.cfg.Timeouts.Write)
 	chunks := make(chan listChunk, 2)
 	free := make(chan []byte, listBuffers)
-	go s.readActiveUsers(ctx, chunks, free, timestamp(s.deps.Clock()), head.Cursor)
+	go s.readActiveUsers(ctx, chunks, free, s.deps.Clock(), head.Cursor)
 
 	first, err := awaitFirstChunk(chunks, s.cfg.Timeouts.Upstream)
 	if err != nil {
@@ -236,7 +236,7 @@ type listChunk struct {
 // readActiveUsers runs the store's read into out, as encodeList. It stops when ctx
 // ends, so an abandoned stream frees its database connection, and then gives back the
 // stream's slot.
-func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp timestamp, cursor int64) {
+func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64) {
 	defer func() { <-s.modelSlots }()
 	encodeList(ctx, out, free, stamp, cursor, func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
 		return readActiveUserRows(ctx, s.deps.Store, view, value)
@@ -247,7 +247,7 @@ func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free
 // chunks of about listChunkSize sent to out (closed at the end), in listBuffers buffers
 // at most, which come back through free (of that capacity) once written. The JSON is
 // closed (with the count, known only now) only when read finished without error.
-func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp timestamp, cursor int64,
+func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64,
 	read func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer close(out)
 	send := func(c listChunk) error {
@@ -279,7 +279,7 @@ func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, s
 	}
 	buf := make([]byte, 0, listChunkSize+listChunkSize/8)
 	buf = append(buf, `{"success":true,"timestamp":"`...)
-	buf = appendTimestamp(buf, time.Time(stamp))
+	buf = appendTimestamp(buf, stamp)
 	buf = append(buf, `","data":[`...)
 	count := 0
 	// added ends a row: the chunk goes once it is full.

@@ -83,7 +83,7 @@ func benchmarkList(b *testing.B, read func(view func(*sqlapi.ActiveUserView) err
 	defer reportCPU(b)()
 	for b.Loop() {
 		chunks, free := make(chan listChunk, 2), make(chan []byte, listBuffers)
-		go encodeList(context.Background(), chunks, free, timestamp(time.Now()), 1, read)
+		go encodeList(context.Background(), chunks, free, time.Now(), 1, read)
 		first, err := awaitFirstChunk(chunks, time.Minute)
 		if err != nil {
 			b.Fatal(err)
