@@ -38,6 +38,13 @@ type JWKSReporter interface {
 	JWKSState(ctx context.Context) (auth.JWKSState, bool)
 }
 
+// TokenCacheReporter is a verifier that reports its cache of verified tokens
+// (auth.Verifier does).
+type TokenCacheReporter interface {
+	// CacheStats returns the cache's counts, and false when the cache is off.
+	CacheStats() (auth.CacheStats, bool)
+}
+
 // livePassesTTL is how long a live-pass count is reused: a scrape every few seconds
 // from several Prometheus servers must not turn into a count query each.
 const livePassesTTL = 5 * time.Second
@@ -112,6 +119,11 @@ func (s *Server) collectFromDeps() {
 	}
 	if c, ok := s.deps.Store.(PassCounter); ok {
 		m.registry.MustRegister(&livePassCollector{counter: c, clock: s.deps.Clock, timeout: s.cfg.Timeouts.Ready})
+	}
+	if t, ok := s.deps.Verifier.(TokenCacheReporter); ok {
+		if _, on := t.CacheStats(); on {
+			m.registry.MustRegister(tokenCacheCollector{t})
+		}
 	}
 	if j, ok := s.deps.Verifier.(JWKSReporter); ok {
 		if _, configured := j.JWKSState(context.Background()); configured {
@@ -327,4 +339,40 @@ func (c jwksCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(jwksRefreshDesc, prometheus.GaugeValue, last)
 	ch <- prometheus.MustNewConstMetric(jwksKeysDesc, prometheus.GaugeValue, float64(st.Keys))
 	ch <- prometheus.MustNewConstMetric(jwksFailuresDesc, prometheus.CounterValue, float64(st.Failures))
+}
+
+var (
+	tokenCacheLookupsDesc = prometheus.NewDesc("vibepass_token_cache_lookups_total",
+		"Bearer tokens looked up in the cache of verified tokens: hit (no signature check), or miss (verified in full).", []string{"result"}, nil)
+	tokenCacheEvictionsDesc = prometheus.NewDesc("vibepass_token_cache_evictions_total",
+		"Verified tokens dropped from the cache to make room.", nil, nil)
+	tokenCacheEntriesDesc = prometheus.NewDesc("vibepass_token_cache_entries",
+		"Verified tokens in the cache now.", nil, nil)
+	tokenCacheBytesDesc = prometheus.NewDesc("vibepass_token_cache_bytes",
+		"Bytes the cache of verified tokens holds now (its own accounting).", nil, nil)
+	tokenCacheLimitDesc = prometheus.NewDesc("vibepass_token_cache_limit_bytes",
+		"The most bytes the cache of verified tokens may hold.", nil, nil)
+)
+
+// tokenCacheCollector reads the verifier's token cache at scrape time.
+type tokenCacheCollector struct{ t TokenCacheReporter }
+
+// Describe implements prometheus.Collector.
+func (tokenCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tokenCacheLookupsDesc
+	ch <- tokenCacheEvictionsDesc
+	ch <- tokenCacheEntriesDesc
+	ch <- tokenCacheBytesDesc
+	ch <- tokenCacheLimitDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c tokenCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st, _ := c.t.CacheStats()
+	ch <- prometheus.MustNewConstMetric(tokenCacheLookupsDesc, prometheus.CounterValue, float64(st.Hits), "hit")
+	ch <- prometheus.MustNewConstMetric(tokenCacheLookupsDesc, prometheus.CounterValue, float64(st.Misses), "miss")
+	ch <- prometheus.MustNewConstMetric(tokenCacheEvictionsDesc, prometheus.CounterValue, float64(st.Evictions))
+	ch <- prometheus.MustNewConstMetric(tokenCacheEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
+	ch <- prometheus.MustNewConstMetric(tokenCacheBytesDesc, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(tokenCacheLimitDesc, prometheus.GaugeValue, float64(st.LimitBytes))
 }

@@ -117,6 +117,16 @@ func TestMetrics(t *testing.T) {
 	moved("vibepass_upstream_duration_seconds", 1, "op=session_status")
 	moved("vibepass_rate_limit_rejections_total", 1, "limiter=user")
 	moved("vibepass_rate_limit_rejections_total", 0, "limiter=failed_auth")
+	// One token, sent three times: verified in full once, then answered from the cache
+	// (the 429 too: the limit is per user, so the token is verified first). The request
+	// without a token looks nothing up.
+	moved("vibepass_token_cache_lookups_total", 1, "result=miss")
+	moved("vibepass_token_cache_lookups_total", 2, "result=hit")
+	moved("vibepass_token_cache_entries", 1)
+	moved("vibepass_token_cache_evictions_total", 0)
+	if got, limit := value(after, "vibepass_token_cache_bytes"), value(after, "vibepass_token_cache_limit_bytes"); got < float64(len(tok)) || got > limit {
+		t.Errorf("token cache holds %v bytes of %v, want at least the token's %d", got, limit, len(tok))
+	}
 	if got := value(after, "vibepass_live_passes"); got != live {
 		t.Errorf("live passes = %v within 5 s of the first count %v, want the cached count", got, live)
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vibepass/vibepass"
@@ -46,6 +47,9 @@ type tokenCache struct {
 	entries map[string]*verifiedToken
 	bytes   int
 	limit   int
+	// hits and misses count lookups answered from the cache and those that were not (no
+	// entry, or one that ran out or lost its key); evictions, entries dropped for room.
+	hits, misses, evictions atomic.Uint64
 }
 
 func newTokenCache(limit int) *tokenCache {
@@ -77,6 +81,7 @@ func (c *tokenCache) put(e *verifiedToken) {
 		}
 		delete(c.entries, key)
 		c.bytes -= old.size
+		c.evictions.Add(1)
 	}
 	c.entries[e.caller.Token] = e
 	c.bytes += e.size
@@ -90,6 +95,24 @@ func (c *tokenCache) drop(e *verifiedToken) {
 		c.bytes -= e.size
 	}
 	c.mu.Unlock()
+}
+
+// CacheStats is what a Verifier's cache of verified tokens holds and has done, for the
+// metrics.
+type CacheStats struct {
+	// Hits are tokens answered from the cache; Misses, tokens verified in full although the
+	// cache was on (first seen, evicted, run out, or their key gone); Evictions, entries
+	// dropped to make room.
+	Hits, Misses, Evictions uint64
+	// Entries and Bytes are what the cache holds now, of LimitBytes.
+	Entries, Bytes, LimitBytes int
+}
+
+// stats returns the cache's counts.
+func (c *tokenCache) stats() CacheStats {
+	entries, bytes := c.len()
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load(),
+		Entries: entries, Bytes: bytes, LimitBytes: c.limit}
 }
 
 // len returns the number of entries and their bytes.

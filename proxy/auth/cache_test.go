@@ -70,6 +70,11 @@ func TestCachedTokenHonoursExpiry(t *testing.T) {
 			wantError(t, err, vibepass.EUNAUTHORIZED, tc.message)
 		}
 	}
+	// Misses: the first sight, the two entries dropped for their window, and the two
+	// verifications in full that followed a drop; the one hit is the first re-check.
+	if st, _ := v.CacheStats(); st.Hits != 1 || st.Misses != 5 || st.Evictions != 0 {
+		t.Errorf("cache stats %+v, want 1 hit, 5 misses, no evictions", st)
+	}
 }
 
 // TestCachedTokenEndsWithItsKey: once the key that signed a cached token leaves the
@@ -184,15 +189,24 @@ func TestTokenCacheIsBounded(t *testing.T) {
 	if entries == 0 || entries >= len(tokens) {
 		t.Fatalf("%d of %d tokens cached, want some evicted", entries, len(tokens))
 	}
+	if st, _ := v.CacheStats(); st.Misses != uint64(len(tokens)) || st.Hits != 0 || st.Evictions != uint64(len(tokens)-entries) || st.LimitBytes != limit {
+		t.Errorf("cache stats %+v after %d new tokens, %d of them held, want that many misses and the rest evicted", st, len(tokens), entries)
+	}
 	for i, token := range tokens {
 		if who, err := v.Verify(ctx, token); err != nil || who.Token != token {
 			t.Fatalf("token %d after eviction: %+v, %v", i, who, err)
 		}
 	}
+	if st, _ := v.CacheStats(); st.Hits+st.Misses != uint64(2*len(tokens)) {
+		t.Errorf("cache stats %+v, want one lookup per verification (%d)", st, 2*len(tokens))
+	}
 
 	off := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), CacheBytes: -1})
 	if _, err := off.Verify(ctx, tokens[0]); err != nil || off.cache != nil {
 		t.Fatalf("with the cache off: %v, cache %v", err, off.cache)
+	}
+	if _, on := off.CacheStats(); on {
+		t.Error("CacheStats reports a cache that is off")
 	}
 }
 

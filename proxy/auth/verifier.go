@@ -396,14 +396,25 @@ func (v *Verifier) cached(ctx context.Context, rawToken string) (vibepass.Caller
 	}
 	e := v.cache.get(rawToken)
 	if e == nil {
+		v.cache.misses.Add(1)
 		return vibepass.Caller{}, false
 	}
 	now := v.clock()
 	if !now.Before(e.expires) || now.Before(e.notBefore) || !v.keyStillPublished(ctx, e) {
 		v.cache.drop(e)
+		v.cache.misses.Add(1)
 		return vibepass.Caller{}, false
 	}
+	v.cache.hits.Add(1)
 	return e.caller, true
+}
+
+// CacheStats reports the cache of verified tokens, and false when it is off.
+func (v *Verifier) CacheStats() (CacheStats, bool) {
+	if v.cache == nil {
+		return CacheStats{}, false
+	}
+	return v.cache.stats(), true
 }
 
 // keyStillPublished reports whether the JWKS key that verified e is still in the key
