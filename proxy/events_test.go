@@ -189,7 +189,10 @@ func TestPresenceHistoryEndpoint(t *testing.T) {
 			if err := json.Unmarshal(r.Raw, &body); err != nil || r.Status != http.StatusOK || !body.Success || len(body.Minutes) != 60 {
 				t.Fatalf("history = %d %s, want 60 points", r.Status, r.Raw)
 			}
-			if last := body.Minutes[59]; last.Count != 1 || body.Minutes[0].Count != 0 || last.At.Sub(body.Minutes[0].At) <= 58*time.Minute {
+			// The first point is the end of the minute 58 minutes before the current one, the
+			// last is now: 58 minutes apart and up to one more, exactly 58 when now falls in
+			// the first second of its minute (times are written in whole seconds).
+			if last := body.Minutes[59]; last.Count != 1 || body.Minutes[0].Count != 0 || last.At.Sub(body.Minutes[0].At) < 58*time.Minute {
 				t.Fatalf("history = %s, want an hour from nobody to the one user checked in", r.Raw)
 			}
 			wantError(t, do(t, "GET", ts.URL+"/api/model/history", nil), http.StatusUnauthorized, "Missing X-API-Key header")
