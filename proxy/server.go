@@ -247,31 +247,16 @@ func (t timestamp) MarshalText() ([]byte, error) {
 }
 
 // appendTimestamp appends t as the API shows times: ISO 8601 UTC, whole seconds. The
-// years 1 to 9999 are written here, at a fifth of AppendFormat's cost (a list of 100k
-// rows has 200k times); AppendFormat writes any other.
+// years 1 to 9999 are written here from Date and Clock, at a third of AppendFormat's
+// cost (a list of 100k rows has 200k times); AppendFormat writes any other.
 func appendTimestamp(b []byte, t time.Time) []byte {
-	const first, end = -62135596800, 253402300800 // 0001-01-01 and 10000-01-01, UTC
-	sec := t.Unix()
-	if sec < first || sec >= end {
-		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05Z")
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 1 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05Z")
 	}
-	days, clock := sec/86400, sec%86400
-	if clock < 0 {
-		days, clock = days-1, clock+86400
-	}
-	// The civil date of a day count from 1970-01-01 (Howard Hinnant's days_from_civil,
-	// inverted), in 400-year eras starting on March 1st, 0000: positive from year 1 on.
-	z := days + 719468
-	era, doe := z/146097, z%146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	year, month, day := yoe+era*400, mp+3, doy-(153*mp+2)/5+1
-	if month > 12 {
-		year, month = year+1, month-12
-	}
+	h, m, s := t.Clock()
 	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
 	b = append(b, byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T')
-	h, m, s := clock/3600, clock/60%60, clock%60
 	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10), 'Z')
 }
