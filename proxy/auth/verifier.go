@@ -431,6 +431,11 @@ func (v *Verifier) keyStillPublished(ctx context.Context, e *verifiedToken) bool
 	if err != nil {
 		return false
 	}
+	// The key set hands out the same parsed key until a refresh parses it anew; Equal
+	// copies the key's numbers to compare them. (e.key is a pointer, so == cannot panic.)
+	if key == e.key {
+		return true
+	}
 	same, ok := key.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && same.Equal(e.key)
 }
