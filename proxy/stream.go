@@ -404,8 +404,8 @@ func (b *listBody) next() ([]byte, error) {
 	if b.done {
 		b.log.Debug("active users streamed", "count", b.rows)
 	}
+	b.sent = c.data
 	if b.gz == nil {
-		b.sent = c.data
 		return c.data, nil
 	}
 	b.zipped.Reset()
@@ -413,7 +413,6 @@ func (b *listBody) next() ([]byte, error) {
 	if err == nil && b.done {
 		err = b.gz.Close()
 	}
-	b.sent = c.data
 	return b.zipped.Bytes(), err
 }
 

@@ -136,7 +136,7 @@ func (s *keyScanner) str() []byte {
 // unquoteKey returns a quoted key as readers see it: escapes resolved, and invalid
 // UTF-8 replaced as encoding/json does (Postgres refuses it outright).
 func unquoteKey(quoted []byte) []byte {
-	if bytes.IndexByte(quoted, '\\') < 0 && utf8.Valid(quoted) {
+	if isPlainString(quoted) {
 		return quoted[1 : len(quoted)-1]
 	}
 	var key string
