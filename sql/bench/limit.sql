@@ -2,7 +2,8 @@
 -- key, on which the bare statements (LimitCheckinSQL, LimitStatusSQL, LimitCheckoutSQL in
 -- scripts.go) do what checkin(), session_status() and checkout() do, without their rules,
 -- triggers, extra indexes or JSON. `vibepass bench` makes it, measures, and drops it
--- (DropLimit). It starts empty: the first check-in of a user inserts, as a new pass does.
+-- (DropLimit). It starts empty; FillLimit then gives every bench user a row, so that a bare
+-- check-in renews, as checkin() does for a user with a live pass.
 -- Run as the superuser; the bare statements run as authenticated, like the functions.
 
 drop schema if exists vibepass_limit cascade;
