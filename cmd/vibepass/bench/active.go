@@ -36,8 +36,7 @@ type activeFigure struct {
 	cpu      [3]cpuTimes     // used by the proxy, fetch and json_agg reads, in total
 	bodySize int64           // bytes of one proxy response
 	peakRSS  uint64          // the proxy process's peak resident set during this figure, bytes
-	errs     int
-	firstErr error
+	tally
 }
 
 // cpuPerRead returns the CPU one read of method i (0 proxy, 1 fetch, 2 json_agg) used.
@@ -62,7 +61,7 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 	f := activeFigure{clients: clients}
 	var bodySize atomic.Int64
 	if err := r.proxy.resetPeakRSS(); err != nil {
-		f.errs, f.firstErr = 1, err
+		f.addErrors(1, err)
 	}
 	methods := []struct {
 		took *[]time.Duration
@@ -81,17 +80,14 @@ func (r *benchRun) activeUsers(ctx context.Context, clients int) activeFigure {
 			*m.took = append(*m.took, took...)
 			for _, err := range errs {
 				if err != nil {
-					f.errs++
-					if f.firstErr == nil {
-						f.firstErr = err
-					}
+					f.addErrors(1, err)
 				}
 			}
 		}
 	}
 	peak, err := r.proxy.peakRSS()
 	if err != nil && f.firstErr == nil {
-		f.errs, f.firstErr = f.errs+1, err
+		f.addErrors(1, err)
 	}
 	f.peakRSS, f.bodySize = peak, bodySize.Load()
 	r.cfg.Logf("active users, %d clients: proxy %s ms, row fetch %s ms, json_agg %s ms (medians), CPU ms per read %s, %s, %s, proxy peak RSS %.0f MB, %d errors",
@@ -106,12 +102,7 @@ var countRe = regexp.MustCompile(`"count":(\d+),"cursor":"\d+"\}\s*$`)
 // activeUsersViaProxy reads the whole model response, uncompressed, and checks that it
 // lists every bench user; size receives its length.
 func (r *benchRun) activeUsersViaProxy(ctx context.Context, size *atomic.Int64) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.proxy.url+"/api/model/active-users", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-API-Key", r.modelKey)
-	resp, err := r.client.Do(req)
+	resp, err := r.modelGet(ctx, "/api/model/active-users", "")
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,8 @@ import (
 
 // loadResult is what one or more closed-loop runs measured.
 type loadResult struct {
-	ops       int
-	errs      int
-	firstErr  error
+	ops int
+	tally
 	elapsed   time.Duration
 	latencies []time.Duration // sorted once the run is over
 	cpu       cpuTimes        // used by the run, where measured
@@ -42,11 +41,17 @@ func (l *loadResult) add(o loadResult) {
 	l.addErrors(o.errs, o.firstErr)
 }
 
+// tally counts a figure's failures and keeps the first.
+type tally struct {
+	errs     int
+	firstErr error
+}
+
 // addErrors counts errs failures, keeping the first error seen.
-func (l *loadResult) addErrors(errs int, first error) {
-	l.errs += errs
-	if l.firstErr == nil {
-		l.firstErr = first
+func (t *tally) addErrors(errs int, first error) {
+	t.errs += errs
+	if t.firstErr == nil {
+		t.firstErr = first
 	}
 }
 

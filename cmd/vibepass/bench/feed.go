@@ -36,8 +36,7 @@ type feedFigure struct {
 	idle        idleCost      // feedSubscribers idle streams against none
 	poll        loadResult    // change polls (tick and a page read) straight at Postgres
 	notModified loadResult    // 304 reads of the model's list through the proxy
-	errs        int
-	firstErr    error
+	tally
 }
 
 // feedLatency is commit-to-delivery latency with some subscribers attached.
@@ -73,18 +72,10 @@ func (c idleCost) perThousand() (rssMB, cpuPercent float64) {
 	return rssMB, cpuPercent
 }
 
-// note counts errs failures, keeping the first error seen.
-func (f *feedFigure) note(errs int, first error) {
-	f.errs += errs
-	if f.firstErr == nil {
-		f.firstErr = first
-	}
-}
-
 // noteErr counts err if it is one.
 func (f *feedFigure) noteErr(err error) {
 	if err != nil {
-		f.note(1, err)
+		f.addErrors(1, err)
 	}
 }
 
@@ -99,8 +90,8 @@ func (r *benchRun) feed(ctx context.Context) feedFigure {
 		f.notModified = r.measuredLoop(ctx, r.notModifiedRead(etag))
 	}
 	f.poll = r.measuredLoop(ctx, r.changePoll)
-	f.note(f.notModified.errs, f.notModified.firstErr)
-	f.note(f.poll.errs, f.poll.firstErr)
+	f.addErrors(f.notModified.errs, f.notModified.firstErr)
+	f.addErrors(f.poll.errs, f.poll.firstErr)
 
 	subs := &subscriberSet{run: r, client: &http.Client{Transport: &http.Transport{DisableCompression: true}}}
 	defer subs.close()

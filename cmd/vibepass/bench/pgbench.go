@@ -36,7 +36,6 @@ const pgbenchUserID = "md5('vibepass-bench-' || :u)::uuid"
 // being one or more transactions pipelined as the direct upstream sends them.
 type pgbenchFigure struct {
 	name, bareName   string
-	transactions     int // per script
 	function, bare   []string
 	fnRes, bareRes   pgbenchResult
 	fnFile, bareFile string
@@ -79,11 +78,11 @@ func (f pgbenchFigure) slower() float64 {
 // and makes a new one.
 func pgbenchFigures() []pgbenchFigure {
 	return []pgbenchFigure{
-		{name: "check-in renewal", bareName: "bare upsert", transactions: 1,
+		{name: "check-in renewal", bareName: "bare upsert",
 			function: []string{sqlapi.CheckinSQL}, bare: []string{benchsql.LimitCheckinSQL}},
-		{name: "session status", bareName: "bare select", transactions: 1,
+		{name: "session status", bareName: "bare select",
 			function: []string{sqlapi.SessionStatusSQL}, bare: []string{benchsql.LimitStatusSQL}},
-		{name: "check-out, then a new check-in", bareName: "bare delete, insert", transactions: 2,
+		{name: "check-out, then a new check-in", bareName: "bare delete, insert",
 			function: []string{sqlapi.CheckoutSQL, sqlapi.CheckinSQL}, bare: []string{benchsql.LimitCheckoutSQL, benchsql.LimitCheckinSQL}},
 	}
 }
@@ -229,14 +228,13 @@ func (r *Report) printPgbench(w io.Writer) {
 	c := r.cfg
 	fmt.Fprintf(w, "vibepass bench --sql: %d users, %d passes, %d pgbench clients, %s per side per figure\n",
 		c.Users, c.Users*c.PassesPerUser, c.Concurrency, r.pgbench[0].fnRes.elapsed)
-	fmt.Fprintf(w, "machine: %d CPUs, %s memory, PostgreSQL %s, fsync=%s, synchronous_commit=%s; data loaded in %s\n\n",
-		runtime.NumCPU(), r.memory, r.pgVersion, r.fsync, r.syncCommit, r.loadTime.Round(time.Second/10))
+	r.printMachine(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure (pgbench scripts/s)\tfunctions\tbare statements\tslower\ttarget\tmet?")
 	for _, f := range r.pgbench {
 		name := f.name
-		if f.transactions > 1 {
-			name += fmt.Sprintf(" (%d transactions)", f.transactions)
+		if n := len(f.function); n > 1 { // each statement a transaction of its own
+			name += fmt.Sprintf(" (%d transactions)", n)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f %s\t%.2fx\t<= %.1fx\t%s\n", name, f.fnRes.rate(), f.bareRes.rate(), f.bareName, f.slower(), limitTarget, met(f.slower() <= limitTarget))
 		fmt.Fprintf(tw, "  CPU per script (µs: Postgres/pgbench)\t%s\t%s\t\t\t\n", f.fnRes.cpuPerScript(), f.bareRes.cpuPerScript())

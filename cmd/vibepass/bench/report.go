@@ -91,8 +91,7 @@ func (r *Report) Print(w io.Writer) {
 	c := r.cfg
 	fmt.Fprintf(w, "vibepass bench: %d users, %d passes, %d clients, %s per side per figure, %d active-users rounds\n",
 		c.Users, c.Users*c.PassesPerUser, c.Concurrency, c.Duration, c.Rounds)
-	fmt.Fprintf(w, "machine: %d CPUs, %s memory, PostgreSQL %s, fsync=%s, synchronous_commit=%s; data loaded in %s\n\n",
-		runtime.NumCPU(), r.memory, r.pgVersion, r.fsync, r.syncCommit, r.loadTime.Round(time.Second/10))
+	r.printMachine(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tproxy\tbaseline\tratio\ttarget\tmet?")
@@ -196,4 +195,10 @@ func met(ok bool) string {
 		return "yes"
 	}
 	return "NO"
+}
+
+// printMachine writes the line that says what the figures were measured on.
+func (r *Report) printMachine(w io.Writer) {
+	fmt.Fprintf(w, "machine: %d CPUs, %s memory, PostgreSQL %s, fsync=%s, synchronous_commit=%s; data loaded in %s\n\n",
+		runtime.NumCPU(), r.memory, r.pgVersion, r.fsync, r.syncCommit, r.loadTime.Round(time.Second/10))
 }
