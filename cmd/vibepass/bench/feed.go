@@ -299,7 +299,7 @@ type eventStream struct {
 
 	mu      sync.Mutex
 	arrived map[string]time.Time
-	changed chan struct{} // closed when arrived grows, then replaced
+	changed chan struct{} // closed when arrived grows or the stream ends, then replaced
 	err     error         // why the stream ended
 }
 
@@ -310,16 +310,19 @@ func (st *eventStream) read(lines *bufio.Reader) {
 		line, err := lines.ReadString('\n')
 		now := time.Now()
 		st.mu.Lock()
-		if err != nil {
+		changed := err != nil
+		if changed {
 			st.err = err
 		} else if id, ok := strings.CutPrefix(line, eventDataPrefix); ok {
 			id, _, _ = strings.Cut(id, `"`)
 			if _, seen := st.arrived[id]; !seen {
-				st.arrived[id] = now
+				st.arrived[id], changed = now, true
 			}
 		}
-		close(st.changed)
-		st.changed = make(chan struct{})
+		if changed { // heartbeats, ids and repeated users wake no one
+			close(st.changed)
+			st.changed = make(chan struct{})
+		}
 		st.mu.Unlock()
 		if err != nil {
 			return
