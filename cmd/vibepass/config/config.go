@@ -211,13 +211,19 @@ func blame(err error, path string, origin map[string]string) error {
 // ModelKeysFromEnv returns the model API keys in MODEL_API_KEY: comma-separated,
 // so that old and new key both work during a rotation; blanks are dropped.
 func ModelKeysFromEnv() []string {
-	var keys []string
-	for _, k := range strings.Split(os.Getenv(ModelKeysEnv), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			keys = append(keys, k)
+	return splitList(os.Getenv(ModelKeysEnv))
+}
+
+// splitList splits a comma-separated list, trimming each item and dropping blanks; nil
+// when none is left.
+func splitList(s string) []string {
+	var items []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
 		}
 	}
-	return keys
+	return items
 }
 
 // envRef matches Supabase's env(NAME) form.

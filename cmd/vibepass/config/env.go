@@ -133,14 +133,8 @@ func setField(f reflect.Value, raw string) error {
 			return fmt.Errorf("must be true or false")
 		}
 		f.SetBool(b)
-	case reflect.Slice: // []string: comma-separated, blanks dropped
-		var list []string
-		for _, s := range strings.Split(raw, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				list = append(list, s)
-			}
-		}
-		f.Set(reflect.ValueOf(list))
+	case reflect.Slice: // []string
+		f.Set(reflect.ValueOf(splitList(raw)))
 	default:
 		return fmt.Errorf("has no environment form (a %s key): set it in the file", f.Type())
 	}
