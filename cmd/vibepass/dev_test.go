@@ -167,14 +167,13 @@ func TestDevErrorsSayWhatToDo(t *testing.T) {
 			// Bounded: were the error missed, dev would serve until stopped.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var stderr strings.Builder
-			code := runMain(ctx, args, io.Discard, &stderr)
+			code, _, stderr := run(ctx, args...)
 			if code != 1 {
 				t.Errorf("exit %d, want 1", code)
 			}
 			for _, want := range tc.want {
-				if !strings.Contains(stderr.String(), want) {
-					t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
 				}
 			}
 			if _, err := os.Stat(dataDir); err == nil {
@@ -198,14 +197,13 @@ func TestDevDataOfAnotherVersionSaysWhatToDo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // were the error missed, dev would serve until stopped
 	defer cancel()
-	var stderr strings.Builder
-	code := runMain(ctx, []string{"dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--db-port", "0"}, io.Discard, &stderr)
+	code, _, stderr := run(ctx, "dev", "--data-dir", dataDir, "--addr", "127.0.0.1:0", "--db-port", "0")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	for _, want := range []string{"was made by PostgreSQL 99, and the binaries in", "name PostgreSQL 99's binaries with --pg-bin DIR", "or remove " + dataDir + " to start afresh"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
 	}
 }
