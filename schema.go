@@ -7,10 +7,11 @@ import (
 	"regexp"
 )
 
-// schemaFiles holds the SQL that the local database and the tests apply: the base that makes
-// a vanilla PostgreSQL look like Supabase's, and the very migrations and seed the Supabase CLI pushes.
+// schemaFiles holds what the local database and the tests apply: the base that sets up a
+// vanilla PostgreSQL as Supabase sets up a project's database, the safeupdate guard's source,
+// and the very migrations and seed the Supabase CLI pushes.
 //
-//go:embed sql/supabase_base.sql supabase/migrations/*.sql supabase/seed.sql
+//go:embed sql/supabase_base.sql sql/supabase_legacy_grants.sql sql/safeupdate/safeupdate.c supabase/migrations/*.sql supabase/seed.sql
 var schemaFiles embed.FS
 
 // Schema is the embedded SQL, read-only, under the same paths as in the repository.
@@ -18,8 +19,12 @@ var Schema fs.FS = schemaFiles
 
 // Paths within Schema.
 const (
-	// BaseFile makes a vanilla PostgreSQL look like Supabase's (roles, auth schema, grants); never for a real Supabase database.
+	// BaseFile sets up a vanilla PostgreSQL as Supabase sets up a project (roles, their settings, auth schema, grants); never for a real Supabase database.
 	BaseFile = "sql/supabase_base.sql"
+	// LegacyGrantsFile adds the default privileges Supabase projects had before 30 October 2026 (new objects in public granted to the API roles).
+	LegacyGrantsFile = "sql/supabase_legacy_grants.sql"
+	// GuardFile is the C source of the safeupdate guard the local database loads for authenticator.
+	GuardFile = "sql/safeupdate/safeupdate.c"
 	// MigrationsDir holds the Supabase CLI migrations, <timestamp>_<name>.sql.
 	MigrationsDir = "supabase/migrations"
 	// SeedFile is the demo data (supabase/seed.sql).

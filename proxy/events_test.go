@@ -116,7 +116,7 @@ func TestPresenceFeed(t *testing.T) {
 			}
 
 			events := openEvents(t, ts.URL+"/api/model/events", "Last-Event-ID: "+body.Cursor)
-			id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+			id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
 			token := mint(t, id)
 			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(token)); r.Status != http.StatusOK {
 				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
@@ -174,7 +174,7 @@ func TestPresenceHistoryEndpoint(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, kind, nil, nil)
-			id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+			id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
 			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
 				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
 			}
@@ -209,7 +209,7 @@ func TestFeedFanOut(t *testing.T) {
 	for i := range streams {
 		streams[i] = openEvents(t, ts.URL+"/api/model/events")
 	}
-	id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+	id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
 	if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
 		t.Fatalf("checkin: %d", r.Status)
 	}

@@ -119,8 +119,8 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 			for range 3 {
 				awaitHeartbeat(t, openEventsWithComments(t, ts.URL+"/api/model/events"))
 			}
-			ids := storetest.AddUsers(t, ts.DB.SuperuserURL, 300)
-			storetest.CheckInEveryone(t, ts.DB.SuperuserURL) // one commit: one poll hands out 300+ joins
+			ids := storetest.AddUsers(t, ts.DB.PostgresURL, 300)
+			storetest.CheckInEveryone(t, ts.DB.PostgresURL) // one commit: one poll hands out 300+ joins
 
 			var got []sseEvent
 			last := formatInt(from)
@@ -190,11 +190,11 @@ func TestFeedReset(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, kind, nil, fastFeed)
 			store := storetest.OpenStore(t, ts.DB.AuthenticatorURL)
-			id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+			id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
 			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
 				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
 			}
-			if _, err := superuser(t, ts.DB.SuperuserURL).Exec(context.Background(), "update vibepass.settings set feed_history = '1 millisecond'"); err != nil {
+			if _, err := superuser(t, ts.DB.PostgresURL).Exec(context.Background(), "update vibepass.settings set feed_history = '1 millisecond'"); err != nil {
 				t.Fatal(err)
 			}
 			head := storetest.Tick(t, store)
@@ -240,12 +240,12 @@ func TestListETagOnExpiry(t *testing.T) {
 			t.Parallel()
 			counting := &countingStore{}
 			ts := startServer(t, kind, nil, nil, func(d *proxy.Deps) { counting.Store = d.Store; d.Store = counting })
-			admin := superuser(t, ts.DB.SuperuserURL)
+			admin := superuser(t, ts.DB.PostgresURL)
 			ctx := context.Background()
 			if _, err := admin.Exec(ctx, "update vibepass.settings set pass_length = '5 seconds'"); err != nil {
 				t.Fatal(err)
 			}
-			id := storetest.AddUsers(t, ts.DB.SuperuserURL, 1)[0]
+			id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
 			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
 				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
 			}

@@ -288,7 +288,7 @@ func TestCheckinMessageNamesTheDatabaseLength(t *testing.T) {
 	for _, kind := range upstreamKinds {
 		t.Run(kind, func(t *testing.T) {
 			ts := startServer(t, kind, nil, nil)
-			if _, err := superuser(t, ts.DB.SuperuserURL).Exec(context.Background(), "update vibepass.settings set pass_length = '30 minutes'"); err != nil {
+			if _, err := superuser(t, ts.DB.PostgresURL).Exec(context.Background(), "update vibepass.settings set pass_length = '30 minutes'"); err != nil {
 				t.Fatal(err)
 			}
 			for i := 0; i < 2; i++ {

@@ -16,7 +16,7 @@ func TestModelSeesPlainProfiles(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, kind, nil, nil)
 			const user = "00000000-0000-4000-8000-0000000000e1"
-			db := superuser(t, ts.DB.SuperuserURL)
+			db := superuser(t, ts.DB.PostgresURL)
 			ctx := context.Background()
 			if _, err := db.Exec(ctx, `insert into auth.users (id, aud, role, email, raw_user_meta_data)
 				values ($1, 'authenticated', 'authenticated', 'evil@example.com', jsonb_build_object('display_name', $2::text))`,
@@ -32,7 +32,7 @@ func TestModelSeesPlainProfiles(t *testing.T) {
 
 			r := do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey))
 			want := `{"user_id":"` + user + `","display_name":"Evil DJ [31m","checked_in_at":"`
-			if r.Status != 200 || !strings.Contains(string(r.Raw), want) || !strings.Contains(string(r.Raw), `"preferences":[5e-324,0.0,1e-7,1.0,0.5]}`) {
+			if r.Status != 200 || !strings.Contains(string(r.Raw), want) || !strings.Contains(string(r.Raw), `"preferences":[5e-324,0.0,1e-7,1.0,0.5],"is_anonymous":false}`) {
 				t.Fatalf("active users = %d %s\nwant the row %s… with preferences [5e-324,0.0,1e-7,1.0,0.5]", r.Status, r.Raw, want)
 			}
 		})

@@ -112,7 +112,7 @@ func TestHungDatabase(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, kind, nil, func(c *proxy.Config) { c.Timeouts.Upstream = 300 * time.Millisecond })
 			tok := mint(t, musicFan)
-			release := lockSessions(t, ts.DB.SuperuserURL)
+			release := lockSessions(t, ts.DB.PostgresURL)
 			wantError(t, do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)), http.StatusGatewayTimeout, "")
 			wantError(t, do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey)), http.StatusGatewayTimeout, "")
 			release()
@@ -129,10 +129,10 @@ func TestHungDatabase(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	ts := startServer(t, upstreamPostgres, nil, nil)
 	tok := mint(t, musicFan)
-	release := lockSessions(t, ts.DB.SuperuserURL)
+	release := lockSessions(t, ts.DB.PostgresURL)
 	inFlight := make(chan response, 1)
 	go func() { inFlight <- do(t, "POST", ts.URL+"/api/checkin", nil, bearer(tok)) }()
-	waitForLockWaiter(t, ts.DB.SuperuserURL)
+	waitForLockWaiter(t, ts.DB.PostgresURL)
 
 	ts.Stop()
 	refused := false
@@ -239,7 +239,7 @@ func TestUniqueViolationIsAConflict(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, kind, nil, nil)
-			super := superuser(t, ts.DB.SuperuserURL)
+			super := superuser(t, ts.DB.PostgresURL)
 			ctx := context.Background()
 			if _, err := super.Exec(ctx, "create unique index sessions_one_per_status on public.sessions (user_id, status)"); err != nil {
 				t.Fatal(err)

@@ -28,8 +28,8 @@ func TestStalledModelReadersStarveNoUser(t *testing.T) {
 	// client can buffer (tcp_wmem's 4 MB at most) with the client's kept small.
 	const users = 40000
 	db := localdbtest.ForTest(t)
-	ids := storetest.AddUsers(t, db.SuperuserURL, users)
-	storetest.CheckInEveryone(t, db.SuperuserURL)
+	ids := storetest.AddUsers(t, db.PostgresURL, users)
+	storetest.CheckInEveryone(t, db.PostgresURL)
 	// Over the Unix socket, whose buffers do not grow like TCP's, the direct upstream's
 	// reads stop as soon as the proxy stops taking rows, so they hold their connections.
 	sockDir := localdbtest.Cluster(t).SocketDir()
@@ -39,7 +39,7 @@ func TestStalledModelReadersStarveNoUser(t *testing.T) {
 	socketURL := fmt.Sprintf("postgresql://authenticator@/%s?host=%s&port=%d", db.Name, sockDir, db.Port)
 	limit := proxy.DefaultConfig().Limits.ModelStreams
 	tok := mint(t, ids[0])
-	super := superuser(t, db.SuperuserURL)
+	super := superuser(t, db.PostgresURL)
 	for _, kind := range upstreamKinds {
 		t.Run(kind, func(t *testing.T) {
 			ts := startServerOn(t, kind, db, socketURL, nil)

@@ -70,8 +70,8 @@ func benchListDatabase(b *testing.B) *localdb.Database {
 		if err != nil {
 			b.Fatal(err)
 		}
-		storetest.AddUsers(b, db.SuperuserURL, benchListRows)
-		storetest.CheckInEveryone(b, db.SuperuserURL)
+		storetest.AddUsers(b, db.PostgresURL, benchListRows)
+		storetest.CheckInEveryone(b, db.PostgresURL)
 		benchList.db = db
 	})
 	if benchList.db == nil {

@@ -43,12 +43,12 @@ func runCLI(t *testing.T, args ...string) (stdout string, err error) {
 // base, records them, and its linter (plpgsql_check) finds no errors.
 func TestSupabaseCLIPushesAndLintsTheMigrations(t *testing.T) {
 	db := localdbtest.BaseOnly(t)
-	if _, err := runCLI(t, "db", "push", "--db-url", db.SuperuserURL, "--yes"); err != nil {
+	if _, err := runCLI(t, "db", "push", "--db-url", db.PostgresURL, "--yes"); err != nil {
 		t.Fatalf("supabase db push: %v", err)
 	}
 
 	ctx := context.Background()
-	conn := connect(t, db.SuperuserURL)
+	conn := connect(t, db.PostgresURL)
 	rows, err := conn.Query(ctx, "select version from supabase_migrations.schema_migrations order by version")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestSupabaseCLIPushesAndLintsTheMigrations(t *testing.T) {
 		}
 	}
 
-	out, err := runCLI(t, "db", "lint", "--db-url", db.SuperuserURL, "--level", "error", "--fail-on", "error")
+	out, err := runCLI(t, "db", "lint", "--db-url", db.PostgresURL, "--level", "error", "--fail-on", "error")
 	if err != nil || strings.Contains(out, `"level": "error"`) {
 		t.Fatalf("supabase db lint found errors (%v); plpgsql_check comes from apt-get install postgresql-15-plpgsql-check:\n%s", err, out)
 	}

@@ -42,7 +42,7 @@ func connect(t *testing.T, url string) *pgx.Conn {
 func activePasses(t *testing.T, db *localdb.Database) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
-	conn := connect(t, db.SuperuserURL)
+	conn := connect(t, db.PostgresURL)
 	rows, err := conn.Query(ctx, "select user_id::text, id::text from public.sessions where status = 'active'")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func assertOnePassEach(t *testing.T, db *localdb.Database, returned map[string][
 func TestConcurrentCheckinsOneUser(t *testing.T) {
 	const callers = 100
 	db := localdbtest.Unseeded(t)
-	user := storetest.AddUsers(t, db.SuperuserURL, 1)[0]
+	user := storetest.AddUsers(t, db.PostgresURL, 1)[0]
 	ctx := context.Background()
 	calls := make([]func() (string, error), callers)
 	for i := range calls {
@@ -117,7 +117,7 @@ func TestConcurrentCheckinsOneUser(t *testing.T) {
 func TestConcurrentCheckinsManyUsers(t *testing.T) {
 	const users, perUser = 100, 5
 	db := localdbtest.Unseeded(t)
-	ids := storetest.AddUsers(t, db.SuperuserURL, users)
+	ids := storetest.AddUsers(t, db.PostgresURL, users)
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(db.AuthenticatorURL)
 	if err != nil {

@@ -29,7 +29,7 @@ var hangulFillers = []rune{0x115F, 0x1160, 0x3164, 0xFFA0}
 // call, so every one is judged alone and the whole sweep takes a few hundred calls.
 func TestPlainDisplayNameMatchesUnicode(t *testing.T) {
 	db := localdbtest.Unseeded(t)
-	rows, err := connect(t, db.SuperuserURL).Query(context.Background(), `
+	rows, err := connect(t, db.PostgresURL).Query(context.Background(), `
 		select cp / 4096, vibepass.plain_display_name(string_agg('<' || chr(cp) || '>', '' order by cp))
 		  from generate_series(1, 983039) cp
 		 where (cp <= 262143 or cp >= 917504)  -- U+1-3FFFF and U+E0000-EFFFF

@@ -20,17 +20,17 @@ import (
 // never get the later number without the earlier one, or a follower would skip it.
 func TestSessionWritesShareTheFeedLock(t *testing.T) {
 	db := localdbtest.Unseeded(t)
-	ids := storetest.AddUsers(t, db.SuperuserURL, 2)
+	ids := storetest.AddUsers(t, db.PostgresURL, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
 	var start int64
-	if err := connect(t, db.SuperuserURL).QueryRow(ctx, "select (public.presence_tick() ->> 'cursor')::bigint").Scan(&start); err != nil {
+	if err := connect(t, db.PostgresURL).QueryRow(ctx, "select (public.presence_tick() ->> 'cursor')::bigint").Scan(&start); err != nil {
 		t.Fatal(err)
 	}
 
 	// The first check-in fires its deferred trigger (draws its number) and stays open.
-	first, err := connect(t, db.SuperuserURL).Begin(ctx)
+	first, err := connect(t, db.PostgresURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestSessionWritesShareTheFeedLock(t *testing.T) {
 		t.Fatalf("the second check-in waited for the first one's commit: %v", err)
 	}
 
-	reader := connect(t, db.SuperuserURL)
+	reader := connect(t, db.PostgresURL)
 	var readerPID uint32
 	if err := reader.QueryRow(ctx, "select pg_backend_pid()").Scan(&readerPID); err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestSessionWritesShareTheFeedLock(t *testing.T) {
 	}()
 
 	// Wait until the reader waits for the lock (or has wrongly answered already).
-	watcher := connect(t, db.SuperuserURL)
+	watcher := connect(t, db.PostgresURL)
 	for {
 		var waiting bool
 		if err := watcher.QueryRow(ctx, "select coalesce(wait_event = 'advisory', false) from pg_stat_activity where pid = $1", readerPID).Scan(&waiting); err != nil {
@@ -104,7 +104,7 @@ func TestSessionWritesShareTheFeedLock(t *testing.T) {
 func TestIdleTickWritesNothing(t *testing.T) {
 	db := localdbtest.Unseeded(t)
 	ctx := context.Background()
-	conn := connect(t, db.SuperuserURL)
+	conn := connect(t, db.PostgresURL)
 	tickWrote := func() bool {
 		t.Helper()
 		tx, err := conn.Begin(ctx)
@@ -129,7 +129,7 @@ func TestIdleTickWritesNothing(t *testing.T) {
 	if _, err := conn.Exec(ctx, "update vibepass.settings set pass_length = '1 second'"); err != nil {
 		t.Fatal(err)
 	}
-	user := storetest.AddUsers(t, db.SuperuserURL, 1)[0]
+	user := storetest.AddUsers(t, db.PostgresURL, 1)[0]
 	if _, err := checkinAs(ctx, connect(t, db.AuthenticatorURL), user); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func projectBefore(t *testing.T, name string) (conn *pgx.Conn, push func()) {
 	if len(after) == 0 || path.Base(after[0]) != name {
 		t.Fatalf("migration %s not found in %v", name, vibepass.MigrationFiles())
 	}
-	conn = connect(t, localdbtest.BaseOnly(t).SuperuserURL)
+	conn = connect(t, localdbtest.BaseOnly(t).PostgresURL)
 	apply := func(files []string) {
 		t.Helper()
 		for _, f := range files {

@@ -71,7 +71,7 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		superURL, authURL = db.SuperuserURL, db.AuthenticatorURL
+		superURL, authURL = db.AdminURL, db.AuthenticatorURL
 		pgbench = filepath.Join(cluster.BinDir(), "pgbench")
 	}
 	run := bench.Run

@@ -159,7 +159,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "db: %s\n", db.SuperuserURL)
+	fmt.Fprintf(stdout, "db: %s\n", db.PostgresURL)
 	modelKeys, err := devModelKeys(cluster.Dir(), stdout)
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ func TestServeSurvivesDatabaseCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := &checkinLoad{secret: devtoken.NewSecret(), users: storetest.AddUsers(t, db.SuperuserURL, 2000)}
+	load := &checkinLoad{secret: devtoken.NewSecret(), users: storetest.AddUsers(t, db.PostgresURL, 2000)}
 
 	addr := freeAddr(t)
 	t.Setenv("CMD_FAULT_DB_URL", db.AuthenticatorURL)
@@ -73,7 +73,7 @@ func TestServeSurvivesDatabaseCrash(t *testing.T) {
 	waitFor(t, "check-ins after the restart", func() bool { return load.ok.Load() >= okBefore+50 })
 	finish()
 
-	load.assertAnswers(t, db.SuperuserURL)
+	load.assertAnswers(t, db.PostgresURL)
 	var unavailable, answered, afterRestart int
 	for _, a := range load.answers {
 		switch a.status {

@@ -63,7 +63,7 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 	cursor, _ := list["cursor"].(string)
 	feeds := []*feedFollower{followFeed(t, stopped.base, key, cursor), followFeed(t, survivor.base, key, cursor)}
 
-	load := &checkinLoad{bases: []string{stopped.base, survivor.base}, secret: secret, users: storetest.AddUsers(t, db.SuperuserURL, 1000)}
+	load := &checkinLoad{bases: []string{stopped.base, survivor.base}, secret: secret, users: storetest.AddUsers(t, db.PostgresURL, 1000)}
 	finish := load.start(t, 4)
 	defer finish()
 	waitFor(t, "check-ins through both replicas", func() bool { return load.ok.Load() >= 100 })
@@ -94,7 +94,7 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 	}
 	t.Logf("%d check-ins answered 200 by %d users; %d refused at the connection by the stopped replica and retried",
 		load.ok.Load(), len(checkedIn), refused)
-	load.assertAnswers(t, db.SuperuserURL)
+	load.assertAnswers(t, db.PostgresURL)
 	// The two agree with the database: every user answered 200 is live, and nobody else.
 	code, list = call(t, "GET", survivor.base+"/api/model/active-users", "X-API-Key: "+key)
 	if code != 200 || list["count"] != float64(len(checkedIn)) {

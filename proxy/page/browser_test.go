@@ -257,7 +257,7 @@ func samePasses(a, b []pass) bool {
 func userPasses(t *testing.T, db *localdb.Database, userID string) []pass {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
+	conn, err := pgx.Connect(ctx, db.PostgresURL)
 	if err != nil {
 		t.Fatal(err)
 	}

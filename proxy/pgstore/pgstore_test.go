@@ -29,9 +29,9 @@ func TestActiveUsersStreams(t *testing.T) {
 	const users = 8000
 	ctx := context.Background()
 	db := localdbtest.ForTest(t)
-	storetest.AddUsers(t, db.SuperuserURL, users)
-	super := storetest.OpenPool(t, db.SuperuserURL)
-	storetest.CheckInEveryone(t, db.SuperuserURL)
+	storetest.AddUsers(t, db.PostgresURL, users)
+	super := storetest.OpenPool(t, db.PostgresURL)
+	storetest.CheckInEveryone(t, db.PostgresURL)
 	// Over the cluster's Unix socket, whose buffers (unlike TCP's) do not grow, the kernel
 	// holds far less than the list for a client that does not read: the check does not
 	// depend on the machine's TCP tuning.

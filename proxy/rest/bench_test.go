@@ -14,12 +14,12 @@ import (
 // check-ins by many users at once, and reading 10,000 live passes.
 func BenchmarkUpstreams(b *testing.B) {
 	db := localdbtest.ForTest(b)
-	ids := storetest.AddUsers(b, db.SuperuserURL, 10000)
+	ids := storetest.AddUsers(b, db.PostgresURL, 10000)
 	callers := make([]vibepass.Caller, len(ids))
 	for i, id := range ids {
 		callers[i] = storetest.Caller(b, id)
 	}
-	storetest.CheckInEveryone(b, db.SuperuserURL)
+	storetest.CheckInEveryone(b, db.PostgresURL)
 	stores := map[string]vibepass.Store{
 		"direct":    storetest.OpenStore(b, db.AuthenticatorURL),
 		"postgrest": newUpstream(b, db).store,

@@ -21,7 +21,7 @@ func TestUserCannotReadActiveUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+	c := storetest.Caller(t, storetest.AddUsers(t, db.PostgresURL, 1)[0])
 	for _, fn := range []string{"active_users", fnActiveUsersPage} {
 		status, body := RawCall(t, srv.URL, srv.AnonKey, c.Token, fn, "{}")
 		if status == http.StatusOK {

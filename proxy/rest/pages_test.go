@@ -34,7 +34,7 @@ func TestModelListIsCompleteAtAnyMaxRows(t *testing.T) {
 		stores = map[string]vibepass.Store{"real postgrest": real.store(t)}
 	} else {
 		db := localdbtest.ForTest(t)
-		superuserURL = db.SuperuserURL
+		superuserURL = db.PostgresURL
 		stores = map[string]vibepass.Store{
 			"direct":                  storetest.OpenStore(t, db.AuthenticatorURL),
 			"postgrest max_rows 1000": newUpstreamWith(t, db, currentKeys, resttest.Options{}).store,

@@ -64,7 +64,7 @@ func newUpstreamWith(t testing.TB, db *localdb.Database, k keys, o resttest.Opti
 // PostgREST when VIBEPASS_TEST_POSTGREST_URL names one (docs/testing.md).
 func TestStoreContract(t *testing.T) {
 	if real, ok := realPostgREST(t); ok {
-		storetest.RunShared(t, storetest.Env{Store: real.store(t), SuperuserURL: real.dbURL})
+		storetest.RunShared(t, storetest.Env{Store: real.store(t), PostgresURL: real.dbURL})
 		return
 	}
 	storetest.Run(t, func(t *testing.T, db *localdb.Database) vibepass.Store { return newUpstream(t, db).store })
@@ -126,7 +126,7 @@ func TestSendsOnlyKnownFunctionsWithTheRightKeys(t *testing.T) {
 			db := localdbtest.ForTest(t)
 			u := newUpstreamWith(t, db, k, resttest.Options{})
 			ctx := context.Background()
-			c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+			c := storetest.Caller(t, storetest.AddUsers(t, db.PostgresURL, 1)[0])
 			if _, err := u.store.Checkin(ctx, c); err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestBothUpstreamsAgree(t *testing.T) {
 	u := newUpstream(t, db)
 	direct := storetest.OpenStore(t, db.AuthenticatorURL)
 	ctx := context.Background()
-	ids := storetest.AddUsers(t, db.SuperuserURL, 3)
+	ids := storetest.AddUsers(t, db.PostgresURL, 3)
 	stores := map[string]vibepass.Store{"direct": direct, "postgrest": u.store}
 	same := func(step string, read func(vibepass.Store) (any, error)) {
 		t.Helper()

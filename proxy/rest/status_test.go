@@ -100,7 +100,7 @@ func TestNewRefusesKeysInEachOthersPlace(t *testing.T) {
 func TestPostgRESTErrorsMapToTheSpec(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	ctx := context.Background()
-	super := storetest.OpenPool(t, db.SuperuserURL)
+	super := storetest.OpenPool(t, db.PostgresURL)
 	if _, err := super.Exec(ctx, `
 		create function public.fail(kind text) returns json language plpgsql as $$
 		begin
@@ -128,7 +128,7 @@ func TestPostgRESTErrorsMapToTheSpec(t *testing.T) {
 		}
 		return token
 	}
-	user := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+	user := storetest.Caller(t, storetest.AddUsers(t, db.PostgresURL, 1)[0])
 	expired := sign(jwt.MapClaims{"sub": user.UserID, "role": "authenticated", "exp": time.Now().Add(-time.Hour).Unix()})
 	noRole := sign(jwt.MapClaims{"sub": user.UserID, "exp": time.Now().Add(time.Hour).Unix()})
 	cases := []struct {

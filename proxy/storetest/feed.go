@@ -71,10 +71,10 @@ func beginCheckin(t *testing.T, superuserURL, user string) (pgx.Tx, time.Time) {
 // exactly once, and a replay from the start must give both in commit order.
 func feedCommitOrder(t *testing.T, env Env) {
 	ctx := context.Background()
-	ids := AddUsers(t, env.SuperuserURL, 2)
+	ids := AddUsers(t, env.PostgresURL, 2)
 	start := Tick(t, env.Store).Cursor
-	first, firstAt := beginCheckin(t, env.SuperuserURL, ids[0])
-	second, secondAt := beginCheckin(t, env.SuperuserURL, ids[1])
+	first, firstAt := beginCheckin(t, env.PostgresURL, ids[0])
+	second, secondAt := beginCheckin(t, env.PostgresURL, ids[1])
 	if !firstAt.Before(secondAt) {
 		t.Fatalf("the first check-in's time %v is not before the second's %v", firstAt, secondAt)
 	}
@@ -107,11 +107,11 @@ func feedCommitOrder(t *testing.T, env Env) {
 // at that time, and a replay from an earlier cursor gives the same event again.
 func feedExpiry(t *testing.T, env Env) {
 	ctx := context.Background()
-	admin := OpenPool(t, env.SuperuserURL)
+	admin := OpenPool(t, env.PostgresURL)
 	if _, err := admin.Exec(ctx, "update vibepass.settings set pass_length = '2 seconds'"); err != nil {
 		t.Fatal(err)
 	}
-	id := AddUsers(t, env.SuperuserURL, 1)[0]
+	id := AddUsers(t, env.PostgresURL, 1)[0]
 	before := Tick(t, env.Store).Cursor
 	in, err := env.Store.Checkin(ctx, Caller(t, id))
 	if err != nil {
@@ -154,9 +154,9 @@ func feedExpiry(t *testing.T, env Env) {
 // feedBurst: 10,000 check-ins in one transaction (inside one poll interval) all reach a
 // follower, paged whatever the upstream's row cap.
 func feedBurst(t *testing.T, env Env) {
-	ids := AddUsers(t, env.SuperuserURL, 10000)
+	ids := AddUsers(t, env.PostgresURL, 10000)
 	before := Tick(t, env.Store).Cursor
-	CheckInEveryone(t, env.SuperuserURL) // the seed's users too
+	CheckInEveryone(t, env.PostgresURL) // the seed's users too
 	got := Follow(t, env.Store, before)
 	users := map[string]bool{}
 	for _, c := range got {
@@ -187,8 +187,8 @@ func summary(t *testing.T, env Env) {
 	if empty.Count != 0 || empty.Mean != nil {
 		t.Fatalf("summary with nobody present = %+v, want count 0 and no mean", empty)
 	}
-	ids := AddUsers(t, env.SuperuserURL, 2)
-	if _, err := OpenPool(t, env.SuperuserURL).Exec(ctx,
+	ids := AddUsers(t, env.PostgresURL, 2)
+	if _, err := OpenPool(t, env.PostgresURL).Exec(ctx,
 		"update public.profiles set preferences = '{0.1,0.2,0.3,0.4,1}' where id = $1", ids[1]); err != nil {
 		t.Fatal(err)
 	}
@@ -217,12 +217,12 @@ func summary(t *testing.T, env Env) {
 // one that ended before the hour never, a live one from its check-in on.
 func history(t *testing.T, env Env) {
 	ctx := context.Background()
-	ids := AddUsers(t, env.SuperuserURL, 3)
+	ids := AddUsers(t, env.PostgresURL, 3)
 	if _, err := env.Store.Checkin(ctx, Caller(t, ids[2])); err != nil {
 		t.Fatal(err)
 	}
 	var left, gone [2]time.Time // [checked in, ended]
-	db := OpenPool(t, env.SuperuserURL)
+	db := OpenPool(t, env.PostgresURL)
 	if err := db.QueryRow(ctx, `insert into public.sessions (user_id, checked_in_at, expires_at, status, ended_at, end_reason)
 		values ($1, now() - interval '30 minutes', now() + interval '30 minutes', 'inactive', now() - interval '10 minutes', 'checkout')
 		returning checked_in_at, ended_at`, ids[0]).Scan(&left[0], &left[1]); err != nil {

@@ -1,14 +1,16 @@
-// Package localdb runs a throwaway PostgreSQL made to look like Supabase's, from the machine's
-// own PostgreSQL binaries, for the tests and `vibepass dev`.
+// Package localdb runs a throwaway PostgreSQL set up as Supabase sets up a project's
+// database, from the machine's own PostgreSQL binaries, for the tests and `vibepass dev`.
 //
 // A Cluster is one postgres server listening on 127.0.0.1 (a free port unless told otherwise),
-// with its own data directory and Unix socket directory. On start it builds three template
-// databases from the SQL embedded in package vibepass, each applied with the simple protocol,
-// one whole file at a time:
+// with its own data directory and Unix socket directory. Its bootstrap superuser is
+// supabase_admin; postgres is an ordinary role (Supabase demotes it), and authenticator logs in
+// with the safeupdate guard preloaded, built at start from sql/safeupdate. On start it builds
+// three template databases from the SQL embedded in package vibepass, each applied with the
+// simple protocol, one whole file at a time, by the role Supabase applies it as:
 //
-//	vibepass_base      sql/supabase_base.sql only
-//	vibepass_schema    + supabase/migrations/*.sql in file name order
-//	vibepass_template  + supabase/seed.sql
+//	vibepass_base      sql/supabase_base.sql, as supabase_admin
+//	vibepass_schema    + supabase/migrations/*.sql in file name order, as postgres
+//	vibepass_template  + supabase/seed.sql, as postgres
 //
 // NewDatabase clones one of them (CREATE DATABASE ... TEMPLATE), which takes milliseconds, so
 // every test can have its own database. Nothing else is recorded in the databases: no
@@ -40,6 +42,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/vibepass/vibepass"
+)
+
+// The roles the cluster's databases are set up and used by.
+const (
+	// AdminRole is the bootstrap superuser, Supabase's supabase_admin.
+	AdminRole = "supabase_admin"
+	// OwnerRole is the project's own role, not a superuser: it owns the databases and applies
+	// the migrations and the seed, as `supabase db push` does on a project.
+	OwnerRole = "postgres"
+	// AuthenticatorRole is the role PostgREST and the direct upstream log in as.
+	AuthenticatorRole = "authenticator"
 )
 
 // Template database names, from least to most content.
@@ -96,8 +109,12 @@ type Database struct {
 	Name string
 	// Port is the cluster's TCP port on 127.0.0.1.
 	Port int
-	// SuperuserURL connects as the postgres superuser over TCP (psql, pg_prove and the Supabase CLI accept it).
-	SuperuserURL string
+	// AdminURL connects as supabase_admin, the superuser, for what only Supabase's platform
+	// does (its tests use it to set up what a project cannot).
+	AdminURL string
+	// PostgresURL connects as postgres, the project's own role and not a superuser, as the
+	// Supabase CLI, the SQL editor and pg_prove do (psql and the CLI accept it).
+	PostgresURL string
 	// AuthenticatorURL connects as authenticator, the role PostgREST and the direct upstream log in as.
 	AuthenticatorURL string
 }
@@ -180,8 +197,9 @@ func (c *Cluster) Database(name string) *Database {
 	return &Database{
 		Name:             name,
 		Port:             c.port,
-		SuperuserURL:     c.url("postgres", name),
-		AuthenticatorURL: c.url("authenticator", name),
+		AdminURL:         c.url(AdminRole, name),
+		PostgresURL:      c.url(OwnerRole, name),
+		AuthenticatorURL: c.url(AuthenticatorRole, name),
 	}
 }
 
@@ -197,6 +215,7 @@ func (c *Cluster) NewDatabase(ctx context.Context, name string, seed bool) (*Dat
 
 // NewBaseDatabase makes a fresh database holding only sql/supabase_base.sql, as a Supabase
 // project is before its migrations are pushed. An empty name picks a new unique one.
+// ApplyAsOwner then pushes the migrations as a project does.
 func (c *Cluster) NewBaseDatabase(ctx context.Context, name string) (*Database, error) {
 	return c.clone(ctx, name, BaseTemplate)
 }
@@ -229,12 +248,24 @@ func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
 	return c.admin(ctx, func(conn *pgx.Conn) error { return dropDatabase(ctx, conn, name) })
 }
 
+// ApplyAsOwner runs each embedded file (paths within vibepass.Schema) whole in database db as
+// the postgres role, as `supabase db push` applies migrations on a project.
+func (c *Cluster) ApplyAsOwner(ctx context.Context, db string, files ...string) error {
+	return c.apply(ctx, OwnerRole, db, files)
+}
+
+// ApplyAsAdmin runs each embedded file whole in database db as supabase_admin, as Supabase's
+// platform sets up what a project's own role cannot.
+func (c *Cluster) ApplyAsAdmin(ctx context.Context, db string, files ...string) error {
+	return c.apply(ctx, AdminRole, db, files)
+}
+
 // admin runs fn on a superuser connection to the postgres database, one caller at a time
 // (CREATE DATABASE ... TEMPLATE fails while another session uses the template).
 func (c *Cluster) admin(ctx context.Context, fn func(conn *pgx.Conn) error) error {
 	c.createMu.Lock()
 	defer c.createMu.Unlock()
-	conn, err := c.connect(ctx, "postgres")
+	conn, err := c.connect(ctx, AdminRole, "postgres")
 	if err != nil {
 		return err
 	}
@@ -428,7 +459,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 		c.opts.Logf("localdb: reusing the data in %s", c.dataDir)
 		return nil
 	}
-	args := []string{"-D", c.dataDir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"}
+	args := []string{"-D", c.dataDir, "-U", AdminRole, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"}
 	if !c.opts.Fsync {
 		args = append(args, "--no-sync")
 	}
@@ -484,7 +515,12 @@ func (c *Cluster) startServerOnce(ctx context.Context) error {
 		return fmt.Errorf("localdb: %w", err)
 	}
 	defer logFile.Close() // the server keeps its own copy of the descriptor
+	if err := buildGuard(ctx, c.binDir, c.libDir()); err != nil {
+		return err
+	}
 	settings := map[string]string{
+		// The guard is found here, so authenticator's session_preload_libraries names it as Supabase's does.
+		"dynamic_library_path":    c.libDir() + ":$libdir",
 		"listen_addresses":        "127.0.0.1",
 		"port":                    strconv.Itoa(c.port),
 		"unix_socket_directories": c.sockDir,
@@ -522,7 +558,7 @@ func (c *Cluster) startServerOnce(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	for {
-		conn, err := c.connect(ctx, "postgres")
+		conn, err := c.connect(ctx, AdminRole, "postgres")
 		if err == nil {
 			conn.Close(ctx)
 			c.opts.Logf("localdb: postgres is up on 127.0.0.1:%d (data %s)", c.port, c.dataDir)
@@ -562,13 +598,16 @@ func (c *Cluster) url(role, db string) string {
 	return u.String()
 }
 
-func (c *Cluster) connect(ctx context.Context, db string) (*pgx.Conn, error) {
-	conn, err := pgx.Connect(ctx, c.url("postgres", db))
+func (c *Cluster) connect(ctx context.Context, role, db string) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, c.url(role, db))
 	if err != nil {
-		return nil, fmt.Errorf("localdb: connecting to %s: %w", db, err)
+		return nil, fmt.Errorf("localdb: connecting to %s as %s: %w", db, role, err)
 	}
 	return conn, nil
 }
+
+// libDir holds the safeupdate guard the server loads.
+func (c *Cluster) libDir() string { return filepath.Join(c.root, "lib") }
 
 // buildTemplates makes the three templates unless they exist and were made from the same SQL.
 func (c *Cluster) buildTemplates(ctx context.Context) error {
@@ -589,12 +628,12 @@ func (c *Cluster) buildTemplatesOn(ctx context.Context, conn *pgx.Conn) error {
 	}
 	start := time.Now()
 	steps := []struct {
-		name, from string
-		files      []string
+		name, from, role string
+		files            []string
 	}{
-		{BaseTemplate, "template1", []string{vibepass.BaseFile}},
-		{SchemaTemplate, BaseTemplate, vibepass.MigrationFiles()},
-		{SeedTemplate, SchemaTemplate, []string{vibepass.SeedFile}},
+		{BaseTemplate, "template1", AdminRole, []string{vibepass.BaseFile}},
+		{SchemaTemplate, BaseTemplate, OwnerRole, vibepass.MigrationFiles()},
+		{SeedTemplate, SchemaTemplate, OwnerRole, []string{vibepass.SeedFile}},
 	}
 	for _, s := range steps {
 		if err := dropDatabase(ctx, conn, s.name); err != nil {
@@ -606,7 +645,7 @@ func (c *Cluster) buildTemplatesOn(ctx context.Context, conn *pgx.Conn) error {
 		if err := createDatabase(ctx, conn, s.name, s.from, ""); err != nil {
 			return err
 		}
-		if err := c.apply(ctx, s.name, s.files); err != nil {
+		if err := c.apply(ctx, s.role, s.name, s.files); err != nil {
 			return err
 		}
 		if _, err := conn.Exec(ctx, fmt.Sprintf("alter database %s is_template true", quote(s.name))); err != nil {
@@ -623,9 +662,9 @@ func (c *Cluster) buildTemplatesOn(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // apply runs each file whole in database db, with the simple protocol (several statements
-// per file), as the superuser.
-func (c *Cluster) apply(ctx context.Context, db string, files []string) error {
-	conn, err := c.connect(ctx, db)
+// per file), as role.
+func (c *Cluster) apply(ctx context.Context, role, db string, files []string) error {
+	conn, err := c.connect(ctx, role, db)
 	if err != nil {
 		return err
 	}
@@ -656,11 +695,18 @@ func (c *Cluster) clone(ctx context.Context, name, template string) (*Database, 
 	return c.Database(name), nil
 }
 
-// createDatabase clones template as name; a non-empty comment is recorded on it.
+// createDatabase clones template as name, owned by postgres as a Supabase project's database
+// is (so postgres owns schema public, through pg_database_owner); a non-empty comment is
+// recorded on it. The base template is the exception: the base makes the postgres role, then
+// hands the database to it.
 func createDatabase(ctx context.Context, conn *pgx.Conn, name, template, comment string) error {
+	owner := OwnerRole
+	if template == "template1" {
+		owner = AdminRole
+	}
 	// FILE_COPY copies the files instead of WAL-logging every page: much faster for small
 	// templates, at the cost of a checkpoint, cheap here.
-	sql := fmt.Sprintf("create database %s template %s strategy file_copy", quote(name), quote(template))
+	sql := fmt.Sprintf("create database %s owner %s template %s strategy file_copy", quote(name), quote(owner), quote(template))
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("localdb: creating database %s from %s: %w", name, template, err)
 	}
@@ -707,7 +753,7 @@ func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 // schemaHash identifies the embedded SQL, so templates made from other SQL are rebuilt.
 func schemaHash() (string, error) {
 	h := sha256.New()
-	files := append([]string{vibepass.BaseFile}, vibepass.MigrationFiles()...)
+	files := append([]string{vibepass.BaseFile, vibepass.GuardFile}, vibepass.MigrationFiles()...)
 	for _, f := range append(files, vibepass.SeedFile) {
 		b, err := fs.ReadFile(vibepass.Schema, f)
 		if err != nil {

@@ -52,20 +52,20 @@ func TestDatabasesHoldWhatTheirTemplateSays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := queryInt(t, seeded.SuperuserURL, "select count(*) from auth.users"); n == 0 {
+	if n := queryInt(t, seeded.PostgresURL, "select count(*) from auth.users"); n == 0 {
 		t.Error("the seeded database has no users")
 	}
-	if n := queryInt(t, unseeded.SuperuserURL, "select count(*) from auth.users"); n != 0 {
+	if n := queryInt(t, unseeded.PostgresURL, "select count(*) from auth.users"); n != 0 {
 		t.Errorf("the unseeded database has %d users", n)
 	}
-	if n := queryInt(t, base.SuperuserURL, "select count(*) from pg_tables where schemaname = 'public'"); n != 0 {
+	if n := queryInt(t, base.PostgresURL, "select count(*) from pg_tables where schemaname = 'public'"); n != 0 {
 		t.Errorf("the base database has %d tables in public, want none", n)
 	}
-	if n := queryInt(t, base.SuperuserURL, "select count(*) from pg_proc where proname = 'uid' and pronamespace = 'auth'::regnamespace"); n != 1 {
+	if n := queryInt(t, base.PostgresURL, "select count(*) from pg_proc where proname = 'uid' and pronamespace = 'auth'::regnamespace"); n != 1 {
 		t.Errorf("the base database has %d auth.uid(), want 1", n)
 	}
 	// Every migration's objects are there and nothing records the migrations.
-	if n := queryInt(t, unseeded.SuperuserURL, "select count(*) from pg_namespace where nspname = 'supabase_migrations'"); n != 0 {
+	if n := queryInt(t, unseeded.PostgresURL, "select count(*) from pg_namespace where nspname = 'supabase_migrations'"); n != 0 {
 		t.Error("localdb made supabase_migrations; only the Supabase CLI should")
 	}
 	if n := queryInt(t, unseeded.AuthenticatorURL, "select 1"); n != 1 {
@@ -112,7 +112,7 @@ func TestStopRestartKeepsDataAndPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
+	conn, err := pgx.Connect(ctx, db.PostgresURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestStopRestartKeepsDataAndPort(t *testing.T) {
 	if err := conn.Ping(ctx); err == nil {
 		t.Fatal("the connection still answers after Stop")
 	}
-	if _, err := pgx.Connect(ctx, db.SuperuserURL); err == nil {
+	if _, err := pgx.Connect(ctx, db.PostgresURL); err == nil {
 		t.Fatal("a new connection succeeded after Stop")
 	}
 	if err := c.Stop(); err != nil {
@@ -139,7 +139,7 @@ func TestStopRestartKeepsDataAndPort(t *testing.T) {
 	if c.Port() != port {
 		t.Errorf("port changed from %d to %d", port, c.Port())
 	}
-	if n := queryInt(t, db.SuperuserURL, "select n from kept"); n != 42 {
+	if n := queryInt(t, db.PostgresURL, "select n from kept"); n != 42 {
 		t.Errorf("kept = %d, want 42", n)
 	}
 	if err := c.Close(); err != nil {
@@ -164,7 +164,7 @@ func TestDirIsReused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
+	conn, err := pgx.Connect(ctx, db.PostgresURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestDirIsReused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := queryInt(t, db.SuperuserURL, "select n from kept"); n != 7 {
+	if n := queryInt(t, db.PostgresURL, "select n from kept"); n != 7 {
 		t.Errorf("kept = %d after restart, want 7", n)
 	}
 }

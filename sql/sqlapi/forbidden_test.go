@@ -18,7 +18,7 @@ func TestUserCannotReadActiveUsers(t *testing.T) {
 	ctx := context.Background()
 	db := localdbtest.ForTest(t)
 	pool := storetest.OpenPool(t, db.AuthenticatorURL)
-	c := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+	c := storetest.Caller(t, storetest.AddUsers(t, db.PostgresURL, 1)[0])
 	if _, err := sqlapi.CallJSON(ctx, pool, vibepass.RoleAuthenticated, string(c.Claims), sqlapi.CheckinSQL); err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,9 @@ import (
 func TestActiveUserViewsMatchScannedRows(t *testing.T) {
 	ctx := context.Background()
 	db := localdbtest.ForTest(t)
-	ids := storetest.AddUsers(t, db.SuperuserURL, 4)
-	storetest.CheckInEveryone(t, db.SuperuserURL)
-	su := storetest.OpenPool(t, db.SuperuserURL)
+	ids := storetest.AddUsers(t, db.PostgresURL, 4)
+	storetest.CheckInEveryone(t, db.PostgresURL)
+	su := storetest.OpenPool(t, db.PostgresURL)
 	for i, tc := range []struct {
 		name      string
 		prefs     []float64

@@ -19,7 +19,7 @@ select tests.create_supabase_user('lee', 'lee@test.local',
   metadata => jsonb_build_object('display_name', repeat('a', 63) || E'\u2003b' || repeat('c', 10)));
 select tests.create_supabase_user('max', E'\u200b@test.local',
   metadata => jsonb_build_object('display_name', E'Ma\u00adx\U000E0041 \U0001F3A7'));
-select tests.create_supabase_user('ned', E'\u200b@test.local', metadata => '{}');
+select tests.create_supabase_user('ned', E'\u200b\u200b@test.local', metadata => '{}');
 
 select set_eq(
   $$ select display_name from public.profiles

@@ -34,7 +34,7 @@ func TestBenchSmallRunMeasuresEveryFigure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	report, err := Run(ctx, cfg, db.SuperuserURL, db.AuthenticatorURL)
+	report, err := Run(ctx, cfg, db.AdminURL, db.AuthenticatorURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestSQLBenchMeasuresEveryFigure(t *testing.T) {
 	cfg := Config{Users: 200, PassesPerUser: 2, Concurrency: 2, Duration: time.Second, Logf: t.Logf}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	report, err := RunSQL(ctx, cfg, db.SuperuserURL, db.AuthenticatorURL, pgbench)
+	report, err := RunSQL(ctx, cfg, db.AdminURL, db.AuthenticatorURL, pgbench)
 	if err != nil {
 		t.Fatal(err)
 	}

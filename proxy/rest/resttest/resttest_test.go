@@ -61,7 +61,7 @@ func (a answer) code(t *testing.T) string {
 
 func TestPostgRESTBehaviour(t *testing.T) {
 	db := localdbtest.ForTest(t)
-	super := storetest.OpenPool(t, db.SuperuserURL)
+	super := storetest.OpenPool(t, db.PostgresURL)
 	if _, err := super.Exec(context.Background(), testFunctions); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestPostgRESTBehaviour(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	user := storetest.Caller(t, storetest.AddUsers(t, db.SuperuserURL, 1)[0])
+	user := storetest.Caller(t, storetest.AddUsers(t, db.PostgresURL, 1)[0])
 	send := func(method, path, body string, header map[string]string) answer {
 		t.Helper()
 		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
