@@ -26,14 +26,16 @@ const (
 // handles differently (renew the token, fix the key). The proxy shows an error's
 // Reason, or its Code's public name, as "code" in the error body.
 const (
-	RMISSINGTOKEN  = "missing_token"    // 401: no bearer token
-	RINVALIDTOKEN  = "invalid_token"    // 401: the token is malformed, unsigned, for another audience...
-	RTOKENEXPIRED  = "token_expired"    // 401: the token's exp has passed; refresh it
-	RMISSINGAPIKEY = "missing_api_key"  // 401: no X-API-Key
-	RINVALIDAPIKEY = "invalid_api_key"  // 403: an X-API-Key that matches no configured key
-	RKEYSLOADING   = "keys_unavailable" // 503: the JWKS has not been fetched yet
-	RNOTMIGRATED   = "schema_missing"   // 503: the database lacks the vibepass functions
-	RMODELBUSY     = "model_busy"       // 503: limits.model_streams model reads run already
+	RMISSINGTOKEN  = "missing_token"     // 401: no bearer token
+	RINVALIDTOKEN  = "invalid_token"     // 401: the token is malformed, unsigned, for another audience...
+	RTOKENEXPIRED  = "token_expired"     // 401: the token's exp has passed; refresh it
+	RMISSINGAPIKEY = "missing_api_key"   // 401: no X-API-Key
+	RINVALIDAPIKEY = "invalid_api_key"   // 403: an X-API-Key that matches no configured key
+	RKEYSLOADING   = "keys_unavailable"  // 503: the JWKS has not been fetched yet
+	RNOTMIGRATED   = "schema_missing"    // 503: the database lacks the vibepass functions
+	RMODELBUSY     = "model_busy"        // 503: limits.model_streams model reads run already
+	RSESSIONENDED  = "session_not_found" // 401: the token's Supabase Auth session ended (signed out); sign in again
+	RANONREFUSED   = "anonymous_refused" // 403: vibepass.settings.anonymous_users refuses anonymous users' check-ins
 )
 
 // The errors more than one layer reports, each with its one message.

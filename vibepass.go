@@ -37,6 +37,9 @@ type ActiveUser struct {
 	CheckedInAt time.Time `json:"checked_in_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	Preferences []float64 `json:"preferences"`
+	// IsAnonymous is true for a user who signed in anonymously (Supabase Auth's
+	// signInAnonymously) and has not linked an identity since.
+	IsAnonymous bool `json:"is_anonymous"`
 }
 
 // Caller is the verified user a request acts for.

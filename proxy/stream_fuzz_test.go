@@ -38,6 +38,7 @@ type refRow struct {
 	CheckedInAt string     `json:"checked_in_at"`
 	ExpiresAt   string     `json:"expires_at"`
 	Preferences []refFloat `json:"preferences"`
+	IsAnonymous bool       `json:"is_anonymous"`
 }
 
 // FuzzAppendActiveUser checks the hand-written row encoder against encoding/json on
@@ -63,11 +64,13 @@ func FuzzAppendActiveUser(f *testing.F) {
 			UserID: userID, DisplayName: name,
 			CheckedInAt: fuzzTime(checkedIn, nanos, zone), ExpiresAt: fuzzTime(expires, nanos/2, zone),
 			Preferences: []float64{p0, p1, p2, p3, p4},
+			IsAnonymous: nanos%2 == 1,
 		}
 		ref := refRow{
 			UserID: u.UserID, DisplayName: u.DisplayName,
 			CheckedInAt: u.CheckedInAt.UTC().Truncate(time.Second).Format(time.RFC3339),
 			ExpiresAt:   u.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339),
+			IsAnonymous: u.IsAnonymous,
 		}
 		for _, p := range u.Preferences {
 			ref.Preferences = append(ref.Preferences, refFloat(p))
@@ -79,7 +82,7 @@ func FuzzAppendActiveUser(f *testing.F) {
 			t.Fatalf("appendActiveUser error %v, encoding/json error %v", err, wantErr)
 		}
 		view := sqlapi.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
-			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences}
+			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences, IsAnonymous: u.IsAnonymous}
 		if fromView, viewErr := appendActiveUserView(nil, &view); !bytes.Equal(fromView, got) || (viewErr != nil) != (err != nil) {
 			t.Fatalf("the row from a view differs:\n got %s (%v)\nwant %s (%v)", fromView, viewErr, got, err)
 		}

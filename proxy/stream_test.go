@@ -59,7 +59,8 @@ func TestActiveUserRowMatchesEncodingJSON(t *testing.T) {
 			CheckedInAt timestamp `json:"checked_in_at"`
 			ExpiresAt   timestamp `json:"expires_at"`
 			Preferences []float64 `json:"preferences"`
-		}{u.UserID, u.DisplayName, timestamp(u.CheckedInAt), timestamp(u.ExpiresAt), u.Preferences})
+			IsAnonymous bool      `json:"is_anonymous"`
+		}{u.UserID, u.DisplayName, timestamp(u.CheckedInAt), timestamp(u.ExpiresAt), u.Preferences, u.IsAnonymous})
 		if string(got) != string(want) {
 			t.Errorf("display name %q:\n got %s\nwant %s", name, got, want)
 		}

@@ -25,21 +25,28 @@ type demoLink struct {
 
 // demoLinks returns a link for every user of the dev database, in sign-up order:
 // the page's URL at listenAddr with a token minted with the dev secret in the
-// fragment, the way Supabase Auth hands a token to a page after sign-in.
+// fragment, the way Supabase Auth hands a token to a page after sign-in. Each link is
+// a sign-in of its own: a new row in auth.sessions that its token names, so deleting
+// that row signs the link out, as Supabase Auth's sign-out does.
 func demoLinks(ctx context.Context, db *localdb.Database, listenAddr string) ([]demoLink, error) {
-	conn, err := pgx.Connect(ctx, db.SuperuserURL)
+	conn, err := pgx.Connect(ctx, db.PostgresURL)
 	if err != nil {
 		return nil, fmt.Errorf("demo links: %w", err)
 	}
 	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `select u.id::text, coalesce(u.email, ''), coalesce(p.display_name, u.id::text)
-		from auth.users u join public.profiles p on p.id = u.id order by u.created_at, u.id`)
+	rows, _ := conn.Query(ctx, `with signed_in as (
+		  insert into auth.sessions (id, user_id, created_at, updated_at, aal)
+		  select gen_random_uuid(), u.id, now(), now(), 'aal1' from auth.users u
+		  returning id, user_id)
+		select u.id::text, coalesce(u.email, ''), coalesce(p.display_name, u.id::text), s.id::text
+		  from auth.users u join public.profiles p on p.id = u.id join signed_in s on s.user_id = u.id
+		 order by u.created_at, u.id`)
 	base := "http://" + browsableAddr(listenAddr) + "/#access_token="
 	now := time.Now()
 	var links []demoLink
-	var id, email, name string
-	_, err = pgx.ForEachRow(rows, []any{&id, &email, &name}, func() error {
-		token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: id, Email: email, TTL: devLinkTTL}, now)
+	var id, email, name, session string
+	_, err = pgx.ForEachRow(rows, []any{&id, &email, &name, &session}, func() error {
+		token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: id, Email: email, SessionID: session, TTL: devLinkTTL}, now)
 		links = append(links, demoLink{DisplayName: name, URL: base + token})
 		return err
 	})

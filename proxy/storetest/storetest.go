@@ -104,8 +104,8 @@ func WantCode(t testing.TB, err error, code string) {
 
 // Env is what a check needs: a store over db, whose superuser URL sets the scene.
 type Env struct {
-	Store        vibepass.Store
-	SuperuserURL string
+	Store       vibepass.Store
+	PostgresURL string
 }
 
 // Open builds the store under test over db; what it opens must close when t ends.
@@ -117,10 +117,13 @@ type Open func(t *testing.T, db *localdb.Database) vibepass.Store
 func Run(t *testing.T, open Open) {
 	env := func(t *testing.T) Env {
 		db := localdbtest.ForTest(t)
-		return Env{Store: open(t, db), SuperuserURL: db.SuperuserURL}
+		return Env{Store: open(t, db), PostgresURL: db.PostgresURL}
 	}
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); lifecycle(t, env(t)) })
 	t.Run("NotSignedIn", func(t *testing.T) { t.Parallel(); notSignedIn(t, env(t)) })
+	t.Run("SignOutEndsAccessAndPass", func(t *testing.T) { t.Parallel(); signOutEndsAccessAndPass(t, env(t)) })
+	t.Run("DeletedAccount", func(t *testing.T) { t.Parallel(); deletedAccount(t, env(t)) })
+	t.Run("AnonymousUsers", func(t *testing.T) { t.Parallel(); anonymousUsers(t, env(t)) })
 	t.Run("ActiveUsers", func(t *testing.T) { t.Parallel(); activeUsers(t, env(t)) })
 	t.Run("HungQueryTimesOut", func(t *testing.T) { t.Parallel(); hungQuery(t, env(t)) })
 	t.Run("ConcurrentCallers", func(t *testing.T) { t.Parallel(); concurrentCallers(t, env(t)) })
@@ -164,7 +167,7 @@ func databaseRestart(t *testing.T, open Open) {
 		t.Fatal(err)
 	}
 	store := open(t, db)
-	c := Caller(t, AddUsers(t, db.SuperuserURL, 1)[0])
+	c := Caller(t, AddUsers(t, db.PostgresURL, 1)[0])
 	before, err := store.Checkin(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +201,7 @@ func databaseRestart(t *testing.T, open Open) {
 
 func lifecycle(t *testing.T, env Env) {
 	ctx := context.Background()
-	c := Caller(t, AddUsers(t, env.SuperuserURL, 1)[0])
+	c := Caller(t, AddUsers(t, env.PostgresURL, 1)[0])
 	if p, err := env.Store.SessionStatus(ctx, c); err != nil || p != nil {
 		t.Fatalf("status before checkin = %+v, %v; want nil, nil", p, err)
 	}
@@ -267,7 +270,7 @@ func notSignedIn(t *testing.T, env Env) {
 
 func activeUsers(t *testing.T, env Env) {
 	ctx := context.Background()
-	ids := AddUsers(t, env.SuperuserURL, 4)
+	ids := AddUsers(t, env.PostgresURL, 4)
 	for _, id := range ids {
 		if _, err := env.Store.Checkin(ctx, Caller(t, id)); err != nil {
 			t.Fatal(err)
@@ -311,8 +314,8 @@ func activeUsers(t *testing.T, env Env) {
 // caller's deadline must end the wait with ETIMEOUT, and the store must work on after.
 func hungQuery(t *testing.T, env Env) {
 	ctx := context.Background()
-	c := Caller(t, AddUsers(t, env.SuperuserURL, 1)[0])
-	locker, err := pgx.Connect(ctx, env.SuperuserURL)
+	c := Caller(t, AddUsers(t, env.PostgresURL, 1)[0])
+	locker, err := pgx.Connect(ctx, env.PostgresURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +342,7 @@ func hungQuery(t *testing.T, env Env) {
 // concurrentCallers runs many users at once, each of whom must only ever see their own pass.
 func concurrentCallers(t *testing.T, env Env) {
 	ctx := context.Background()
-	ids := AddUsers(t, env.SuperuserURL, 16)
+	ids := AddUsers(t, env.PostgresURL, 16)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(ids))
 	for _, id := range ids {

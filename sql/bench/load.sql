@@ -29,6 +29,12 @@ select md5('vibepass-bench-' || i)::uuid, 'authenticated', 'authenticated',
        now() - interval '30 days'
 from generate_series(1, current_setting('vibepass_bench.users')::int) as i;
 
+-- Each user is signed in once, as Supabase Auth records a sign-in: their tokens name this
+-- session, so every user call pays the session check it pays on Supabase.
+insert into auth.sessions (id, user_id, created_at, updated_at, aal)
+select md5('vibepass-bench-session-' || i)::uuid, md5('vibepass-bench-' || i)::uuid, now(), now(), 'aal1'
+from generate_series(1, current_setting('vibepass_bench.users')::int) as i;
+
 insert into public.profiles (id, name, display_name, preferences, created_at, updated_at)
 select u.id, u.raw_user_meta_data ->> 'name', vibepass.profile_display_name(u.raw_user_meta_data, u.email, u.id),
        array[round(random()::numeric, 2), round(random()::numeric, 2), round(random()::numeric, 2),

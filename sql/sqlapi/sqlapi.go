@@ -26,8 +26,15 @@ import (
 	"github.com/vibepass/vibepass"
 )
 
-// NotSignedIn is the message the functions raise (SQLSTATE 42501) when no user is set.
-const NotSignedIn = "not signed in"
+// The messages the functions raise with SQLSTATE 42501 for a caller they refuse.
+const (
+	// NotSignedIn: no user is set, or the user no longer exists.
+	NotSignedIn = "not signed in"
+	// SessionEnded: the token's Supabase Auth session has no row in auth.sessions any more.
+	SessionEnded = "session ended"
+	// AnonymousRefused: an anonymous user checks in while vibepass.settings refuses them.
+	AnonymousRefused = "anonymous users may not check in"
+)
 
 // SetRoleSQL is what PostgREST runs first in every request's transaction: switch to the
 // token's role and set its claims, for this transaction only (is_local = true), so
@@ -54,7 +61,7 @@ const MigratedSQL = `select pg_catalog.to_regprocedure('public.checkin()') is no
 	and pg_catalog.to_regprocedure('public.active_users()') is not null`
 
 // ActiveUsersSQL reads the model's list, one row per live pass, in the columns ScanActiveUser reads.
-const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences from public.active_users()"
+const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences, is_anonymous from public.active_users()"
 
 // LivePassesSQL counts the live passes as service_role (RLS would hide others'
 // passes): the idx_sessions_active index answers it without reading profiles.
@@ -118,11 +125,12 @@ type ActiveUserView struct {
 	UserID, DisplayName    []byte
 	CheckedInAt, ExpiresAt time.Time // in UTC
 	Preferences            []float64
+	IsAnonymous            bool
 }
 
 // ReadActiveUserViews is ReadActiveUsers handing each row on as a view: decoded from the
 // wire values at once when they come in the formats pgx picks by default (text ids and
-// names, binary timestamptz and float8[]), through pgx's own decoding otherwise (another
+// names, binary timestamptz, float8[] and bool), through pgx's own decoding otherwise (another
 // query exec mode, or a value only it knows how to refuse: NULL, infinity, a
 // multi-dimensional array), so both give the same rows and the same errors.
 func ReadActiveUserViews(ctx context.Context, db Batcher, role, claims string, emit func(*ActiveUserView) error) (emitErr, err error) {
@@ -136,7 +144,7 @@ func ReadActiveUserViews(ctx context.Context, db Batcher, role, claims string, e
 					return nil, err
 				}
 				v = ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
-					CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences}
+					CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences, IsAnonymous: u.IsAnonymous}
 			}
 			if err := emit(&v); err != nil {
 				return err, nil
@@ -175,7 +183,7 @@ func readRows(br pgx.BatchResults, read func(pgx.Rows) (emitErr, err error)) (em
 
 // scanActiveUser decodes the current row into u through pgx.
 func scanActiveUser(rows pgx.Rows, u *vibepass.ActiveUser) error {
-	if err := rows.Scan(&u.UserID, &u.DisplayName, &u.CheckedInAt, &u.ExpiresAt, &u.Preferences); err != nil {
+	if err := rows.Scan(&u.UserID, &u.DisplayName, &u.CheckedInAt, &u.ExpiresAt, &u.Preferences, &u.IsAnonymous); err != nil {
 		return err
 	}
 	u.CheckedInAt, u.ExpiresAt = u.CheckedInAt.UTC(), u.ExpiresAt.UTC()
@@ -191,6 +199,7 @@ func viewFormats(fields []pgconn.FieldDescription) bool {
 		{pgtype.TextOID, pgtype.TextFormatCode}, {pgtype.TextOID, pgtype.TextFormatCode},
 		{pgtype.TimestamptzOID, pgtype.BinaryFormatCode}, {pgtype.TimestamptzOID, pgtype.BinaryFormatCode},
 		{pgtype.Float8ArrayOID, pgtype.BinaryFormatCode},
+		{pgtype.BoolOID, pgtype.BinaryFormatCode},
 	}
 	if len(fields) != len(want) {
 		return false
@@ -206,9 +215,10 @@ func viewFormats(fields []pgconn.FieldDescription) bool {
 // decodeView decodes a row in viewFormats into v, or reports false for a value it
 // leaves to pgx.
 func decodeView(raw [][]byte, v *ActiveUserView) bool {
-	if len(raw) != 5 || raw[0] == nil || raw[1] == nil {
+	if len(raw) != 6 || raw[0] == nil || raw[1] == nil || len(raw[5]) != 1 || raw[5][0] > 1 {
 		return false
 	}
+	v.IsAnonymous = raw[5][0] == 1
 	var ok1, ok2, ok3 bool
 	v.UserID, v.DisplayName = raw[0], raw[1]
 	v.CheckedInAt, ok1 = decodeTimestamptz(raw[2])
@@ -330,6 +340,10 @@ func Error(sqlstate, message string) *vibepass.Error {
 	switch {
 	case sqlstate == "42501" && message == NotSignedIn:
 		return vibepass.Errorf(vibepass.EUNAUTHORIZED, "Not signed in")
+	case sqlstate == "42501" && message == SessionEnded:
+		return &vibepass.Error{Code: vibepass.EUNAUTHORIZED, Message: "Session ended: sign in again", Reason: vibepass.RSESSIONENDED}
+	case sqlstate == "42501" && message == AnonymousRefused:
+		return &vibepass.Error{Code: vibepass.EFORBIDDEN, Message: "Anonymous users may not check in", Reason: vibepass.RANONREFUSED}
 	case sqlstate == "42501":
 		return vibepass.ErrPermissionDenied
 	case sqlstate == "P0001":
@@ -409,7 +423,7 @@ const (
 	// PresenceHistorySQL returns the last hour's per-minute counts as JSON (DecodeHistory).
 	PresenceHistorySQL = "select public.presence_history()"
 	// PresenceChangesSQL reads up to $2 changes after cursor $1, in the columns ReadChanges scans.
-	PresenceChangesSQL = `select seq, kind, user_id::text, at, coalesce(display_name, ''), checked_in_at, expires_at, preferences
+	PresenceChangesSQL = `select seq, kind, user_id::text, at, coalesce(display_name, ''), checked_in_at, expires_at, preferences, is_anonymous
 		from public.presence_changes($1, $2)`
 )
 
@@ -423,13 +437,15 @@ type ChangeRow struct {
 	CheckedInAt *time.Time `json:"checked_in_at"`
 	ExpiresAt   *time.Time `json:"expires_at"`
 	Preferences []float64  `json:"preferences"`
+	IsAnonymous *bool      `json:"is_anonymous"`
 }
 
 // Change is the row as the feed reports it: join, renew and update carry the user's row.
 func (r ChangeRow) Change() vibepass.Change {
 	c := vibepass.Change{Cursor: r.Seq, Kind: r.Kind, UserID: r.UserID, At: r.At.UTC()}
 	if r.CheckedInAt != nil && r.ExpiresAt != nil {
-		u := vibepass.ActiveUser{UserID: r.UserID, CheckedInAt: r.CheckedInAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Preferences: r.Preferences}
+		u := vibepass.ActiveUser{UserID: r.UserID, CheckedInAt: r.CheckedInAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(), Preferences: r.Preferences,
+			IsAnonymous: r.IsAnonymous != nil && *r.IsAnonymous}
 		if r.DisplayName != nil {
 			u.DisplayName = *r.DisplayName
 		}
@@ -447,7 +463,7 @@ func ReadChanges(ctx context.Context, db Batcher, role, claims string, after int
 		for rows.Next() {
 			var r ChangeRow
 			var name string
-			if err := rows.Scan(&r.Seq, &r.Kind, &r.UserID, &r.At, &name, &r.CheckedInAt, &r.ExpiresAt, &r.Preferences); err != nil {
+			if err := rows.Scan(&r.Seq, &r.Kind, &r.UserID, &r.At, &name, &r.CheckedInAt, &r.ExpiresAt, &r.Preferences, &r.IsAnonymous); err != nil {
 				return err
 			}
 			r.DisplayName = &name

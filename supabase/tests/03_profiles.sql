@@ -4,7 +4,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 \ir helpers.psql
-select plan(27);
+select plan(28);
 
 -- Sign-ups, as Supabase Auth inserts them (with fresh random ids).
 select tests.create_supabase_user('eve', 'eve.smith@test.local', metadata => '{}');
@@ -88,11 +88,13 @@ select is((select count(*) from public.profiles
             where id in (select tests.get_supabase_uid(u) from unnest(array['eve', 'fay', 'gus', 'phone-only', 'hal']) u)),
   4::bigint, 'cascade: other users keep their profiles');
 
--- A token outlives its user (valid until exp): the deleted user is answered as no user.
--- (tests.authenticate_as still knows Eve: the helpers remember users apart from auth.users.)
+-- A token outlives its user (valid until exp): the deleted user is answered as no user, on
+-- every call. (tests.authenticate_as still knows Eve: the helpers remember users apart from
+-- auth.users.)
 select tests.authenticate_as('eve');
 select throws_ok($$ select public.checkin() $$, '42501', 'not signed in', 'checkin: a deleted user''s token is refused like no user');
-select ok(public.session_status() is null, 'session_status: a deleted user has no pass');
+select throws_ok($$ select public.session_status() $$, '42501', 'not signed in', 'session_status: a deleted user''s token is refused like no user');
+select throws_ok($$ select public.checkout() $$, '42501', 'not signed in', 'checkout: a deleted user''s token is refused like no user');
 select tests.clear_authentication();
 
 -- The seed's example users are there with the spec's preferences (when the seed ran).

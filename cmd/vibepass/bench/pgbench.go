@@ -32,11 +32,17 @@ const pgbenchSlice = 2 * time.Second
 // pgbenchUserID is the id of pgbench's user :u, as sql/bench/load.sql derives it.
 const pgbenchUserID = "md5('vibepass-bench-' || :u)::uuid"
 
+// pgbenchSessionID is the id of user :u's row in auth.sessions, as sql/bench/load.sql derives it.
+const pgbenchSessionID = "md5('vibepass-bench-session-' || :u)::uuid"
+
 // pgbenchFigure is one user function against its bare statement, each pgbench script
 // being one or more transactions pipelined as the direct upstream sends them.
 type pgbenchFigure struct {
-	name, bareName   string
-	function, bare   []string
+	name, bareName string
+	function, bare []string
+	// bareSignedOut sends the bare side's claims without session_id, so the function runs
+	// there without its auth.sessions lookup (a third-party provider's token).
+	bareSignedOut    bool
 	fnRes, bareRes   pgbenchResult
 	fnFile, bareFile string
 }
@@ -84,14 +90,20 @@ func pgbenchFigures() []pgbenchFigure {
 			function: []string{sqlapi.SessionStatusSQL}, bare: []string{benchsql.LimitStatusSQL}},
 		{name: "check-out, then a new check-in", bareName: "bare delete, insert",
 			function: []string{sqlapi.CheckoutSQL, sqlapi.CheckinSQL}, bare: []string{benchsql.LimitCheckoutSQL, benchsql.LimitCheckinSQL}},
+		{name: "status with the session check", bareName: "status, no session_id",
+			function: []string{sqlapi.SessionStatusSQL}, bare: []string{sqlapi.SessionStatusSQL}, bareSignedOut: true},
 	}
 }
 
 // pgbenchScript is a pgbench script for a random user among :users: each statement in
 // a transaction of its own, pipelined as the direct upstream's pgx batch is (role and
-// claims, then the statement, one Sync), its $1 the user's id.
-func pgbenchScript(statements []string) string {
-	claims := ":claims_head || " + pgbenchUserID + "::text || :claims_tail"
+// claims, then the statement, one Sync), its $1 the user's id. The claims name the user's
+// Supabase Auth session unless withoutSession.
+func pgbenchScript(statements []string, withoutSession bool) string {
+	claims := ":claims_head || " + pgbenchSessionID + "::text || :claims_mid || " + pgbenchUserID + "::text || :claims_tail"
+	if withoutSession {
+		claims = ":claims_plain_head || " + pgbenchUserID + "::text || :claims_tail"
+	}
 	asUser := strings.NewReplacer("$1", "'"+vibepass.RoleAuthenticated+"'", "$2", claims).Replace(sqlapi.SetRoleSQL)
 	var b strings.Builder
 	b.WriteString("\\set u random(1, :users)\n")
@@ -101,20 +113,36 @@ func pgbenchScript(statements []string) string {
 	return b.String()
 }
 
-// pgbenchClaims returns the claims of a bench user's token split around its sub, so
-// that pgbench sends claims of the real size and shape for any user.
-func pgbenchClaims() (head, tail string, err error) {
-	const placeholder = "00000000-0000-4000-8000-00000000cafe"
-	claims, err := devtoken.Claims(devtoken.Request{Sub: placeholder, Email: "bench-0000001@bench.vibepass.invalid", TTL: 6 * time.Hour}, time.Now())
-	if err != nil {
-		return "", "", err
+// pgbenchClaims returns the pgbench variables that spell a bench user's token claims: split
+// around its session_id and its sub (in that order, as json.Marshal sorts the keys), and
+// the head of the same claims without session_id, so that pgbench sends claims of the real
+// size and shape for any user.
+func pgbenchClaims() ([]string, error) {
+	const user, session = "00000000-0000-4000-8000-00000000cafe", "00000000-0000-4000-8000-00000000beef"
+	spell := func(session string) (string, error) {
+		claims, err := devtoken.Claims(devtoken.Request{Sub: user, SessionID: session, Email: "bench-0000001@bench.vibepass.invalid", TTL: 6 * time.Hour}, time.Now())
+		if err != nil {
+			return "", err
+		}
+		b, err := json.Marshal(claims)
+		return string(b), err
 	}
-	b, err := json.Marshal(claims)
+	signedIn, err := spell(session)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	head, tail, _ = strings.Cut(string(b), placeholder)
-	return head, tail, nil
+	plain, err := spell("")
+	if err != nil {
+		return nil, err
+	}
+	head, rest, ok1 := strings.Cut(signedIn, session)
+	mid, tail, ok2 := strings.Cut(rest, user)
+	plainHead, plainTail, ok3 := strings.Cut(plain, user)
+	if !ok1 || !ok2 || !ok3 || plainTail != tail {
+		return nil, fmt.Errorf("bench: the claims %s do not hold session_id before sub", signedIn)
+	}
+	return []string{"-D", "claims_head=" + head, "-D", "claims_mid=" + mid, "-D", "claims_tail=" + tail,
+		"-D", "claims_plain_head=" + plainHead}, nil
 }
 
 // RunSQL measures each user function against its bare statement with pgbench (the
@@ -134,7 +162,7 @@ func RunSQL(ctx context.Context, cfg Config, superURL, authURL, pgbench string) 
 	}
 	postmaster := findPostmaster(ctx, pool)
 	pool.Close()
-	head, tail, err := pgbenchClaims()
+	claims, err := pgbenchClaims()
 	if err != nil {
 		return nil, err
 	}
@@ -144,16 +172,17 @@ func RunSQL(ctx context.Context, cfg Config, superURL, authURL, pgbench string) 
 	}
 	defer os.RemoveAll(dir)
 	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(cfg.Concurrency), "-j", strconv.Itoa(min(cfg.Concurrency, runtime.NumCPU())),
-		"-D", "users=" + strconv.Itoa(cfg.Users), "-D", "claims_head=" + head, "-D", "claims_tail=" + tail}
+		"-D", "users=" + strconv.Itoa(cfg.Users)}
+	args = append(args, claims...)
 	// pgbench -T takes whole seconds: each side gets about --duration, in runs of pgbenchSlice.
 	groups := max(1, int(cfg.Duration/(2*pgbenchSlice)))
 	secs := max(1, int(cfg.Duration.Seconds())/(2*groups))
 	for _, f := range pgbenchFigures() {
 		f.fnFile, f.bareFile = filepath.Join(dir, "function.sql"), filepath.Join(dir, "bare.sql")
-		if err := os.WriteFile(f.fnFile, []byte(pgbenchScript(f.function)), 0o644); err != nil {
+		if err := os.WriteFile(f.fnFile, []byte(pgbenchScript(f.function, false)), 0o644); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(f.bareFile, []byte(pgbenchScript(f.bare)), 0o644); err != nil {
+		if err := os.WriteFile(f.bareFile, []byte(pgbenchScript(f.bare, f.bareSignedOut)), 0o644); err != nil {
 			return nil, err
 		}
 		if err := settleAll(ctx, superURL); err != nil {

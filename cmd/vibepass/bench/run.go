@@ -26,10 +26,11 @@ import (
 
 // benchUser is one loaded user with the token its virtual client sends.
 type benchUser struct {
-	id     string // auth.users.id, as the feed's events name the user
-	email  string
-	token  string // the token of the kind the current figure measures
-	claims string // its tokens' claims, what the direct baselines give Postgres as request.jwt.claims
+	id      string // auth.users.id, as the feed's events name the user
+	email   string
+	session string // the id of the user's row in auth.sessions, their tokens' session_id
+	token   string // the token of the kind the current figure measures
+	claims  string // its tokens' claims, what the direct baselines give Postgres as request.jwt.claims
 }
 
 // benchRun holds what the figures share: the users, the database pool for the
@@ -231,14 +232,15 @@ func loadBenchUsers(ctx context.Context, superURL string) ([]benchUser, error) {
 		return nil, err
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "select id::text, email from auth.users where email like '%@bench.vibepass.invalid' order by email")
+	rows, err := conn.Query(ctx, `select u.id::text, u.email, a.id::text from auth.users u join auth.sessions a on a.user_id = u.id
+		where u.email like '%@bench.vibepass.invalid' order by u.email`)
 	if err != nil {
 		return nil, err
 	}
-	type account struct{ id, email string }
+	type account struct{ id, email, session string }
 	accounts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (account, error) {
 		var a account
-		return a, row.Scan(&a.id, &a.email)
+		return a, row.Scan(&a.id, &a.email, &a.session)
 	})
 	if err != nil {
 		return nil, err
@@ -246,7 +248,7 @@ func loadBenchUsers(ctx context.Context, superURL string) ([]benchUser, error) {
 	now := time.Now()
 	users := make([]benchUser, len(accounts))
 	for i, a := range accounts {
-		claims, err := devtoken.Claims(devtoken.Request{Sub: a.id, Email: a.email, TTL: 6 * time.Hour}, now)
+		claims, err := devtoken.Claims(devtoken.Request{Sub: a.id, Email: a.email, SessionID: a.session, TTL: 6 * time.Hour}, now)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +256,7 @@ func loadBenchUsers(ctx context.Context, superURL string) ([]benchUser, error) {
 		if err != nil {
 			return nil, err
 		}
-		users[i] = benchUser{id: a.id, email: a.email, claims: string(payload)}
+		users[i] = benchUser{id: a.id, email: a.email, session: a.session, claims: string(payload)}
 	}
 	return users, nil
 }
