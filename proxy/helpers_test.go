@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -53,6 +54,32 @@ const (
 
 var upstreamKinds = []string{upstreamPostgres, upstreamPostgREST}
 
+// How the test project's Supabase Auth signs users' tokens, for the tests that run
+// with each: the legacy HS256 secret, or ES256 with a key named by its kid and
+// published in a JWKS (new projects' default, and the CLI's local stack's).
+const (
+	signedHS256 = "HS256"
+	signedES256 = "ES256"
+)
+
+// contractRun is one pass of an end-to-end test: an upstream, and how the project
+// signs users' tokens.
+type contractRun struct{ upstream, signing string }
+
+// name names the pass's subtest, e.g. postgrest/ES256.
+func (r contractRun) name() string { return r.upstream + "/" + r.signing }
+
+// contractRuns are every upstream with every signing.
+func contractRuns() []contractRun {
+	var runs []contractRun
+	for _, upstream := range upstreamKinds {
+		for _, signing := range []string{signedHS256, signedES256} {
+			runs = append(runs, contractRun{upstream, signing})
+		}
+	}
+	return runs
+}
+
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -77,7 +104,10 @@ type testServer struct {
 	Server *proxy.Server
 	DB     *localdb.Database
 	Rest   *resttest.Server // the PostgREST stand-in; nil for the postgres upstream
-	Logs   *syncBuffer
+	// Key signs users' ES256 tokens (startSigned with signedES256); nil when the server
+	// takes HS256 tokens from the dev secret only.
+	Key  *devtoken.ES256Key
+	Logs *syncBuffer
 	// Stop starts the graceful shutdown (as SIGTERM does); Done closes when Run has
 	// returned, with RunErr.
 	Stop   func()
@@ -100,7 +130,36 @@ func startServer(t testing.TB, kind string, db *localdb.Database, mutate func(*p
 // way in than db.AuthenticatorURL (the Unix socket, say).
 func startServerOn(t testing.TB, kind string, db *localdb.Database, dbURL string, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
 	t.Helper()
-	ts := &testServer{DB: db, Logs: &syncBuffer{}}
+	return startServerSigned(t, kind, db, dbURL, nil, mutate, withDeps...)
+}
+
+// startSigned starts a server over a fresh seeded database that takes users' tokens
+// signed as signing says. With signedES256 a new key's JWKS is served on loopback as
+// Supabase Auth serves it: the proxy's only key source (serve with auth.jwks_url alone,
+// as for a new project), and given to the PostgREST stand-in next to the secret, as
+// Supabase gives PostgREST the project's keys. ts.token mints the matching tokens.
+func startSigned(t testing.TB, kind, signing string) *testServer {
+	t.Helper()
+	var key *devtoken.ES256Key
+	switch signing {
+	case signedHS256:
+	case signedES256:
+		var err error
+		if key, err = devtoken.NewES256Key(); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown signing %q", signing)
+	}
+	db := localdbtest.ForTest(t)
+	return startServerSigned(t, kind, db, db.AuthenticatorURL, key, nil)
+}
+
+// startServerSigned is startServerOn taking ES256 tokens of key, verified through its
+// JWKS on loopback, instead of HS256 ones when key is not nil.
+func startServerSigned(t testing.TB, kind string, db *localdb.Database, dbURL string, key *devtoken.ES256Key, mutate func(*proxy.Config), withDeps ...func(*proxy.Deps)) *testServer {
+	t.Helper()
+	ts := &testServer{DB: db, Key: key, Logs: &syncBuffer{}}
 	cfg := proxy.DefaultConfig()
 	cfg.CORS.Origins = []string{appOrigin}
 	if mutate != nil {
@@ -111,7 +170,11 @@ func startServerOn(t testing.TB, kind string, db *localdb.Database, dbURL string
 	case upstreamPostgres:
 		store = storetest.OpenStore(t, dbURL)
 	case upstreamPostgREST:
-		rs, err := resttest.Start(dbURL, []byte(devtoken.Secret))
+		var restOpts resttest.Options
+		if key != nil {
+			restOpts.JWKS = key.JWKS()
+		}
+		rs, err := resttest.StartWith(dbURL, []byte(devtoken.Secret), restOpts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +186,15 @@ func startServerOn(t testing.TB, kind string, db *localdb.Database, dbURL string
 	default:
 		t.Fatalf("unknown upstream %q", kind)
 	}
-	verifier, keys := devAuth(t, modelKey, oldModelKey)
+	var (
+		verifier *auth.Verifier
+		keys     *auth.APIKeys
+	)
+	if key != nil {
+		verifier, keys = jwksAuth(t, key, modelKey, oldModelKey)
+	} else {
+		verifier, keys = devAuth(t, modelKey, oldModelKey)
+	}
 	logger := slog.New(slog.NewJSONHandler(ts.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	deps := proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: logger}
 	for _, f := range withDeps {
@@ -150,6 +221,20 @@ func startServerOn(t testing.TB, kind string, db *localdb.Database, dbURL string
 	})
 	ts.URL = "http://" + ln.Addr().String()
 	return ts
+}
+
+// token mints an access token for user sub as the server's project signs them: ES256
+// with ts.Key when it has one, else HS256 with the dev secret (as mint does).
+func (ts *testServer) token(t testing.TB, sub string) string {
+	t.Helper()
+	if ts.Key == nil {
+		return mint(t, sub)
+	}
+	tok, err := ts.Key.Mint(devtoken.Request{Sub: sub, Email: "u@example.com"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // manualClock is a clock a test sets and moves by hand, so rate-limit windows
@@ -197,6 +282,27 @@ func devAuth(t testing.TB, modelKeys ...string) (*auth.Verifier, *auth.APIKeys) 
 		t.Fatal(err)
 	}
 	t.Cleanup(verifier.Close)
+	keys, err := auth.NewAPIKeys(modelKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verifier, keys
+}
+
+// jwksAuth is devAuth for tokens signed with key alone: it serves key's JWKS on
+// loopback until the test ends, and the verifier fetches it as serve does auth.jwks_url.
+func jwksAuth(t testing.TB, key *devtoken.ES256Key, modelKeys ...string) (*auth.Verifier, *auth.APIKeys) {
+	t.Helper()
+	jwks := httptest.NewServer(key)
+	t.Cleanup(jwks.Close)
+	verifier, err := auth.NewVerifier(context.Background(), auth.Options{JWKSURL: jwks.URL + devtoken.JWKSPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(verifier.Close)
+	if err := verifier.Ready(); err != nil {
+		t.Fatalf("the JWKS on loopback did not load: %v", err)
+	}
 	keys, err := auth.NewAPIKeys(modelKeys)
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 		return nil, nil, err
 	}
 	verifier, err := auth.NewVerifier(context.Background(), auth.Options{
-		HS256Secret: []byte(cfg.Auth.JWTSecret), JWKSURL: cfg.Auth.JWKSURL, Logger: logger,
+		HS256Secret: []byte(cfg.Auth.JWTSecret), JWKSURL: cfg.Auth.JWKSURL, Issuer: cfg.Auth.Issuer, Logger: logger,
 	})
 	if err != nil {
 		closeStore()

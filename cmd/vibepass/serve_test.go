@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -181,10 +182,12 @@ func waitHealthy(t *testing.T, base string) {
 	}
 }
 
-// TestServeRunsUntilStopped serves a config file with the direct upstream, checks
-// a user in with a token from `vibepass token`, finds it counted on the metrics
-// listener (and no metrics on the API's address), and stops as on SIGTERM.
+// TestServeRunsUntilStopped serves a config file with the direct upstream and an
+// auth.issuer, refuses a token of another issuer, checks a user in with a token from
+// `vibepass token` naming that issuer, finds it counted on the metrics listener (and
+// no metrics on the API's address), and stops as on SIGTERM.
 func TestServeRunsUntilStopped(t *testing.T) {
+	const issuer = "https://abcdefghijklmnopqrst.supabase.co/auth/v1"
 	db := localdbtest.ForTest(t)
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
@@ -192,7 +195,7 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	t.Setenv("MODEL_API_KEY", testModelKey)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
-		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n[metrics]\nlisten = %q\n", addr, metricsAddr)
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\nissuer = %q\n[log]\nlevel = \"warn\"\n[metrics]\nlisten = %q\n", addr, issuer, metricsAddr)
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +206,16 @@ func TestServeRunsUntilStopped(t *testing.T) {
 
 	base := "http://" + addr
 	waitHealthy(t, base)
-	code, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000001", "--secret-env", "CMD_TEST_JWT_SECRET")
+	for _, iss := range []string{devtoken.Issuer, ""} { // the local stack's, and none
+		code, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000001", "--secret-env", "CMD_TEST_JWT_SECRET", "--issuer", iss)
+		if code != 0 {
+			t.Fatalf("token exit %d", code)
+		}
+		if status, body := call(t, "GET", base+"/api/session", "Authorization: Bearer "+strings.TrimSpace(token)); status != 401 || body["error"] != "Invalid token issuer" || body["code"] != "invalid_token" {
+			t.Errorf("session with iss %q while auth.issuer is %s = %d %v, want 401 Invalid token issuer", iss, issuer, status, body)
+		}
+	}
+	code, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000001", "--secret-env", "CMD_TEST_JWT_SECRET", "--issuer", issuer)
 	if code != 0 {
 		t.Fatalf("token exit %d", code)
 	}
@@ -232,8 +244,8 @@ func TestServeExitsZeroWhenTheGraceRunsOut(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	// About 7 MB of rows: more than the kernel buffers of a connection hold, so the
 	// stream blocks on a client that does not read.
-	storetest.AddUsers(t, db.SuperuserURL, 40000)
-	storetest.CheckInEveryone(t, db.SuperuserURL)
+	storetest.AddUsers(t, db.PostgresURL, 40000)
+	storetest.CheckInEveryone(t, db.PostgresURL)
 	addr, key := freeAddr(t), rand.Text()
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
 	t.Setenv("CMD_TEST_JWT_SECRET", rand.Text()+rand.Text())
@@ -306,8 +318,18 @@ func TestTokenVerifies(t *testing.T) {
 	}
 	exp, iat := claims["exp"].(float64), claims["iat"].(float64)
 	if who.UserID != sub || claims["email"] != "beat@example.com" || claims["role"] != "authenticated" ||
-		claims["aud"] != "authenticated" || claims["is_anonymous"] != false || exp-iat != 600 {
+		claims["aud"] != "authenticated" || claims["is_anonymous"] != false || exp-iat != 600 || claims["iss"] != devtoken.Issuer {
 		t.Errorf("claims = %v", claims)
+	}
+	// --issuer '' leaves iss out, as Supabase Auth does with no issuer configured.
+	if code, out, stderr = run(context.Background(), "token", "--sub", sub, "--issuer", ""); code != 0 {
+		t.Fatalf("--issuer '': exit %d: %s", code, stderr)
+	}
+	if who, err = v.Verify(context.Background(), strings.TrimSpace(out)); err != nil {
+		t.Fatalf("a token with no iss does not verify: %v", err)
+	}
+	if bytes.Contains(who.Claims, []byte(`"iss"`)) {
+		t.Errorf("--issuer '': claims = %s, want no iss", who.Claims)
 	}
 
 	for _, tc := range []struct {

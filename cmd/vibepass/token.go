@@ -19,6 +19,7 @@ func token(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	email := fs.String("email", "", "email claim")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
 	secretEnv := fs.String("secret-env", "", "environment variable holding the HS256 secret (default: the local stack's dev secret)")
+	issuer := fs.String("issuer", devtoken.Issuer, "iss claim, e.g. the auth.issuer serve checks; '' leaves it out, as Supabase Auth does with no issuer configured")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,7 +35,8 @@ func token(_ context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--secret-env: environment variable %s is not set", *secretEnv)
 		}
 	}
-	tok, err := devtoken.Mint([]byte(secret), devtoken.Request{Sub: *sub, Email: *email, TTL: *ttl}, time.Now())
+	req := devtoken.Request{Sub: *sub, Email: *email, TTL: *ttl, Issuer: *issuer, NoIssuer: *issuer == ""}
+	tok, err := devtoken.Mint([]byte(secret), req, time.Now())
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 // Package auth checks who a request comes from: users by their Supabase access
 // token (ES256/RS256 through the project's JWKS, or the legacy HS256 secret) and
-// the model by its API key. It also mints Supabase-shaped tokens for local use.
+// the model by its API key. Its subpackage devtoken mints Supabase-shaped tokens
+// for local use and tests.
 package auth
 
 import (
@@ -39,6 +40,7 @@ const (
 	msgNotYetValid     = "Token not valid yet"
 	msgBadSignature    = "Invalid token signature"
 	msgWrongAudience   = "Invalid token audience"
+	msgWrongIssuer     = "Invalid token issuer"
 	msgWrongRole       = "Invalid token role"
 	msgBadSubject      = "Invalid token subject"
 	msgUnknownKey      = "Unknown token signing key"
@@ -68,6 +70,7 @@ var (
 	errUnknownKey      = errors.New("no JWKS key for the token")
 	errKeysUnavailable = errors.New("JWKS not loaded yet")
 	errWrongRole       = errors.New("role is not authenticated")
+	errWrongIssuer     = errors.New("iss is not the configured issuer")
 	errBadSubject      = errors.New("sub is not a UUID")
 	errCritical        = errors.New("crit header present")
 )
@@ -78,6 +81,10 @@ type Options struct {
 	HS256Secret []byte
 	// JWKSURL is <SUPABASE_URL>/auth/v1/.well-known/jwks.json; ES256/RS256 tokens are refused without it.
 	JWKSURL string
+	// Issuer, when set, is the iss every token must carry, byte for byte (a hosted
+	// project's Auth: https://<ref>.supabase.co/auth/v1); a token without iss is refused
+	// too. "" checks no iss: Supabase Auth sends none when no issuer is configured.
+	Issuer string
 	// Leeway is the clock skew allowed on exp and nbf; 0 means 30 s.
 	Leeway time.Duration
 	// Clock tells the time; nil means vibepass.SystemClock.
@@ -95,6 +102,7 @@ type Options struct {
 type Verifier struct {
 	secret  []byte
 	jwksURL string
+	issuer  string
 	parser  *jwt.Parser
 	client  *http.Client
 	logger  *slog.Logger
@@ -161,6 +169,7 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	v := &Verifier{
 		secret:  bytes.Clone(opts.HS256Secret),
 		jwksURL: opts.JWKSURL,
+		issuer:  opts.Issuer,
 		client:  opts.HTTPClient,
 		logger:  opts.Logger,
 		allowed: map[string]bool{},
@@ -360,10 +369,8 @@ func (v *Verifier) Verify(ctx context.Context, rawToken string) (vibepass.Caller
 	if who, ok := v.cached(ctx, rawToken); ok {
 		return who, nil
 	}
-	var (
-		claims tokenClaims
-		used   verifiedToken // the key keyFor picked
-	)
+	var used verifiedToken // the key keyFor picked
+	claims := tokenClaims{wantIssuer: v.issuer}
 	token, err := v.parser.ParseWithClaims(rawToken, &claims, v.keyFor(ctx, &used))
 	if err != nil {
 		return vibepass.Caller{}, v.explain(err, token, &claims)
@@ -572,6 +579,8 @@ func (v *Verifier) explain(err error, token *jwt.Token, claims *tokenClaims) err
 		return unauthorized(msgWrongRole)
 	case errors.Is(err, jwt.ErrTokenInvalidAudience), errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return unauthorized(msgWrongAudience)
+	case errors.Is(err, errWrongIssuer):
+		return unauthorized(msgWrongIssuer)
 	case errors.Is(err, errBadSubject):
 		return unauthorized(msgBadSubject)
 	default:
@@ -596,6 +605,8 @@ type tokenClaims struct {
 	Role string
 	// raw is the verified payload, passed on to Postgres untouched.
 	raw json.RawMessage
+	// wantIssuer is the Verifier's Options.Issuer, which Validate holds iss to.
+	wantIssuer string
 }
 
 // UnmarshalJSON reads the claims as Postgres's jsonb does, keys matched exactly, and
@@ -692,11 +703,17 @@ func decodeNumericDate(value []byte) (*jwt.NumericDate, error) {
 	return d, nil
 }
 
-// Validate adds Supabase's user-token rules to jwt's exp/nbf/aud checks.
+// Validate adds Supabase's user-token rules to jwt's exp/nbf/aud checks, and iss
+// when an issuer is configured: equal to it exactly, no missing iss, no trailing-slash
+// or case leniency (jwt.WithIssuer would report a missing iss as a missing claim, which
+// explain could not tell from a missing aud).
 func (c *tokenClaims) Validate() error {
 	var errs []error
 	if c.Role != vibepass.RoleAuthenticated {
 		errs = append(errs, errWrongRole)
+	}
+	if c.wantIssuer != "" && c.Issuer != c.wantIssuer {
+		errs = append(errs, errWrongIssuer)
 	}
 	if !vibepass.IsUUID(c.Subject) {
 		errs = append(errs, errBadSubject)

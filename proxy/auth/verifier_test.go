@@ -387,3 +387,110 @@ func TestJWKSState(t *testing.T) {
 		t.Errorf("once fetched: %+v; want 2 keys refreshed at the clock's %s", st, testNow)
 	}
 }
+
+// TestVerifySupabaseAuthTokens: every kind of access token Supabase Auth issues is
+// accepted, signed HS256 with the secret or ES256 with a key from the JWKS (served on
+// loopback as Supabase Auth serves it): a signed-up user's with the user_metadata
+// sign-up fills, one with a session_id, an anonymous user's, and one with no iss (Auth
+// with no issuer configured). The claims reach the caller as signed.
+func TestVerifySupabaseAuthTokens(t *testing.T) {
+	key, err := devtoken.NewES256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := httptest.NewServer(key)
+	t.Cleanup(auth.Close)
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: auth.URL + devtoken.JWKSPath})
+	requests := map[string]devtoken.Request{
+		"signed up": {Sub: testSub, Email: "ada@example.com",
+			UserMetadata: devtoken.SignUpMetadata(testSub, "ada@example.com", map[string]any{"display_name": "Ada"})},
+		"with a session": {Sub: testSub, Email: "ada@example.com", SessionID: "0b5f7c1e-2d3a-4b6c-8d9e-1f2a3b4c5d6e"},
+		"anonymous":      {Sub: testSub, Anonymous: true},
+		"no iss":         {Sub: testSub, Email: "ada@example.com", NoIssuer: true},
+	}
+	signers := map[string]func(devtoken.Request) (string, error){
+		"HS256": func(r devtoken.Request) (string, error) { return devtoken.Mint([]byte(devtoken.Secret), r, testNow) },
+		"ES256": func(r devtoken.Request) (string, error) { return key.Mint(r, testNow) },
+	}
+	for alg, sign := range signers {
+		for name, req := range requests {
+			t.Run(alg+"/"+name, func(t *testing.T) {
+				token, err := sign(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				caller, err := v.Verify(context.Background(), token)
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if caller.UserID != testSub || string(caller.Claims) != string(mustDecode(t, strings.Split(token, ".")[1])) {
+					t.Fatalf("caller = %q with claims %s, want %s and the payload as signed", caller.UserID, caller.Claims, testSub)
+				}
+			})
+		}
+	}
+}
+
+// TestVerifyIssuer: with Options.Issuer a token's iss must be exactly it (no trailing
+// slash, case or missing-iss leniency), and a refusal is the usual invalid-token 401;
+// without it iss is not looked at, so a token with none, or with another, passes.
+func TestVerifyIssuer(t *testing.T) {
+	const hosted = "https://abcdefghijklmnopqrst.supabase.co/auth/v1"
+	key, err := devtoken.NewES256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := httptest.NewServer(key)
+	t.Cleanup(auth.Close)
+	jwksURL := auth.URL + devtoken.JWKSPath
+	pinned := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: jwksURL, Issuer: hosted})
+	open := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret), JWKSURL: jwksURL})
+	hs := func(edit func(jwt.MapClaims)) string {
+		return signWith(t, jwt.SigningMethodHS256, []byte(devtoken.Secret), "", userClaims(t, edit))
+	}
+	es, err := key.Mint(devtoken.Request{Sub: testSub, Issuer: hosted}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	esNoIss, err := key.Mint(devtoken.Request{Sub: testSub, NoIssuer: true}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name         string
+		token        string
+		pinnedPasses bool
+	}{
+		{"the issuer", hs(func(c jwt.MapClaims) { c["iss"] = hosted }), true},
+		{"the issuer, ES256", es, true},
+		{"a trailing slash", hs(func(c jwt.MapClaims) { c["iss"] = hosted + "/" }), false},
+		{"another case", hs(func(c jwt.MapClaims) { c["iss"] = strings.ToUpper(hosted) }), false},
+		{"another project", hs(func(c jwt.MapClaims) { c["iss"] = "https://tsrqponmlkjihgfedcba.supabase.co/auth/v1" }), false},
+		{"the local stack", hs(nil), false},
+		{"an empty iss", hs(func(c jwt.MapClaims) { c["iss"] = "" }), false},
+		{"a null iss", hs(func(c jwt.MapClaims) { c["iss"] = nil }), false},
+		{"no iss", hs(func(c jwt.MapClaims) { delete(c, "iss") }), false},
+		{"no iss, ES256", esNoIss, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			caller, err := pinned.Verify(context.Background(), tc.token)
+			switch {
+			case tc.pinnedPasses && err != nil:
+				t.Errorf("with the issuer set: %v, want accepted", err)
+			case tc.pinnedPasses && caller.UserID != testSub:
+				t.Errorf("with the issuer set: caller %q", caller.UserID)
+			case !tc.pinnedPasses:
+				wantError(t, err, vibepass.EUNAUTHORIZED, msgWrongIssuer)
+				if e := err.(*vibepass.Error); e.Reason != vibepass.RINVALIDTOKEN {
+					t.Errorf("reason = %q, want %q like every refused token", e.Reason, vibepass.RINVALIDTOKEN)
+				}
+			}
+			if _, err := open.Verify(context.Background(), tc.token); err != nil {
+				t.Errorf("with no issuer set: %v, want accepted whatever the iss", err)
+			}
+		})
+	}
+	// A token wrong in role and iss alike names its role, as the anon key's would.
+	_, err = pinned.Verify(context.Background(), hs(func(c jwt.MapClaims) { c["role"] = "anon" }))
+	wantError(t, err, vibepass.EUNAUTHORIZED, msgWrongRole)
+}

@@ -2,18 +2,10 @@ package bench
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
@@ -27,15 +19,12 @@ const (
 	es256 tokenKind = "ES256"
 )
 
-// benchKID names the bench's ES256 key in its JWKS and in every ES256 token.
-const benchKID = "vibepass-bench-es256"
-
 // benchSigner signs the bench's tokens of both kinds and serves the ES256 key's JWKS
 // on loopback, which the proxy fetches through its auth.jwks_url as it would
 // Supabase's.
 type benchSigner struct {
 	secret  string // HS256; a fresh one per run, as serve refuses the public dev secret
-	key     *ecdsa.PrivateKey
+	key     *devtoken.ES256Key
 	jwksURL string
 	server  *http.Server
 	// minted counts the token sets minted, so that each set differs from the last.
@@ -44,17 +33,7 @@ type benchSigner struct {
 
 // newBenchSigner makes the keys and starts serving the JWKS.
 func newBenchSigner() (*benchSigner, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	jwk, err := jwkset.NewJWKFromKey(key.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
-		ALG: jwkset.AlgES256, KID: benchKID, USE: jwkset.UseSig,
-	}})
-	if err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	key, err := devtoken.NewES256Key()
 	if err != nil {
 		return nil, err
 	}
@@ -62,11 +41,8 @@ func newBenchSigner() (*benchSigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &benchSigner{secret: devtoken.NewSecret(), key: key, jwksURL: "http://" + ln.Addr().String() + "/auth/v1/.well-known/jwks.json"}
-	s.server = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	})}
+	s := &benchSigner{secret: devtoken.NewSecret(), key: key, jwksURL: "http://" + ln.Addr().String() + devtoken.JWKSPath}
+	s.server = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: key}
 	go func() { _ = s.server.Serve(ln) }()
 	return s, nil
 }
@@ -84,13 +60,13 @@ func (s *benchSigner) mint(users []benchUser, kind tokenKind) error {
 	s.minted++
 	now := time.Now()
 	for i := range users {
-		req := devtoken.Request{Sub: users[i].id, Email: users[i].email, TTL: 6*time.Hour + time.Duration(s.minted)*time.Second}
+		req := devtoken.Request{Sub: users[i].id, Email: users[i].email, SessionID: users[i].session, TTL: 6*time.Hour + time.Duration(s.minted)*time.Second}
 		var err error
 		switch kind {
 		case hs256:
 			users[i].token, err = devtoken.Mint([]byte(s.secret), req, now)
 		case es256:
-			users[i].token, err = s.signES256(req, now)
+			users[i].token, err = s.key.Mint(req, now)
 		default:
 			err = fmt.Errorf("no token kind %q", kind)
 		}
@@ -99,19 +75,4 @@ func (s *benchSigner) mint(users []benchUser, kind tokenKind) error {
 		}
 	}
 	return nil
-}
-
-// signES256 signs req's claims with the JWKS key, naming its kid, as Supabase Auth does.
-func (s *benchSigner) signES256(req devtoken.Request, now time.Time) (string, error) {
-	claims, err := devtoken.Claims(req, now)
-	if err != nil {
-		return "", err
-	}
-	token := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	token.Header[jwkset.HeaderKID] = benchKID
-	signed, err := token.SignedString(s.key)
-	if err != nil {
-		return "", errors.Join(errors.New("signing an ES256 bench token"), err)
-	}
-	return signed, nil
 }

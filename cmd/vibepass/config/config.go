@@ -68,12 +68,16 @@ type UpstreamConfig struct {
 // PostgREST's own default pool size.
 const DefaultPoolMaxConns = 10
 
-// AuthConfig says how user access tokens are verified; at least one of the two is set.
+// AuthConfig says how user access tokens are verified; at least one of JWTSecret and
+// JWKSURL is set.
 type AuthConfig struct {
 	// JWTSecret is the legacy HS256 secret.
 	JWTSecret string `toml:"jwt_secret"`
 	// JWKSURL serves the project's ES256/RS256 public keys.
 	JWKSURL string `toml:"jwks_url"`
+	// Issuer, when set, is the iss every token must carry exactly, e.g.
+	// https://<ref>.supabase.co/auth/v1; "" checks no iss.
+	Issuer string `toml:"issuer"`
 }
 
 // LogConfig configures the JSON logs on stderr.
@@ -247,6 +251,7 @@ func (c *Config) stringKeys() []configString {
 		{"upstream.service_role_key", &c.Upstream.ServiceRoleKey, true},
 		{"auth.jwt_secret", &c.Auth.JWTSecret, true},
 		{"auth.jwks_url", &c.Auth.JWKSURL, false},
+		{"auth.issuer", &c.Auth.Issuer, false},
 	}
 }
 
@@ -423,7 +428,12 @@ func (a *AuthConfig) validate() error {
 		return errors.New("auth.jwt_secret: must be at least 32 characters")
 	}
 	if a.JWKSURL != "" {
-		return validateHTTPURL("auth.jwks_url", a.JWKSURL)
+		if err := validateHTTPURL("auth.jwks_url", a.JWKSURL); err != nil {
+			return err
+		}
+	}
+	if a.Issuer != "" {
+		return validateHTTPURL("auth.issuer", a.Issuer)
 	}
 	return nil
 }
@@ -447,7 +457,7 @@ func validateTimeouts(t proxy.TimeoutsConfig) error {
 }
 
 // validateHTTPURL requires an absolute http(s) URL without credentials: neither
-// the JWKS nor the project URL needs them, and URLs end up in logs.
+// the JWKS, the issuer nor the project URL needs them, and URLs end up in logs.
 func validateHTTPURL(key, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

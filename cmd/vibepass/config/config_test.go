@@ -109,6 +109,36 @@ func TestLoadConfigFeed(t *testing.T) {
 	}
 }
 
+// TestLoadConfigIssuer: auth.issuer is optional (unset, iss is not checked), is kept
+// exactly as written (a trailing slash is not trimmed: the verifier compares byte for
+// byte), may be env(NAME), and VIBEPASS_AUTH_ISSUER beats the file.
+func TestLoadConfigIssuer(t *testing.T) {
+	const hosted = "https://abcdefghijklmnopqrst.supabase.co/auth/v1"
+	for _, tc := range []struct {
+		name, toml string
+		env        map[string]string
+		want       string
+	}{
+		{"unset", baseConfig, nil, ""},
+		{"from the file", baseConfig + "issuer = \"" + hosted + "\"\n", nil, hosted},
+		{"kept as written", baseConfig + "issuer = \"" + hosted + "/\"\n", nil, hosted + "/"},
+		{"env(NAME)", baseConfig + "issuer = \"env(CFG_TEST_ISSUER)\"\n", map[string]string{"CFG_TEST_ISSUER": hosted}, hosted},
+		{"the variable over the file", baseConfig + "issuer = \"http://127.0.0.1:54321/auth/v1\"\n", map[string]string{"VIBEPASS_AUTH_ISSUER": hosted}, hosted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, rootConfigEnv)
+			setEnv(t, tc.env)
+			cfg, err := config.Load(writeConfig(t, tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Auth.Issuer != tc.want {
+				t.Errorf("auth.issuer = %q, want %q", cfg.Auth.Issuer, tc.want)
+			}
+		})
+	}
+}
+
 // baseConfig is a valid postgrest config the error cases below alter.
 const baseConfig = `
 listen = "127.0.0.1:3000"
@@ -154,6 +184,10 @@ var loadErrorCases = []loadErrorCase{
 	{"no auth", withBase(`jwt_secret = "env(SUPABASE_JWT_SECRET)"`, ``), nil, "auth: set jwt_secret, jwks_url or both"},
 	{"bad jwks url", baseConfig + "jwks_url = \"ftp://x\"\n", nil, "auth.jwks_url: must be an http:// or https:// URL"},
 	{"credentials in the jwks url", baseConfig + "jwks_url = \"https://jwksuser:hunter2@example.supabase.co/auth/v1/.well-known/jwks.json\"\n", nil, "auth.jwks_url: must not carry credentials"},
+	{"issuer not a url", baseConfig + "issuer = \"example.supabase.co/auth/v1\"\n", nil, "config.toml: auth.issuer: must be an http:// or https:// URL"},
+	{"issuer not http", baseConfig + "issuer = \"supabase\"\n", nil, "auth.issuer: must be an http:// or https:// URL"},
+	{"credentials in the issuer", baseConfig + "issuer = \"https://jwksuser:hunter2@example.supabase.co/auth/v1\"\n", nil, "auth.issuer: must not carry credentials"},
+	{"issuer variable not a url", baseConfig, map[string]string{"VIBEPASS_AUTH_ISSUER": "supabase"}, "VIBEPASS_AUTH_ISSUER: auth.issuer: must be an http:// or https:// URL"},
 	{"no model keys", baseConfig, map[string]string{config.ModelKeysEnv: ""}, "MODEL_API_KEY: environment variable must hold at least one model API key"},
 	{"pass length", baseConfig + "[pass]\nlength_minutes = 60\n", nil, "[pass] is no longer read: the pass length is the database's vibepass.settings.pass_length alone"},
 	{"cors origin with path", baseConfig + "[cors]\norigins = [\"https://app.example.com/\"]\n", nil, `cors.origins: "https://app.example.com/" is not an origin`},

@@ -27,6 +27,7 @@ var everyVariable = map[string]string{
 	"VIBEPASS_UPSTREAM_POOL_MAX_CONNS":         "25",
 	"VIBEPASS_AUTH_JWT_SECRET":                 strongSecret,
 	"VIBEPASS_AUTH_JWKS_URL":                   "https://example.supabase.co/auth/v1/.well-known/jwks.json",
+	"VIBEPASS_AUTH_ISSUER":                     "https://example.supabase.co/auth/v1",
 	"VIBEPASS_LOG_LEVEL":                       "warn",
 	"VIBEPASS_METRICS_LISTEN":                  "0.0.0.0:9464",
 	"VIBEPASS_FEED_POLL":                       "2s",
@@ -75,7 +76,7 @@ func TestEnvironmentSetsEveryKey(t *testing.T) {
 	want.Listen = "0.0.0.0:8080"
 	want.Upstream = config.UpstreamConfig{Kind: "postgres", DBURL: everyVariable["VIBEPASS_UPSTREAM_DB_URL"],
 		URL: "https://example.supabase.co", AnonKey: "anon-key-value", ServiceRoleKey: "service-role-key-value", PoolMaxConns: 25}
-	want.Auth = config.AuthConfig{JWTSecret: strongSecret, JWKSURL: everyVariable["VIBEPASS_AUTH_JWKS_URL"]}
+	want.Auth = config.AuthConfig{JWTSecret: strongSecret, JWKSURL: everyVariable["VIBEPASS_AUTH_JWKS_URL"], Issuer: everyVariable["VIBEPASS_AUTH_ISSUER"]}
 	want.Log = config.LogConfig{Level: "warn"}
 	want.Metrics = config.MetricsConfig{Listen: "0.0.0.0:9464"}
 	want.CORS = proxy.CORSConfig{Origins: []string{"https://app.example.com", "https://admin.example.com"}}

@@ -1,7 +1,8 @@
 // Package resttest is a PostgREST stand-in for tests: PostgREST cannot run on this
 // machine, so this server does for /rest/v1/rpc/<fn> what PostgREST (behind
 // Supabase's gateway) does, on the real database: it requires an apikey of either
-// generation, verifies the JWT with the HS256 secret, switches to the token's role,
+// generation, verifies the JWT with the HS256 secret (or, given the project's JWKS, an
+// ES256/RS256 one with the key its kid names), switches to the token's role,
 // applies that role's settings (statement_timeout…), sets request.jwt.claims,
 // request.method, request.path and request.headers for the transaction, calls the
 // function with the body's named arguments and answers with its JSON (a set cut at
@@ -31,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -78,6 +80,10 @@ type Options struct {
 	// NoAnonRole runs PostgREST without db-anon-role: a token without a role claim
 	// gets 401 PGRST302 instead of the anon role.
 	NoAnonRole bool
+	// JWKS is the project's JSON Web Key Set (as devtoken.ES256Key.JWKS gives it):
+	// Supabase gives PostgREST the public signing keys next to the legacy secret, so
+	// user tokens signed ES256/RS256 verify with the key their kid names. nil: HS256 only.
+	JWKS []byte
 }
 
 // Server is a running PostgREST stand-in.
@@ -92,6 +98,7 @@ type Server struct {
 	PublishableKey, SecretKey string
 
 	secret     []byte
+	jwks       keyfunc.Keyfunc // nil without Options.JWKS
 	maxRows    int
 	noAnonRole bool
 	pool       *pgxpool.Pool
@@ -116,11 +123,18 @@ func StartWith(dbURL string, jwtSecret []byte, o Options) (*Server, error) {
 	if o.MaxRows == 0 {
 		o.MaxRows = DefaultMaxRows
 	}
+	var jwks keyfunc.Keyfunc
+	if o.JWKS != nil {
+		var err error
+		if jwks, err = keyfunc.NewJWKSetJSON(o.JWKS); err != nil {
+			return nil, fmt.Errorf("resttest: the JWKS: %w", err)
+		}
+	}
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("resttest: %w", err)
 	}
-	s := &Server{secret: jwtSecret, maxRows: o.MaxRows, noAnonRole: o.NoAnonRole, pool: pool,
+	s := &Server{secret: jwtSecret, jwks: jwks, maxRows: o.MaxRows, noAnonRole: o.NoAnonRole, pool: pool,
 		PublishableKey: PublishablePrefix + rand.Text(), SecretKey: SecretPrefix + rand.Text()}
 	if s.AnonKey, err = RoleKey(jwtSecret, "anon"); err != nil {
 		pool.Close()
@@ -266,8 +280,16 @@ func (s *Server) verify(r *http.Request, key string) (jwt.MapClaims, *apiError) 
 		return nil, &apiError{Code: "PGRST301", Message: "Empty JWT is sent in Authorization header"}
 	}
 	claims := jwt.MapClaims{}
-	_, err := jwt.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return s.secret, nil },
-		jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"}), jwt.WithLeeway(clockSkew))
+	methods := []string{"HS256", "HS384", "HS512"}
+	if s.jwks != nil {
+		methods = append(methods, "ES256", "RS256")
+	}
+	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if _, hmac := t.Method.(*jwt.SigningMethodHMAC); hmac {
+			return s.secret, nil
+		}
+		return s.jwks.Keyfunc(t)
+	}, jwt.WithValidMethods(methods), jwt.WithLeeway(clockSkew))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, &apiError{Code: "PGRST303", Message: "JWT expired"}
