@@ -149,9 +149,23 @@ func (m *metrics) observeRequest(c *fiber.Ctx, start time.Time) {
 	if r := c.Route(); r.Path == c.Path() && len(r.Handlers) > 0 { // the guard's answers have no route
 		route = r.Path
 	}
-	method := c.Method()
+	method := methodLabel(c.Method())
 	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
 	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+}
+
+// methodOther labels a request whose method HTTP does not define: a client may send any
+// token as a method, and a label per token would grow the series without limit.
+const methodOther = "other"
+
+// methodLabel returns method when it is one of HTTP's own (RFC 9110, and PATCH), else methodOther.
+func methodLabel(method string) string {
+	switch method {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete,
+		fiber.MethodConnect, fiber.MethodOptions, fiber.MethodTrace, fiber.MethodPatch:
+		return method
+	}
+	return methodOther
 }
 
 // observeUpstream records one store call that started at start and ended with err.

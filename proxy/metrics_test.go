@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -157,5 +158,54 @@ func TestOpenAPIDocument(t *testing.T) {
 	r := do(t, "GET", ts.URL+"/openapi.json", nil)
 	if r.Status != http.StatusOK || !bytes.Equal(r.Raw, proxy.OpenAPI()) || r.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("GET /openapi.json = %d %s, want the embedded document", r.Status, r.Header.Get("Content-Type"))
+	}
+}
+
+// seriesCount counts every series /metrics shows.
+func seriesCount(families map[string]*dto.MetricFamily) int {
+	n := 0
+	for _, f := range families {
+		n += len(f.GetMetric())
+	}
+	return n
+}
+
+// TestMetricsLabelsAreClosed: no request can add a series. Thousands of requests with
+// methods HTTP does not define and paths no route has, none of them signed in, leave the
+// number of series where one such request put it: their labels are "other".
+func TestMetricsLabelsAreClosed(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.IPPerMinute = 1 << 20 })
+	metrics := httptest.NewServer(ts.Server.MetricsHandler())
+	t.Cleanup(metrics.Close)
+	send := func(method, path string) {
+		t.Helper()
+		req, err := http.NewRequest(method, ts.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	send("FOO0", "/api/session")
+	send("GET", "/nothing-0")
+	send("POST", "/nothing-0")
+	before := scrape(t, metrics.URL)
+	if value(before, "vibepass_http_requests_total", "method=other", "status=501") != 1 {
+		t.Fatalf("an unknown method is not counted as method=other")
+	}
+	for i := 1; i <= 2000; i++ {
+		send(fmt.Sprintf("M%dX%s", i, strings.Repeat("Y", i%64)), "/api/session")
+		send("GET", fmt.Sprintf("/nothing-%d", i))
+		send("POST", fmt.Sprintf("/api/nothing-%d?x=%d", i, i))
+	}
+	after := scrape(t, metrics.URL)
+	if b, a := seriesCount(before), seriesCount(after); a != b {
+		t.Fatalf("/metrics has %d series after 6,000 requests with new methods and paths, %d before", a, b)
+	}
+	if got := value(after, "vibepass_http_requests_total", "method=other", "status=501"); got != 2001 {
+		t.Fatalf("method=other 501s = %v, want 2001", got)
 	}
 }
