@@ -205,6 +205,10 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		jwt.WithAudience(vibepass.RoleAuthenticated),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(clock),
+		// One spelling per token: base64url's unused low bits in a part's last character
+		// must be zero, so no other string verifies as the same token (and takes a cache
+		// entry of its own, or slips past a list of refused tokens).
+		jwt.WithStrictDecoding(),
 	)
 
 	ctx, v.cancel = context.WithCancel(ctx)

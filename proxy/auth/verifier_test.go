@@ -55,6 +55,32 @@ func TestVerifyHS256(t *testing.T) {
 	}
 }
 
+// TestVerifyOneSpellingPerToken: an HS256 signature is 32 bytes, 43 base64url characters
+// whose last one carries 2 unused bits. The three other values of those bits decode to the
+// same signature; each must be refused, so a token has one spelling.
+func TestVerifyOneSpellingPerToken(t *testing.T) {
+	v := newTestVerifier(t, Options{HS256Secret: []byte(devtoken.Secret)})
+	token, err := devtoken.Mint([]byte(devtoken.Secret), devtoken.Request{Sub: testSub}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), token); err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, token[len(token)-1])
+	for low := range 4 {
+		other := last&^3 | low
+		if other == last {
+			continue
+		}
+		respelled := token[:len(token)-1] + alphabet[other:other+1]
+		if _, err := v.Verify(context.Background(), respelled); vibepass.ErrorCode(err) != vibepass.EUNAUTHORIZED {
+			t.Errorf("the token respelled with last character %q: %v, want 401", alphabet[other], err)
+		}
+	}
+}
+
 func TestVerifyFailures(t *testing.T) {
 	es := newSigningKey(t, jwt.SigningMethodES256, "es-1")
 	jwks := newJWKSServer(t, es)
