@@ -258,7 +258,7 @@ func (s *Server) follow(st *sseStream, from int64) error {
 
 // catchUp writes one page of changes after st.cursor from the store.
 func (s *Server) catchUp(ctx context.Context, st *sseStream) error {
-	changes, err := s.deps.Store.PresenceChanges(ctx, st.cursor, changePage)
+	changes, err := s.deps.Store.PresenceChanges(ctx, st.cursor, FeedPage)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,10 @@ import (
 	"github.com/vibepass/vibepass"
 )
 
-// changePage is how many changes one store call asks for; PostgREST may cap it lower.
-const changePage = 1000
+// FeedPage is how many changes one poll hands every follower at once (one store call;
+// PostgREST may cap it lower). A follower's feed.buffer below it would be dropped by a
+// burst however fast it reads, so configuration refuses one.
+const FeedPage = 1000
 
 // frame is one change encoded as an SSE event, with the cursor it leaves the reader at.
 type frame struct {
@@ -160,7 +162,7 @@ func (h *hub) poll() {
 	}
 	h.mu.Unlock()
 	for after < head.Cursor {
-		changes, err := h.store.PresenceChanges(ctx, after, changePage)
+		changes, err := h.store.PresenceChanges(ctx, after, FeedPage)
 		if err != nil {
 			h.log.Warn("presence feed poll failed", "error", err.Error())
 			return

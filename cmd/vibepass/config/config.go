@@ -362,8 +362,8 @@ func validateFeed(f proxy.FeedConfig) error {
 		return errors.New(`feed.poll: must be between "100ms" and "1m"`)
 	case f.Heartbeat < time.Second || f.Heartbeat > 5*time.Minute:
 		return errors.New(`feed.heartbeat: must be between "1s" and "5m"`)
-	case f.Buffer < 16 || f.Buffer > 1<<20:
-		return errors.New("feed.buffer: must be between 16 and 1048576")
+	case f.Buffer < proxy.FeedPage || f.Buffer > 1<<20:
+		return fmt.Errorf("feed.buffer: must be between %d (one poll's page of changes, which a follower gets at once) and 1048576", proxy.FeedPage)
 	case f.Subscribers < 1 || f.Subscribers > 100000:
 		return errors.New("feed.subscribers: must be between 1 and 100000")
 	}

@@ -100,11 +100,11 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 // TestLoadConfigFeed: the [feed] keys reach the server's FeedConfig.
 func TestLoadConfigFeed(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	cfg, err := config.Load(writeConfig(t, baseConfig+"[feed]\npoll = \"250ms\"\nheartbeat = \"20s\"\nbuffer = 64\nsubscribers = 3\n"))
+	cfg, err := config.Load(writeConfig(t, baseConfig+"[feed]\npoll = \"250ms\"\nheartbeat = \"20s\"\nbuffer = 1000\nsubscribers = 3\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (proxy.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 64, Subscribers: 3}); cfg.Feed != want {
+	if want := (proxy.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 1000, Subscribers: 3}); cfg.Feed != want {
 		t.Errorf("feed = %+v, want %+v", cfg.Feed, want)
 	}
 }
@@ -200,7 +200,8 @@ var loadErrorCases = []loadErrorCase{
 	{"body limit zero", baseConfig + "[limits]\nbody_bytes = 0\n", nil, "limits.body_bytes: must be between"},
 	{"feed poll too short", baseConfig + "[feed]\npoll = \"10ms\"\n", nil, `feed.poll: must be between "100ms" and "1m"`},
 	{"feed heartbeat too long", baseConfig + "[feed]\nheartbeat = \"1h\"\n", nil, `feed.heartbeat: must be between "1s" and "5m"`},
-	{"feed buffer too small", baseConfig + "[feed]\nbuffer = 1\n", nil, "feed.buffer: must be between 16 and 1048576"},
+	{"feed buffer too small", baseConfig + "[feed]\nbuffer = 1\n", nil, "feed.buffer: must be between 1000 (one poll's page of changes, which a follower gets at once) and 1048576"},
+	{"feed buffer below a page", baseConfig + "[feed]\nbuffer = 999\n", nil, "feed.buffer: must be between 1000"},
 	{"feed subscribers zero", baseConfig + "[feed]\nsubscribers = 0\n", nil, "feed.subscribers: must be between 1 and 100000"},
 	{"log level", baseConfig + "[log]\nlevel = \"loud\"\n", nil, "log.level: must be debug, info, warn or error"},
 	{"unknown key", baseConfig + "[limits]\nbody_byte = 10\n", nil, "limits.body_byte: unknown key"},
