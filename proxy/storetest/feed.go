@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,7 +105,8 @@ func feedCommitOrder(t *testing.T, env Env) {
 }
 
 // feedExpiry: a pass runs out with nobody writing. A tick at its expires_at logs an expire
-// at that time, and a replay from an earlier cursor gives the same event again.
+// at that time, and a replay from an earlier cursor gives the same event again, without
+// the join: an ended pass's name and preferences are no longer in the log.
 func feedExpiry(t *testing.T, env Env) {
 	ctx := context.Background()
 	admin := OpenPool(t, env.PostgresURL)
@@ -146,8 +148,93 @@ func feedExpiry(t *testing.T, env Env) {
 	}
 	Tick(t, env.Store) // a later tick logs nothing more for it
 	replay := Follow(t, env.Store, before)
-	if len(replay) != 2 || replay[1] != e {
-		t.Fatalf("replay from before = %+v, want the join and the identical expire %+v", replay, e)
+	if len(replay) != 1 || replay[0] != e {
+		t.Fatalf("replay from before = %+v, want only the identical expire %+v", replay, e)
+	}
+}
+
+// feedForgetsEndedPasses: a replay shows the model only people whose pass is live. One user
+// checks in, changes their profile and checks out; another checks in and deletes their
+// account; a third stays. Replayed from before, the first two come as their leave alone,
+// no name or preferences anywhere, and applying the replay as upserts and removals gives
+// the room as it is: the third user.
+func feedForgetsEndedPasses(t *testing.T, env Env) {
+	ctx := context.Background()
+	admin := OpenPool(t, env.PostgresURL)
+	ids := AddUsers(t, env.PostgresURL, 3)
+	left, deleted, stays := ids[0], ids[1], ids[2]
+	before := Tick(t, env.Store).Cursor
+	for _, id := range ids {
+		if _, err := env.Store.Checkin(ctx, Caller(t, id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, "update public.profiles set display_name = 'Renamed', preferences = '{1,1,1,1,1}' where id = $1", left); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.Checkout(ctx, Caller(t, left)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "delete from auth.users where id = $1", deleted); err != nil {
+		t.Fatal(err)
+	}
+	room := map[string]bool{}
+	kinds := map[string][]string{}
+	for _, c := range Follow(t, env.Store, before) {
+		kinds[c.UserID] = append(kinds[c.UserID], c.Kind)
+		if c.User != nil && c.UserID != stays {
+			t.Errorf("the replay shows the row of %s, whose pass ended: %+v", c.UserID, *c.User)
+		}
+		room[c.UserID] = c.User != nil
+	}
+	if !slices.Equal(kinds[left], []string{vibepass.ChangeLeave}) || !slices.Equal(kinds[deleted], []string{vibepass.ChangeLeave}) ||
+		!slices.Equal(kinds[stays], []string{vibepass.ChangeJoin}) {
+		t.Fatalf("replay kinds = %v, want only a leave for %s and %s, and the join of %s", kinds, left, deleted, stays)
+	}
+	if !room[stays] || room[left] || room[deleted] {
+		t.Fatalf("the replay applied gives %v, want only %s present", room, stays)
+	}
+}
+
+// feedNoUpdateAfterExpiry: a pass has run out by the clock but no tick has logged it yet.
+// A profile change then is not sent to the model: the feed holds the join and nothing else
+// until the tick logs the expire.
+func feedNoUpdateAfterExpiry(t *testing.T, env Env) {
+	ctx := context.Background()
+	admin := OpenPool(t, env.PostgresURL)
+	if _, err := admin.Exec(ctx, "update vibepass.settings set pass_length = '1 second'"); err != nil {
+		t.Fatal(err)
+	}
+	id := AddUsers(t, env.PostgresURL, 1)[0]
+	before := Tick(t, env.Store).Cursor
+	c := Caller(t, id)
+	if _, err := env.Store.Checkin(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pass, err := env.Store.SessionStatus(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pass == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a 1-second pass still live after 30 s")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the condition: the pass running out
+	}
+	if _, err := admin.Exec(ctx, "update public.profiles set display_name = 'Too Late', preferences = '{0,0,0,0,0}' where id = $1", id); err != nil {
+		t.Fatal(err)
+	}
+	feed := Follow(t, env.Store, before)
+	if len(feed) != 1 || feed[0].Kind != vibepass.ChangeJoin {
+		t.Fatalf("after a change to a pass that ran out, the feed holds %+v, want only the join", feed)
+	}
+	Tick(t, env.Store)
+	if feed := Follow(t, env.Store, before); len(feed) != 1 || feed[0].Kind != vibepass.ChangeExpire {
+		t.Fatalf("after the tick the feed holds %+v, want only the expire", feed)
 	}
 }
 

@@ -129,6 +129,8 @@ func Run(t *testing.T, open Open) {
 	t.Run("ConcurrentCallers", func(t *testing.T) { t.Parallel(); concurrentCallers(t, env(t)) })
 	t.Run("FeedCommitOrder", func(t *testing.T) { t.Parallel(); feedCommitOrder(t, env(t)) })
 	t.Run("FeedExpiryWithoutWriter", func(t *testing.T) { t.Parallel(); feedExpiry(t, env(t)) })
+	t.Run("FeedForgetsEndedPasses", func(t *testing.T) { t.Parallel(); feedForgetsEndedPasses(t, env(t)) })
+	t.Run("FeedNoUpdateAfterExpiry", func(t *testing.T) { t.Parallel(); feedNoUpdateAfterExpiry(t, env(t)) })
 	t.Run("FeedBurst", func(t *testing.T) { t.Parallel(); feedBurst(t, env(t)) })
 	t.Run("Summary", func(t *testing.T) { t.Parallel(); summary(t, env(t)) })
 	t.Run("History", func(t *testing.T) { t.Parallel(); history(t, env(t)) })
