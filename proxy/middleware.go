@@ -83,11 +83,14 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// apiKeyHeader carries the model's API key.
+const apiKeyHeader = "X-API-Key"
+
 // checkAPIKey admits the model with a configured X-API-Key (constant time in
 // APIKeys), then counts the request against that key's limit, kept under a
 // hash of the key so the key itself is not held.
 func (s *Server) checkAPIKey(c *fiber.Ctx) error {
-	key := c.Get("X-API-Key")
+	key := c.Get(apiKeyHeader)
 	if err := s.deps.APIKeys.Check(key); err != nil {
 		return s.refused(c, err)
 	}

@@ -176,6 +176,7 @@ func (s *Server) routes() {
 		page.Register(app)
 	}
 
+	app.Use("/api", privateAnswers)
 	// Each checks the credential, then applies the one rate limit that fits: the
 	// caller's own when it is valid, the IP's failed-authentication limit when not.
 	app.Post("/api/checkin", s.authenticate, s.checkin)
@@ -185,6 +186,17 @@ func (s *Server) routes() {
 	app.Get("/api/model/summary", s.checkAPIKey, s.summary)
 	app.Get("/api/model/history", s.checkAPIKey, s.history)
 	app.Get("/api/model/events", s.checkAPIKey, s.events)
+}
+
+// privateAnswers tells every cache between the proxy and a client that an /api answer is
+// for its caller alone: no-store (the list, which must keep its ETag, relaxes that to
+// private, no-cache), varying with both credentials. A shared cache treats Authorization
+// specially but not X-API-Key, and a micro-cache in front would otherwise hand one caller's
+// pass, or the model's list, to a request with no credential at all.
+func privateAnswers(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Vary(fiber.HeaderAuthorization, apiKeyHeader)
+	return c.Next()
 }
 
 // Serve answers requests on ln until Shutdown.

@@ -182,6 +182,7 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	}
 	etag := feedETag(head.Cursor)
 	c.Set(fiber.HeaderETag, etag)
+	c.Set(fiber.HeaderCacheControl, "private, no-cache") // a client's own cache may keep it, and must ask with the ETag
 	if match := c.Get(fiber.HeaderIfNoneMatch); match != "" && etagMatches(match, etag) {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
