@@ -198,6 +198,40 @@ func TestPresenceHistoryEndpoint(t *testing.T) {
 	}
 }
 
+// TestHistoryComputedOncePerMinute: 40 history requests, 20 at a time, run the query once;
+// the next minute runs it once more. A model key within its quota cannot make the database
+// compute an hour of passes per request.
+func TestHistoryComputedOncePerMinute(t *testing.T) {
+	clock := &manualClock{now: windowStart}
+	counting := &countingStore{}
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.ModelKeyPerMinute = 1000 },
+		withClock(clock), func(d *proxy.Deps) { counting.Store = d.Store; d.Store = counting })
+	ask := func() {
+		var wg sync.WaitGroup
+		for range 2 {
+			for range 20 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if r := do(t, "GET", ts.URL+"/api/model/history", nil, apiKey(modelKey)); r.Status != http.StatusOK {
+						t.Errorf("history = %d %s", r.Status, r.Raw)
+					}
+				}()
+			}
+			wg.Wait()
+		}
+	}
+	ask()
+	if n := counting.histories.Load(); n != 1 {
+		t.Fatalf("40 history requests in one minute ran the query %d times, want once", n)
+	}
+	clock.Advance(time.Minute)
+	ask()
+	if n := counting.histories.Load(); n != 2 {
+		t.Fatalf("after a minute the query ran %d times in all, want twice", n)
+	}
+}
+
 // TestFeedFanOut: many subscribers cost one tick per poll, not one each.
 func TestFeedFanOut(t *testing.T) {
 	ts := startServer(t, upstreamPostgREST, nil, func(c *proxy.Config) { c.Feed.Poll = 200 * time.Millisecond })

@@ -170,7 +170,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 // onePoolStore is a direct store whose pools have one connection each, closed when the test ends.
 func onePoolStore(t *testing.T, url string) vibepass.Store {
 	t.Helper()
-	store, err := pgstore.Open(url, pgstore.Pools{Users: 1, Model: 1})
+	store, err := pgstore.Open(url, pgstore.Pools{Users: 1, Model: 1, Feed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,13 +223,19 @@ func TestFeedReset(t *testing.T) {
 // countingStore counts the list reads of a real store.
 type countingStore struct {
 	vibepass.Store
-	lists atomic.Int64
+	lists, histories atomic.Int64
 }
 
 // ActiveUsers counts the read and makes it.
 func (s *countingStore) ActiveUsers(ctx context.Context, row func(vibepass.ActiveUser) error) error {
 	s.lists.Add(1)
 	return s.Store.ActiveUsers(ctx, row)
+}
+
+// PresenceHistory counts the read and makes it.
+func (s *countingStore) PresenceHistory(ctx context.Context) ([]vibepass.PresencePoint, error) {
+	s.histories.Add(1)
+	return s.Store.PresenceHistory(ctx)
 }
 
 // TestListETagOnExpiry: the list's ETag moves when a pass runs out although no row is

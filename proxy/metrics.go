@@ -19,8 +19,8 @@ import (
 	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
-// PoolStatser is a store that reports its connection pools (pgstore does: "users"
-// and "model"). The PostgREST store has none of its own: PostgREST keeps the pool.
+// PoolStatser is a store that reports its connection pools (pgstore does: "users",
+// "model" and "feed"). The PostgREST store has none of its own: PostgREST keeps the pool.
 type PoolStatser interface {
 	// PoolStats returns a snapshot of each pool by name.
 	PoolStats() map[string]*pgxpool.Stat

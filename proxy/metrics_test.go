@@ -82,7 +82,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	for _, pool := range []string{"users", "model"} {
+	for _, pool := range []string{"users", "model", "feed"} {
 		if value(before, "vibepass_pool_max_connections", "pool="+pool) < 1 || value(before, "vibepass_pool_connections", "pool="+pool, "state=idle") < 0 ||
 			value(before, "vibepass_pool_waits_total", "pool="+pool) < 0 || value(before, "vibepass_pool_wait_seconds_total", "pool="+pool) < 0 {
 			t.Errorf("pool %s statistics missing", pool)

@@ -74,6 +74,8 @@ type Server struct {
 	feed      *hub
 	feedDone  chan struct{}
 	closeFeed func()
+	// history keeps /api/model/history's answer for the minute it was computed in.
+	historyCache historyCache
 }
 
 // New builds the server and its routes over a validated cfg; it does not listen yet.

@@ -61,6 +61,13 @@ func TestStalledModelReadersStarveNoUser(t *testing.T) {
 			if r := do(t, "GET", ts.URL+"/readyz", nil); r.Status != 200 {
 				t.Errorf("/readyz with model streams stalled: %d %s", r.Status, r.Raw)
 			}
+			// The model's other reads run beside the stalled streams, not behind them.
+			for _, path := range []string{"/api/model/summary", "/api/model/history"} {
+				start := time.Now()
+				if r := do(t, "GET", ts.URL+path, nil, apiKey(modelKey)); r.Status != 200 || time.Since(start) > time.Second {
+					t.Errorf("%s with %d model streams stalled: %d after %v, want 200 within 1s", path, limit, r.Status, time.Since(start))
+				}
+			}
 			start = time.Now()
 			r = do(t, "GET", ts.URL+"/api/model/active-users", nil, apiKey(modelKey))
 			wantError(t, r, http.StatusServiceUnavailable, "Too many model reads at once")
@@ -122,5 +129,44 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestModelReadsSlowNoUser: the model's summaries, ticks and history run on the direct
+// upstream's feed pool, never on the users'. Twenty summaries stuck behind the feed's lock
+// (held here from another session) hold every connection they can get; a user's
+// /api/session still answers within a second. Before, they took the user pool's connections.
+func TestModelReadsSlowNoUser(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.ModelKeyPerMinute = 1000 })
+	ctx := context.Background()
+	admin := superuser(t, ts.DB.PostgresURL)
+	if _, err := admin.Exec(ctx, "select pg_advisory_lock(7622839204051130711)"); err != nil { // vibepass.presence_lock()'s key
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for range 20 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			do(t, "GET", ts.URL+"/api/model/summary", nil, apiKey(modelKey))
+		}()
+	}
+	waitUntil(t, time.Minute, "summaries to wait on the feed's lock", func() bool {
+		var waiting int
+		if err := admin.QueryRow(ctx, `select count(*) from pg_stat_activity
+			where datname = current_database() and wait_event_type = 'Lock' and wait_event = 'advisory'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		return waiting >= 2
+	})
+	start := time.Now()
+	r := do(t, "GET", ts.URL+"/api/session", nil, bearer(mint(t, musicFan)))
+	if took := time.Since(start); r.Status != http.StatusOK || took > time.Second {
+		t.Errorf("/api/session with 20 model summaries waiting: %d after %v, want 200 within 1s", r.Status, took)
+	}
+	if _, err := admin.Exec(ctx, "select pg_advisory_unlock(7622839204051130711)"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		<-done
 	}
 }

@@ -40,13 +40,18 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 	}, nil
 }
 
+// feedPoolConns is the direct upstream's pool for the presence feed's calls: one poller
+// per proxy, and the model's ticks, summaries and (cached) history, all short.
+const feedPoolConns = 2
+
 // openStore builds the vibepass.Store for the configured upstream and its cleanup.
-// The direct upstream gets a user pool of upstream.pool_max_conns and a model pool of
-// limits.model_streams, so that every stream the server admits has its connection.
+// The direct upstream gets a user pool of upstream.pool_max_conns, a model pool of
+// limits.model_streams, so that every stream the server admits has its connection, and a
+// pool of feedPoolConns for the feed's calls, so that no model call slows a user's.
 func openStore(u config.UpstreamConfig, p proxy.Config) (vibepass.Store, func(), error) {
 	switch u.Kind {
 	case config.UpstreamPostgres:
-		store, err := pgstore.Open(u.DBURL, pgstore.Pools{Users: u.PoolMaxConns, Model: int32(p.Limits.ModelStreams)})
+		store, err := pgstore.Open(u.DBURL, pgstore.Pools{Users: u.PoolMaxConns, Model: int32(p.Limits.ModelStreams), Feed: feedPoolConns})
 		if err != nil {
 			return nil, nil, fmt.Errorf("upstream.db_url: %w", err)
 		}

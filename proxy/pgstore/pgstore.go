@@ -15,45 +15,53 @@ import (
 	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
-// Store is a vibepass.Store over two pgx pools that log in as the authenticator role:
-// one for the user calls and Ping, one for the model read. A model stream holds its
-// connection until its client has read the whole list, which a slow client can make
-// last until timeouts.write; on a pool of their own such reads can only make each
-// other wait, never a user's call or the readiness probe.
+// Store is a vibepass.Store over three pgx pools that log in as the authenticator role:
+// one for the user calls and Ping, one for the model's list, one for the presence feed's
+// calls (tick, changes, summary, history). A model stream holds its connection until its
+// client has read the whole list, which a slow client can make last until timeouts.write;
+// on a pool of their own such reads can only make each other wait. The feed's calls are
+// short but the model may send many: on their own pool they neither wait behind the
+// streams nor slow a user's call or the readiness probe.
 // It is safe for concurrent use.
 type Store struct {
 	users *pgxpool.Pool
 	model *pgxpool.Pool
+	feed  *pgxpool.Pool
 }
 
 var _ vibepass.Store = (*Store)(nil)
 
-// Pools sizes a Store's two pools, in connections.
+// Pools sizes a Store's three pools, in connections.
 type Pools struct {
 	// Users is the most connections user calls and Ping hold at once.
 	Users int32
 	// Model is the most connections model reads hold at once; one more waits for a free one.
 	Model int32
+	// Feed is the most connections the presence feed's calls hold at once.
+	Feed int32
 }
 
-// Open returns a Store over two pools on url, which must log in as authenticator (or
+// Open returns a Store over three pools on url, which must log in as authenticator (or
 // any role granted authenticated and service_role). Nothing is dialled yet. The pools
 // reconnect by themselves after a database restart: pgxpool pings connections idle for
 // a second before handing them out and drops broken ones. Close releases them.
 func Open(url string, sizes Pools) (*Store, error) {
-	if sizes.Users < 1 || sizes.Model < 1 {
-		return nil, errors.New("pgstore: both pools need at least one connection")
+	if sizes.Users < 1 || sizes.Model < 1 || sizes.Feed < 1 {
+		return nil, errors.New("pgstore: every pool needs at least one connection")
 	}
-	users, err := openPool(url, sizes.Users)
-	if err != nil {
-		return nil, err
+	s := &Store{}
+	for _, p := range []struct {
+		pool **pgxpool.Pool
+		size int32
+	}{{&s.users, sizes.Users}, {&s.model, sizes.Model}, {&s.feed, sizes.Feed}} {
+		pool, err := openPool(url, p.size)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		*p.pool = pool
 	}
-	model, err := openPool(url, sizes.Model)
-	if err != nil {
-		users.Close()
-		return nil, err
-	}
-	return &Store{users: users, model: model}, nil
+	return s, nil
 }
 
 // openPool makes a pool of at most maxConns connections on url, dialling none yet.
@@ -66,10 +74,13 @@ func openPool(url string, maxConns int32) (*pgxpool.Pool, error) {
 	return pgxpool.NewWithConfig(context.Background(), cfg)
 }
 
-// Close closes both pools, waiting for the connections in use to be released.
+// Close closes the pools, waiting for the connections in use to be released.
 func (s *Store) Close() {
-	s.users.Close()
-	s.model.Close()
+	for _, p := range []*pgxpool.Pool{s.users, s.model, s.feed} {
+		if p != nil {
+			p.Close()
+		}
+	}
 }
 
 // Checkin makes or renews the caller's pass with public.checkin().
@@ -101,12 +112,12 @@ func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Check
 
 // callJSON runs one json-returning statement as the caller, in one round trip.
 func (s *Store) callJSON(ctx context.Context, c vibepass.Caller, statement string) ([]byte, error) {
-	return s.callJSONAs(ctx, vibepass.RoleAuthenticated, string(c.Claims), statement)
+	return callJSONAs(ctx, s.users, vibepass.RoleAuthenticated, string(c.Claims), statement)
 }
 
-// callJSONAs runs one json-returning statement as role with claims on the user pool.
-func (s *Store) callJSONAs(ctx context.Context, role, claims, statement string) ([]byte, error) {
-	raw, err := sqlapi.CallJSON(ctx, s.users, role, claims, statement)
+// callJSONAs runs one json-returning statement as role with claims on pool.
+func callJSONAs(ctx context.Context, pool *pgxpool.Pool, role, claims, statement string) ([]byte, error) {
+	raw, err := sqlapi.CallJSON(ctx, pool, role, claims, statement)
 	if err != nil {
 		return nil, sqlapi.MapError(ctx, err)
 	}
@@ -152,9 +163,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// PoolStats returns a snapshot of the "users" and "model" pools, for the metrics.
+// PoolStats returns a snapshot of the "users", "model" and "feed" pools, for the metrics.
 func (s *Store) PoolStats() map[string]*pgxpool.Stat {
-	return map[string]*pgxpool.Stat{"users": s.users.Stat(), "model": s.model.Stat()}
+	return map[string]*pgxpool.Stat{"users": s.users.Stat(), "model": s.model.Stat(), "feed": s.feed.Stat()}
 }
 
 // LivePasses counts the live passes as service_role, on the user pool: the model
@@ -183,10 +194,10 @@ func PoolConfig(url string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// PresenceTick runs public.presence_tick() as service_role on the user pool: it is short,
+// PresenceTick runs public.presence_tick() as service_role on the feed pool: it is short,
 // and takes the feed's lock, so it must not queue behind long model reads.
 func (s *Store) PresenceTick(ctx context.Context) (vibepass.FeedHead, error) {
-	raw, err := s.callJSONAs(ctx, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceTickSQL)
+	raw, err := callJSONAs(ctx, s.feed, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceTickSQL)
 	if err != nil {
 		return vibepass.FeedHead{}, err
 	}
@@ -195,25 +206,25 @@ func (s *Store) PresenceTick(ctx context.Context) (vibepass.FeedHead, error) {
 
 // PresenceChanges reads up to limit changes after cursor after from public.presence_changes.
 func (s *Store) PresenceChanges(ctx context.Context, after int64, limit int) ([]vibepass.Change, error) {
-	changes, err := sqlapi.ReadChanges(ctx, s.users, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, after, limit)
+	changes, err := sqlapi.ReadChanges(ctx, s.feed, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, after, limit)
 	if err != nil {
 		return nil, sqlapi.MapError(ctx, err)
 	}
 	return changes, nil
 }
 
-// PresenceSummary runs public.presence_summary() as service_role.
+// PresenceSummary runs public.presence_summary() as service_role on the feed pool.
 func (s *Store) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
-	raw, err := s.callJSONAs(ctx, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceSummarySQL)
+	raw, err := callJSONAs(ctx, s.feed, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceSummarySQL)
 	if err != nil {
 		return vibepass.Summary{}, err
 	}
 	return sqlapi.DecodeSummary(raw)
 }
 
-// PresenceHistory runs public.presence_history() as service_role.
+// PresenceHistory runs public.presence_history() as service_role on the feed pool.
 func (s *Store) PresenceHistory(ctx context.Context) ([]vibepass.PresencePoint, error) {
-	raw, err := s.callJSONAs(ctx, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceHistorySQL)
+	raw, err := callJSONAs(ctx, s.feed, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceHistorySQL)
 	if err != nil {
 		return nil, err
 	}

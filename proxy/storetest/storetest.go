@@ -392,7 +392,7 @@ func ownPassOnly(ctx context.Context, store vibepass.Store, c vibepass.Caller) e
 // for the model, and closes it when the test ends.
 func OpenStore(t testing.TB, url string) *pgstore.Store {
 	t.Helper()
-	store, err := pgstore.Open(url, pgstore.Pools{Users: 4, Model: 2})
+	store, err := pgstore.Open(url, pgstore.Pools{Users: 4, Model: 2, Feed: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
