@@ -36,6 +36,7 @@ const (
 	RMODELBUSY     = "model_busy"        // 503: limits.model_streams model reads run already
 	RSESSIONENDED  = "session_not_found" // 401: the token's Supabase Auth session ended (signed out); sign in again
 	RANONREFUSED   = "anonymous_refused" // 403: vibepass.settings.anonymous_users refuses anonymous users' check-ins
+	RFEEDBUSY      = "feed_busy"         // 503: feed.subscribers event streams are open, or feed.subscribers_per_key for this key
 )
 
 // The errors more than one layer reports, each with its one message.

@@ -27,6 +27,9 @@ type FeedConfig struct {
 	// Subscribers is how many event streams may be open at once; one more gets 503
 	// with Retry-After. Each holds a connection and up to Buffer events of memory.
 	Subscribers int `toml:"subscribers"`
+	// SubscribersPerKey is how many of them one model key may hold; one more gets 503
+	// with Retry-After, so that one key cannot take every slot.
+	SubscribersPerKey int `toml:"subscribers_per_key"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -103,7 +106,7 @@ type ClientIPConfig struct {
 // second; a heartbeat every 15 s outlasts common proxies' 30-60 s idle timeouts; 4,096
 // events (about 1 MB) of backlog ride out a burst without holding memory unbounded;
 // 1,000 streams are the issue's measured goal (under 50 MB of proxy RSS when idle).
-var defaultFeed = FeedConfig{Poll: 500 * time.Millisecond, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000}
+var defaultFeed = FeedConfig{Poll: 500 * time.Millisecond, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000, SubscribersPerKey: 100}
 
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {

@@ -25,7 +25,8 @@ func TestErrorCodesDocumented(t *testing.T) {
 	}
 	enum := doc.Components.Schemas["Error"].Properties["code"].Enum
 	codes := []string{vibepass.RMISSINGTOKEN, vibepass.RINVALIDTOKEN, vibepass.RTOKENEXPIRED, vibepass.RMISSINGAPIKEY,
-		vibepass.RINVALIDAPIKEY, vibepass.RKEYSLOADING, vibepass.RNOTMIGRATED, vibepass.RMODELBUSY}
+		vibepass.RINVALIDAPIKEY, vibepass.RKEYSLOADING, vibepass.RNOTMIGRATED, vibepass.RMODELBUSY, vibepass.RSESSIONENDED,
+		vibepass.RANONREFUSED, vibepass.RFEEDBUSY}
 	for _, h := range httpErrors {
 		codes = append(codes, h.code)
 	}

@@ -17,13 +17,6 @@ import (
 // errBadCursor answers a cursor that is not one this API gave out.
 var errBadCursor = vibepass.Errorf(vibepass.EINVALID, "Invalid cursor")
 
-// errFeedBusy answers an event stream beyond feed.subscribers.
-var errFeedBusy = vibepass.Errorf(vibepass.EUNAVAILABLE, "Too many event streams open, try again shortly")
-
-// feedBusyRetryAfter is errFeedBusy's Retry-After, in seconds: streams last long, so a
-// slot frees only when a follower leaves; retrying every second would just add load.
-const feedBusyRetryAfter = "5"
-
 // formatCursor writes a cursor as the API shows it: a string, so clients treat it as opaque.
 func formatCursor(c int64) string { return strconv.FormatInt(c, 10) }
 
@@ -153,16 +146,16 @@ func (s *Server) events(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	select {
-	case s.feedSlots <- struct{}{}: // given back when the stream ends, or below
-	default:
+	key, _ := c.Locals(modelKeyLocal).([8]byte)
+	release, err := s.feedSlots.acquire(key) // given back when the stream ends, or below
+	if err != nil {
 		c.Set(fiber.HeaderRetryAfter, feedBusyRetryAfter)
-		return errFeedBusy
+		return err
 	}
 	streaming := false
 	defer func() {
 		if !streaming {
-			<-s.feedSlots
+			release()
 		}
 	}()
 	ctx, cancel := s.upstreamContext(c)
@@ -184,9 +177,9 @@ func (s *Server) events(c *fiber.Ctx) error {
 	conn := c.Context().Conn() // only for write deadlines; the ctx is not touched in the writer
 	log := s.log.With("request_id", requestID(c))
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer func() { <-s.feedSlots }()
+		defer release()
 		st := &sseStream{w: w, conn: conn, writeTimeout: s.cfg.Timeouts.Write}
-		if err := s.follow(st, from); err != nil {
+		if err := s.follow(st, from, release); err != nil {
 			log.Debug("presence stream ended", "error", err.Error())
 		}
 	})
@@ -234,7 +227,8 @@ func (st *sseStream) final(event, cursor, reason string) error {
 
 // follow catches st up from cursor from and then streams the hub's events until the
 // client leaves, the server shuts down, or the hub drops it.
-func (s *Server) follow(st *sseStream, from int64) error {
+// release gives the stream's slot back; the hub calls it as soon as it drops the stream.
+func (s *Server) follow(st *sseStream, from int64, release func()) error {
 	st.cursor = from
 	if err := st.write([]byte(": presence feed from " + formatCursor(from) + "\n\n")); err != nil {
 		return err
@@ -249,7 +243,7 @@ func (s *Server) follow(st *sseStream, from int64) error {
 		}
 		var ok bool
 		if err == nil {
-			sub, ok = s.feed.attach(st.cursor)
+			sub, ok = s.feed.attach(st.cursor, release)
 		}
 		if err == nil && !ok {
 			err = s.catchUp(ctx, st)
@@ -269,6 +263,8 @@ func (s *Server) follow(st *sseStream, from int64) error {
 				return err
 			}
 		case <-sub.dropped:
+			// The hub gave the slot back when it dropped the stream: a client that never
+			// reads would otherwise hold it until the writes below time out.
 			// Send what was queued before the drop: the client resumes after it.
 			if err := st.writeFrames(s.feed.take(sub)); err != nil {
 				return err

@@ -29,6 +29,9 @@ type subscriber struct {
 	queue   []frame       // frames not yet taken (hub.mu); past feed.buffer the hub drops it
 	ready   chan struct{} // holds a signal while the queue may be non-empty
 	dropped chan struct{} // closed when the hub drops it for falling behind
+	// release gives the stream's slot back; the hub calls it when it drops the stream,
+	// whose writer may be stuck in a write to a client that does not read.
+	release func()
 }
 
 // take returns the queued frames and empties the queue.
@@ -102,13 +105,13 @@ func (h *hub) start() {
 // attach adds a subscriber that has sent everything up to after, if the hub has not
 // handed out anything past it yet; otherwise it reports false and the caller catches
 // up from the store first.
-func (h *hub) attach(after int64) (*subscriber, bool) {
+func (h *hub) attach(after int64, release func()) (*subscriber, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.polled || after < h.head.Cursor {
 		return nil, false
 	}
-	s := &subscriber{after: after, ready: make(chan struct{}, 1), dropped: make(chan struct{})}
+	s := &subscriber{after: after, ready: make(chan struct{}, 1), dropped: make(chan struct{}), release: release}
 	h.subs[s] = struct{}{}
 	h.start()
 	return s, true
@@ -196,6 +199,7 @@ func (h *hub) broadcast(changes []vibepass.Change) {
 			if len(s.queue) == h.buffer {
 				close(s.dropped)
 				delete(h.subs, s)
+				s.release()
 				break
 			}
 			s.queue = append(s.queue, f)

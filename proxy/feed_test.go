@@ -3,9 +3,14 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -333,4 +338,78 @@ func TestFeedSubscriberCap(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the condition
 	}
+}
+
+// eventsStatus opens an event stream with key and returns its status, closing it at once.
+func eventsStatus(t *testing.T, baseURL, key string) (int, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, baseURL+"/api/model/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+// TestFeedCapsStreamsPerKey: one key cannot hold every slot. With room for three streams
+// and one per key, a second stream of the same key gets 503 with Retry-After and the code
+// feed_busy, while another key still gets one.
+func TestFeedCapsStreamsPerKey(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
+		fastFeed(c)
+		c.Feed.Subscribers, c.Feed.SubscribersPerKey = 3, 1
+	})
+	awaitHeartbeat(t, openEventsWithComments(t, ts.URL+"/api/model/events"))
+	second := do(t, "GET", ts.URL+"/api/model/events", nil, apiKey(modelKey))
+	wantError(t, second, http.StatusServiceUnavailable, "Too many event streams open for this API key")
+	if second.Header.Get("Retry-After") == "" || second.Body["code"] != "feed_busy" {
+		t.Fatalf("the key's second stream: Retry-After %q, code %v; want both", second.Header.Get("Retry-After"), second.Body["code"])
+	}
+	if status, _ := eventsStatus(t, ts.URL, oldModelKey); status != http.StatusOK {
+		t.Fatalf("another key's stream = %d, want 200", status)
+	}
+}
+
+// TestFeedFreesTheSlotOfADroppedFollower: a follower that never reads is dropped once it
+// falls feed.buffer events behind. Its `dropped` event cannot be written (its socket is
+// full) until timeouts.write, but its slot is free at once: with room for one stream, the
+// next follower gets in well before the write timeout.
+func TestFeedFreesTheSlotOfADroppedFollower(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
+		c.Feed.Poll = 100 * time.Millisecond
+		c.Feed.Subscribers, c.Feed.Buffer = 1, proxy.FeedPage
+		c.Timeouts.Write = 2 * time.Minute
+	})
+	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
+		var setErr error
+		err := raw.Control(func(fd uintptr) {
+			setErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, setErr)
+	}}
+	conn, err := dialer.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := fmt.Fprintf(conn, "GET /api/model/events HTTP/1.1\r\nHost: vibepass\r\nX-API-Key: %s\r\n\r\n", modelKey); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, time.Minute, "the never-reading follower to hold the one slot", func() bool {
+		status, _ := eventsStatus(t, ts.URL, oldModelKey)
+		return status == http.StatusServiceUnavailable
+	})
+	// About 9 MB of joins: more than the sockets on the way hold, so the follower's writes
+	// block and the hub drops it.
+	storetest.AddUsers(t, ts.DB.PostgresURL, 40000)
+	storetest.CheckInEveryone(t, ts.DB.PostgresURL)
+	waitUntil(t, time.Minute, "a new follower to get the dropped one's slot", func() bool {
+		status, _ := eventsStatus(t, ts.URL, oldModelKey)
+		return status == http.StatusOK
+	})
 }

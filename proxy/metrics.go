@@ -88,7 +88,7 @@ func newMetrics() *metrics {
 		}, []string{"op", "kind"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vibepass_rate_limit_rejections_total",
-			Help: "Requests refused by a limit: user, model_key, failed_auth (429) or model_streams (503).",
+			Help: "Requests refused by a limit: user, model_key, failed_auth (429); model_streams, feed_subscribers, feed_key_subscribers (503).",
 		}, []string{"limiter"}),
 	}
 	m.registry.MustRegister(
@@ -96,7 +96,7 @@ func newMetrics() *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.latency, m.upstreamLatency, m.upstreamErrors, m.rejections,
 	)
-	for _, l := range []string{"user", "model_key", "failed_auth", "model_streams"} {
+	for _, l := range []string{"user", "model_key", "failed_auth", "model_streams", limiterFeed, limiterFeedKey} {
 		m.rejections.WithLabelValues(l) // present at 0 from the start, so rate() sees the first one
 	}
 	return m

@@ -86,6 +86,10 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 // apiKeyHeader carries the model's API key.
 const apiKeyHeader = "X-API-Key"
 
+// modelKeyLocal is the Locals key of the admitted model key's hash, which the feed's
+// per-key cap counts under.
+const modelKeyLocal = "vibepass.modelKey"
+
 // checkAPIKey admits the model with a configured X-API-Key (constant time in
 // APIKeys), then counts the request against that key's limit, kept under a
 // hash of the key so the key itself is not held.
@@ -95,6 +99,7 @@ func (s *Server) checkAPIKey(c *fiber.Ctx) error {
 		return s.refused(c, err)
 	}
 	sum := sha256.Sum256([]byte(key))
+	c.Locals(modelKeyLocal, [8]byte(sum[:8]))
 	if err := s.modelKeys.admit(c, [8]byte(sum[:8])); err != nil {
 		return err
 	}

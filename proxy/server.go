@@ -67,8 +67,8 @@ type Server struct {
 	// modelSlots holds one token per model stream running, up to limits.model_streams:
 	// a stream keeps its store read open until its client has read the whole list.
 	modelSlots chan struct{}
-	// feedSlots holds one token per event stream open, up to feed.subscribers.
-	feedSlots chan struct{}
+	// feedSlots admits event streams: feed.subscribers in all, feed.subscribers_per_key per model key.
+	feedSlots *feedSlots
 	// feed fans the presence feed out to the event streams; feedDone closes when a
 	// shutdown starts, ending them at once (clients resume elsewhere).
 	feed      *hub
@@ -108,7 +108,12 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.Feed.Subscribers <= 0 {
 		cfg.Feed.Subscribers = defaultFeed.Subscribers
 	}
-	s.feedSlots = make(chan struct{}, cfg.Feed.Subscribers)
+	if cfg.Feed.SubscribersPerKey <= 0 {
+		cfg.Feed.SubscribersPerKey = defaultFeed.SubscribersPerKey
+	}
+	cfg.Feed.SubscribersPerKey = min(cfg.Feed.SubscribersPerKey, cfg.Feed.Subscribers)
+	s.feedSlots = &feedSlots{max: cfg.Feed.Subscribers, perKey: cfg.Feed.SubscribersPerKey, openByKey: map[[8]byte]int{},
+		onFull: func(limiter string) { s.metrics.rejections.WithLabelValues(limiter).Inc() }}
 	s.cfg.Feed = cfg.Feed
 	s.feed = newHub(deps.Store, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
 	s.feedDone = make(chan struct{})

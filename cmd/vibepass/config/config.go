@@ -366,6 +366,8 @@ func validateFeed(f proxy.FeedConfig) error {
 		return fmt.Errorf("feed.buffer: must be between %d (one poll's page of changes, which a follower gets at once) and 1048576", proxy.FeedPage)
 	case f.Subscribers < 1 || f.Subscribers > 100000:
 		return errors.New("feed.subscribers: must be between 1 and 100000")
+	case f.SubscribersPerKey < 1 || f.SubscribersPerKey > 100000:
+		return errors.New("feed.subscribers_per_key: must be between 1 and 100000")
 	}
 	return nil
 }

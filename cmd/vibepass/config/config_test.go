@@ -104,7 +104,7 @@ func TestLoadConfigFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (proxy.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 1000, Subscribers: 3}); cfg.Feed != want {
+	if want := (proxy.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 1000, Subscribers: 3, SubscribersPerKey: 100}); cfg.Feed != want {
 		t.Errorf("feed = %+v, want %+v", cfg.Feed, want)
 	}
 }
@@ -203,6 +203,7 @@ var loadErrorCases = []loadErrorCase{
 	{"feed buffer too small", baseConfig + "[feed]\nbuffer = 1\n", nil, "feed.buffer: must be between 1000 (one poll's page of changes, which a follower gets at once) and 1048576"},
 	{"feed buffer below a page", baseConfig + "[feed]\nbuffer = 999\n", nil, "feed.buffer: must be between 1000"},
 	{"feed subscribers zero", baseConfig + "[feed]\nsubscribers = 0\n", nil, "feed.subscribers: must be between 1 and 100000"},
+	{"feed subscribers per key zero", baseConfig + "[feed]\nsubscribers_per_key = 0\n", nil, "feed.subscribers_per_key: must be between 1 and 100000"},
 	{"log level", baseConfig + "[log]\nlevel = \"loud\"\n", nil, "log.level: must be debug, info, warn or error"},
 	{"unknown key", baseConfig + "[limits]\nbody_byte = 10\n", nil, "limits.body_byte: unknown key"},
 	{"client ip header without proxies", baseConfig + "[client_ip]\nheader = \"X-Real-IP\"\n", nil, "client_ip.trusted_proxies: required with client_ip.header"},

@@ -34,6 +34,7 @@ var everyVariable = map[string]string{
 	"VIBEPASS_FEED_HEARTBEAT":                  "30s",
 	"VIBEPASS_FEED_BUFFER":                     "1024",
 	"VIBEPASS_FEED_SUBSCRIBERS":                "500",
+	"VIBEPASS_FEED_SUBSCRIBERS_PER_KEY":        "50",
 	"VIBEPASS_CORS_ORIGINS":                    "https://app.example.com, https://admin.example.com,",
 	"VIBEPASS_TIMEOUTS_UPSTREAM":               "3s",
 	"VIBEPASS_TIMEOUTS_READY":                  "1500ms",
@@ -85,7 +86,7 @@ func TestEnvironmentSetsEveryKey(t *testing.T) {
 	want.RateLimit = proxy.RateLimitConfig{UserPerMinute: 30, IPPerMinute: 40, ModelKeyPerMinute: 50}
 	want.Limits = proxy.LimitsConfig{BodyBytes: 2048, HeaderBytes: 65536, ModelStreams: 4}
 	want.Page = proxy.PageConfig{Enabled: true}
-	want.Feed = proxy.FeedConfig{Poll: 2 * time.Second, Heartbeat: 30 * time.Second, Buffer: 1024, Subscribers: 500}
+	want.Feed = proxy.FeedConfig{Poll: 2 * time.Second, Heartbeat: 30 * time.Second, Buffer: 1024, Subscribers: 500, SubscribersPerKey: 50}
 	want.ClientIP = proxy.ClientIPConfig{Header: "X-Forwarded-For", TrustedProxies: []string{"10.0.0.0/8", "192.168.0.0/16"}}
 	want.ModelAPIKeys = []string{"new-model-key-7f3a9c", "old-model-key-2b8e4d"}
 	if !reflect.DeepEqual(cfg, want) {
