@@ -146,6 +146,14 @@ func feedExpiry(t *testing.T, env Env) {
 	if len(expired) != 1 || e.Kind != vibepass.ChangeExpire || e.UserID != id || !e.At.Equal(expiresAt.UTC()) || e.User != nil {
 		t.Fatalf("feed after the pass ran out = %+v, want one expire of %s at %v (check-in said %v)", expired, id, expiresAt, in.ExpiresAt)
 	}
+	// The model's reads work under Supabase's safeupdate guard once a pass has run out
+	// (the tick used to fail them all with 21000), and leave the user out.
+	if present(t, env.Store, id) {
+		t.Fatal("the model's list shows a pass that ran out")
+	}
+	if _, err := env.Store.PresenceSummary(ctx); err != nil {
+		t.Fatalf("summary after a pass ran out: %v", err)
+	}
 	Tick(t, env.Store) // a later tick logs nothing more for it
 	replay := Follow(t, env.Store, before)
 	if len(replay) != 1 || replay[0] != e {
