@@ -6,6 +6,8 @@ package vibepass
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/url"
 	"time"
 )
 
@@ -168,3 +170,26 @@ type Clock func() time.Time
 
 // SystemClock is the real clock.
 var SystemClock Clock = time.Now
+
+// The reasons CheckServiceURL gives.
+var (
+	// ErrNotHTTPURL: the URL does not parse as an absolute http:// or https:// URL.
+	ErrNotHTTPURL = errors.New("not an absolute http(s) URL")
+	// ErrURLCredentials: the URL carries user:password@.
+	ErrURLCredentials = errors.New("the URL carries credentials (user:password@)")
+)
+
+// CheckServiceURL reports whether raw is an absolute http(s) URL without credentials, as
+// every URL the service is given (the project's, the JWKS's, the issuer) must be: none
+// needs credentials, and URLs end up in logs and transport errors. The error never quotes
+// raw, which may hold a secret.
+func CheckServiceURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ErrNotHTTPURL
+	}
+	if u.User != nil {
+		return ErrURLCredentials
+	}
+	return nil
+}

@@ -79,12 +79,6 @@ type LimitsConfig struct {
 	ModelStreams int `toml:"model_streams"`
 }
 
-// LogConfig configures the JSON logs on stderr.
-type LogConfig struct {
-	// Level is debug, info, warn or error.
-	Level string `toml:"level"`
-}
-
 // PageConfig switches the built-in demo page.
 type PageConfig struct {
 	// Enabled serves the demo page.

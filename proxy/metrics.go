@@ -138,9 +138,6 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 }
 
-// Registry is the server's own Prometheus registry, to add collectors to.
-func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
-
 // observeRequest counts an answered request and its latency.
 func (m *metrics) observeRequest(c *fiber.Ctx, start time.Time) {
 	// Routes match exactly (no parameters, strict, case-sensitive), so a request

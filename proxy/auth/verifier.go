@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,9 +61,11 @@ const (
 	// Retry schedule when the JWKS could not be fetched at start.
 	jwksRetryFirst = time.Second
 	jwksRetryMax   = 30 * time.Second
-	// Supabase's legacy secrets are at least 32 characters; shorter ones are guessable.
-	minHS256SecretLen = 32
 )
+
+// MinHS256SecretLen is the shortest HS256 secret accepted: Supabase's legacy secrets are
+// at least 32 characters, and shorter ones are guessable.
+const MinHS256SecretLen = 32
 
 var (
 	errUnknownKey      = errors.New("no JWKS key for the token")
@@ -141,18 +142,17 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 	if len(opts.HS256Secret) == 0 && opts.JWKSURL == "" {
 		return nil, errors.New("auth: configure an HS256 secret, a JWKS URL, or both")
 	}
-	if len(opts.HS256Secret) > 0 && len(opts.HS256Secret) < minHS256SecretLen {
-		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", minHS256SecretLen)
+	if len(opts.HS256Secret) > 0 && len(opts.HS256Secret) < MinHS256SecretLen {
+		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", MinHS256SecretLen)
 	}
 	if opts.JWKSURL != "" {
 		// The URL is logged on every failed fetch: it must hold nothing secret, and
 		// an unparsable one is not quoted in case it does.
-		u, err := url.Parse(opts.JWKSURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, errors.New("auth: the JWKS URL is not an absolute http(s) URL")
-		}
-		if u.User != nil {
+		switch err := vibepass.CheckServiceURL(opts.JWKSURL); {
+		case errors.Is(err, vibepass.ErrURLCredentials):
 			return nil, errors.New("auth: the JWKS URL must not carry credentials (user:password@): a JWKS is public")
+		case err != nil:
+			return nil, errors.New("auth: the JWKS URL is not an absolute http(s) URL")
 		}
 	}
 	if opts.Leeway < 0 {

@@ -127,12 +127,15 @@ var _ vibepass.Store = (*Store)(nil)
 func New(o Options) (*Store, error) {
 	// The URL is not quoted: it could hold credentials, which are refused because
 	// transport errors (and so logs) repeat the URL.
-	base, err := url.Parse(strings.TrimRight(o.URL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+	switch err := vibepass.CheckServiceURL(o.URL); {
+	case errors.Is(err, vibepass.ErrURLCredentials):
+		return nil, errors.New("rest: the URL must not carry credentials (user:password@): PostgREST takes the keys")
+	case err != nil:
 		return nil, errors.New("rest: the URL is not an http(s) URL")
 	}
-	if base.User != nil {
-		return nil, errors.New("rest: the URL must not carry credentials (user:password@): PostgREST takes the keys")
+	base, err := url.Parse(strings.TrimRight(o.URL, "/"))
+	if err != nil {
+		return nil, errors.New("rest: the URL is not an http(s) URL")
 	}
 	if o.AnonKey == "" || o.ServiceRoleKey == "" {
 		return nil, errors.New("rest: both the anon key and the service role key are required")

@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/proxy/auth"
 )
 
 // Upstream kinds accepted in upstream.kind.
@@ -137,11 +140,6 @@ func Read(s Sources) (Config, error) {
 		}
 	}
 	return parse(path, data, s.Listen)
-}
-
-// Load reads the TOML file at path and the environment, as Read does.
-func Load(path string) (Config, error) {
-	return Read(Sources{Path: path})
 }
 
 // Parse reads a config file's contents over DefaultConfig and the VIBEPASS_*
@@ -426,8 +424,8 @@ func (a *AuthConfig) validate() error {
 	if a.JWTSecret == "" && a.JWKSURL == "" {
 		return errors.New("auth: set jwt_secret, jwks_url or both")
 	}
-	if a.JWTSecret != "" && len(a.JWTSecret) < 32 {
-		return errors.New("auth.jwt_secret: must be at least 32 characters")
+	if a.JWTSecret != "" && len(a.JWTSecret) < auth.MinHS256SecretLen {
+		return fmt.Errorf("auth.jwt_secret: must be at least %d characters", auth.MinHS256SecretLen)
 	}
 	if a.JWKSURL != "" {
 		if err := validateHTTPURL("auth.jwks_url", a.JWKSURL); err != nil {
@@ -461,12 +459,11 @@ func validateTimeouts(t proxy.TimeoutsConfig) error {
 // validateHTTPURL requires an absolute http(s) URL without credentials: neither
 // the JWKS, the issuer nor the project URL needs them, and URLs end up in logs.
 func validateHTTPURL(key, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s: must be an http:// or https:// URL", key)
-	}
-	if u.User != nil {
+	switch err := vibepass.CheckServiceURL(raw); {
+	case errors.Is(err, vibepass.ErrURLCredentials):
 		return fmt.Errorf("%s: must not carry credentials (user:password@); remove them", key)
+	case err != nil:
+		return fmt.Errorf("%s: must be an http:// or https:// URL", key)
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ var secretValues = []string{
 }
 
 // assertNoSecret fails t when err repeats one of secretValues or extra.
+// load reads the file at path and the environment, as serve does.
+func load(path string) (config.Config, error) {
+	return config.Read(config.Sources{Path: path})
+}
+
 func assertNoSecret(t *testing.T, err error, extra ...string) {
 	t.Helper()
 	for _, secret := range append(extra, secretValues...) {
@@ -56,7 +61,7 @@ func writeConfig(t *testing.T, body string) string {
 
 func TestLoadConfigRootExample(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	cfg, err := config.Load("../../../config.toml")
+	cfg, err := load("../../../config.toml")
 	if err != nil {
 		t.Fatalf("the root config.toml must load: %v", err)
 	}
@@ -80,7 +85,7 @@ func TestLoadConfigRootExample(t *testing.T) {
 
 func TestLoadConfigDefaults(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	cfg, err := config.Load(writeConfig(t, `
+	cfg, err := load(writeConfig(t, `
 [upstream]
 kind = "postgres"
 db_url = "postgres://authenticator@127.0.0.1:5432/postgres"
@@ -100,7 +105,7 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 // TestLoadConfigFeed: the [feed] keys reach the server's FeedConfig.
 func TestLoadConfigFeed(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	cfg, err := config.Load(writeConfig(t, baseConfig+"[feed]\npoll = \"250ms\"\nheartbeat = \"20s\"\nbuffer = 1000\nsubscribers = 3\n"))
+	cfg, err := load(writeConfig(t, baseConfig+"[feed]\npoll = \"250ms\"\nheartbeat = \"20s\"\nbuffer = 1000\nsubscribers = 3\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +133,7 @@ func TestLoadConfigIssuer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			setEnv(t, rootConfigEnv)
 			setEnv(t, tc.env)
-			cfg, err := config.Load(writeConfig(t, tc.toml))
+			cfg, err := load(writeConfig(t, tc.toml))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +222,7 @@ func loadWith(t *testing.T, body string, env map[string]string) error {
 	t.Helper()
 	setEnv(t, rootConfigEnv)
 	setEnv(t, env) // an empty variable counts as unset
-	_, err := config.Load(writeConfig(t, body))
+	_, err := load(writeConfig(t, body))
 	return err
 }
 
@@ -304,12 +309,12 @@ func TestLoadConfigReportsTheSameErrorEachTime(t *testing.T) {
 		"[limits]\nbody_bytes = 0\n[log]\nlevel = \"loud\"\n"
 	setEnv(t, rootConfigEnv)
 	path := writeConfig(t, body)
-	_, first := config.Load(path)
+	_, first := load(path)
 	if first == nil {
 		t.Fatal("Load accepted a config with several mistakes")
 	}
 	for range 200 {
-		if _, err := config.Load(path); err == nil || err.Error() != first.Error() {
+		if _, err := load(path); err == nil || err.Error() != first.Error() {
 			t.Fatalf("Load said %q, then %v", first, err)
 		}
 	}

@@ -238,7 +238,7 @@ func TestEnvironmentSecrets(t *testing.T) {
 	}
 	t.Setenv("VIBEPASS_AUTH_JWT_SECRET", "")
 	t.Setenv("VIBEPASS_UPSTREAM_DB_URL", "")
-	_, err = config.Load(writeConfig(t, "[upstream]\nkind = \"postgres\"\ndb_url = \"postgres://authenticator:hunter2@h/db\"\n[auth]\njwt_secret = \"env(SUPABASE_JWT_SECRET)\"\n"))
+	_, err = load(writeConfig(t, "[upstream]\nkind = \"postgres\"\ndb_url = \"postgres://authenticator:hunter2@h/db\"\n[auth]\njwt_secret = \"env(SUPABASE_JWT_SECRET)\"\n"))
 	if err == nil || !strings.Contains(err.Error(), "config.toml: upstream.db_url: a URL with a password must be given as env(NAME)") {
 		t.Errorf("a password in the file: %v", err)
 	}

@@ -13,8 +13,6 @@ import (
 // active user) must not be published, guessable at a glance, or shared with another
 // secret. dev skips it: it signs with the public dev secret on purpose.
 const (
-	// minJWTSecretLen is Supabase's own minimum for a legacy JWT secret.
-	minJWTSecretLen = 32
 	// The fewest different characters a secret may have. A random secret of the
 	// minimum length misses them less than once in a million draws even in hex
 	// (32 hex characters: about 4·10⁻⁸; 16: about 4·10⁻⁷); 32 × "a" has one.
@@ -37,7 +35,7 @@ var publicSecrets = map[string]string{
 // key and what to do, never the value.
 func (c *Config) checkSecrets() error {
 	if s := c.Auth.JWTSecret; s != "" {
-		if why := weakness(s, minJWTSecretLen, minJWTSecretDistinct); why != "" {
+		if why := weakness(s, auth.MinHS256SecretLen, minJWTSecretDistinct); why != "" {
 			return fmt.Errorf("auth.jwt_secret: %s, so anyone could sign a token for any user; %s", why, jwtSecretAdvice)
 		}
 	}
