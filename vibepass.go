@@ -73,8 +73,9 @@ type Store interface {
 	// PresenceTick logs the expiries due by now (public.presence_tick) and returns
 	// the feed's head: the cursor of the last change, and the oldest cursor kept.
 	PresenceTick(ctx context.Context) (FeedHead, error)
-	// PresenceChanges returns up to limit changes after cursor after, in commit
-	// order (public.presence_changes); fewer, or none, when there are no more. An
+	// PresenceChanges returns up to limit changes after cursor after, in cursor
+	// order (public.presence_changes); fewer, or none, when there are no more. A
+	// reader never sees a cursor without every lower one still in the log. An
 	// upstream that caps rows (PostgREST's max_rows) may return fewer than limit
 	// while more remain: callers page until a call returns none.
 	PresenceChanges(ctx context.Context, after int64, limit int) ([]Change, error)

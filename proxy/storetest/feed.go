@@ -69,7 +69,7 @@ func beginCheckin(t *testing.T, superuserURL, user string) (pgx.Tx, time.Time) {
 
 // feedCommitOrder: two real transactions commit in the opposite order to the one in which
 // they wrote. A follower that read between the commits must get the second one afterwards,
-// exactly once, and a replay from the start must give both in commit order.
+// exactly once, and a replay from the start must give both in the order of their cursors.
 func feedCommitOrder(t *testing.T, env Env) {
 	ctx := context.Background()
 	ids := AddUsers(t, env.PostgresURL, 2)
@@ -97,7 +97,7 @@ func feedCommitOrder(t *testing.T, env Env) {
 	}
 	all := Follow(t, env.Store, start)
 	if len(all) != 2 || all[0].UserID != ids[1] || all[1].UserID != ids[0] || all[0].Cursor >= all[1].Cursor {
-		t.Fatalf("replay = %+v, want the second user's join, then the first's (commit order)", all)
+		t.Fatalf("replay = %+v, want the second user's join, then the first's (cursor order)", all)
 	}
 	if u := all[1].User; u == nil || u.UserID != ids[0] || len(u.Preferences) != 5 || u.DisplayName == "" {
 		t.Fatalf("join row = %+v, want the user's row as the list shows it", u)
