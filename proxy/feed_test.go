@@ -3,14 +3,9 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -385,21 +380,7 @@ func TestFeedFreesTheSlotOfADroppedFollower(t *testing.T) {
 		c.Feed.Subscribers, c.Feed.Buffer = 1, proxy.FeedPage
 		c.Timeouts.Write = 2 * time.Minute
 	})
-	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
-		var setErr error
-		err := raw.Control(func(fd uintptr) {
-			setErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-		return errors.Join(err, setErr)
-	}}
-	conn, err := dialer.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := fmt.Fprintf(conn, "GET /api/model/events HTTP/1.1\r\nHost: vibepass\r\nX-API-Key: %s\r\n\r\n", modelKey); err != nil {
-		t.Fatal(err)
-	}
+	neverRead(t, ts.URL, "/api/model/events")
 	waitUntil(t, time.Minute, "the never-reading follower to hold the one slot", func() bool {
 		status, _ := eventsStatus(t, ts.URL, oldModelKey)
 		return status == http.StatusServiceUnavailable

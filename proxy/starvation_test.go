@@ -90,6 +90,13 @@ func TestStalledModelReadersStarveNoUser(t *testing.T) {
 // answer, with a receive buffer kept small, until the test ends.
 func stallModelStream(t *testing.T, baseURL string) net.Conn {
 	t.Helper()
+	return neverRead(t, baseURL, "/api/model/active-users")
+}
+
+// neverRead sends a model GET for path over a connection with a small receive buffer
+// and never reads the answer, so the server's writes to it soon block.
+func neverRead(t *testing.T, baseURL, path string) net.Conn {
+	t.Helper()
 	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
 		var setErr error
 		err := raw.Control(func(fd uintptr) {
@@ -102,7 +109,7 @@ func stallModelStream(t *testing.T, baseURL string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if _, err := fmt.Fprintf(conn, "GET /api/model/active-users HTTP/1.1\r\nHost: vibepass\r\nX-API-Key: %s\r\n\r\n", modelKey); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: vibepass\r\nX-API-Key: %s\r\n\r\n", path, modelKey); err != nil {
 		t.Fatal(err)
 	}
 	return conn
