@@ -60,10 +60,10 @@ type TimeoutsConfig struct {
 type RateLimitConfig struct {
 	// UserPerMinute limits each signed-in user on the user endpoints.
 	UserPerMinute int `toml:"user_per_minute"`
-	// IPPerMinute limits the failed authentications (missing or bad token, missing
+	// FailedAuthPerMinute limits the failed authentications (missing or bad token, missing
 	// or wrong model key) from each client IP, on every API endpoint; past it they
 	// are answered 429. Requests with a valid credential never count here.
-	IPPerMinute int `toml:"ip_per_minute"`
+	FailedAuthPerMinute int `toml:"failed_auth_per_minute"`
 	// ModelKeyPerMinute limits each model API key on the model endpoint.
 	ModelKeyPerMinute int `toml:"model_key_per_minute"`
 }
@@ -113,7 +113,7 @@ func DefaultConfig() Config {
 			Idle:     120 * time.Second,
 			Shutdown: 20 * time.Second,
 		},
-		RateLimit: RateLimitConfig{UserPerMinute: 60, IPPerMinute: 60, ModelKeyPerMinute: 120},
+		RateLimit: RateLimitConfig{UserPerMinute: 60, FailedAuthPerMinute: 60, ModelKeyPerMinute: 120},
 		Limits:    LimitsConfig{BodyBytes: 16 << 10, HeaderBytes: 32 << 10, ModelStreams: 2},
 		Feed:      defaultFeed,
 	}

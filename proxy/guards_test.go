@@ -153,7 +153,7 @@ func headThenGet(t *testing.T, url string) {
 // failed authentications per IP, and that each counts only its own requests.
 func TestRateLimits(t *testing.T) {
 	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
-		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, IPPerMinute: 4, ModelKeyPerMinute: 1}
+		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, FailedAuthPerMinute: 4, ModelKeyPerMinute: 1}
 	}, withClock(&manualClock{now: windowStart}))
 	fan, lover := mint(t, musicFan), mint(t, beatLover)
 	for i := 0; i < 2; i++ {
@@ -184,7 +184,7 @@ func TestRateLimits(t *testing.T) {
 	}
 
 	ms := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
-		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 60, IPPerMinute: 4, ModelKeyPerMinute: 1}
+		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 60, FailedAuthPerMinute: 4, ModelKeyPerMinute: 1}
 	}, withClock(&manualClock{now: windowStart}))
 	model := ms.URL + "/api/model/active-users"
 	if r := do(t, "GET", model, nil, apiKey(modelKey)); r.Status != 200 {
@@ -211,7 +211,7 @@ func TestFailedAuthLocksOutNoBystander(t *testing.T) {
 	for i := 0; i < 650; i++ {
 		counts[do(t, "GET", model, nil, apiKey("guess-0123456789abcdef-"+strconv.Itoa(i))).Status]++
 	}
-	perIP := proxy.DefaultConfig().RateLimit.IPPerMinute
+	perIP := proxy.DefaultConfig().RateLimit.FailedAuthPerMinute
 	if counts[http.StatusForbidden] != perIP || counts[http.StatusTooManyRequests] != 650-perIP {
 		t.Errorf("650 wrong keys answered %v, want %d × 403 then 429", counts, perIP)
 	}
@@ -232,7 +232,7 @@ func TestFailedAuthLocksOutNoBystander(t *testing.T) {
 func TestRateLimitHeaders(t *testing.T) {
 	clock := &manualClock{now: windowStart} // 45 s before the window ends
 	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
-		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, IPPerMinute: 600, ModelKeyPerMinute: 120}
+		c.RateLimit = proxy.RateLimitConfig{UserPerMinute: 2, FailedAuthPerMinute: 600, ModelKeyPerMinute: 120}
 	}, withClock(clock))
 	fan := bearer(mint(t, musicFan))
 	session := ts.URL + "/api/session"
@@ -328,7 +328,7 @@ func TestClientIPHeader(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
-				c.RateLimit.IPPerMinute = 2
+				c.RateLimit.FailedAuthPerMinute = 2
 				c.ClientIP = proxy.ClientIPConfig{Header: tc.header, TrustedProxies: strings.Split(tc.trusted, ", ")}
 			}, withClock(&manualClock{now: windowStart}))
 			for i, values := range tc.sends {

@@ -174,7 +174,7 @@ func seriesCount(families map[string]*dto.MetricFamily) int {
 // methods HTTP does not define and paths no route has, none of them signed in, leave the
 // number of series where one such request put it: their labels are "other".
 func TestMetricsLabelsAreClosed(t *testing.T) {
-	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.IPPerMinute = 1 << 20 })
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.FailedAuthPerMinute = 1 << 20 })
 	metrics := httptest.NewServer(ts.Server.MetricsHandler())
 	t.Cleanup(metrics.Close)
 	send := func(method, path string) {

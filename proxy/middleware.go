@@ -107,7 +107,7 @@ func (s *Server) checkAPIKey(c *fiber.Ctx) error {
 }
 
 // refused counts a refused credential (401, 403) against the client's IP and
-// returns err, or ErrRateLimited once that IP is past rate_limit.ip_per_minute.
+// returns err, or ErrRateLimited once that IP is past rate_limit.failed_auth_per_minute.
 // Only failures count, so a valid caller is never refused because others at its
 // IP (one NAT, one office) failed; see docs/decisions.md. An error that is not
 // the caller's doing, such as a JWKS that cannot be fetched, is not counted.

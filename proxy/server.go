@@ -94,7 +94,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.deps.Store = instrumentStore(deps.Store, s.metrics)
 	s.users = newFixedWindow[string](s.metrics, "user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
 	s.modelKeys = newFixedWindow[[8]byte](s.metrics, "model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
-	s.failures = newFixedWindow[netip.Addr](s.metrics, "failed_auth", cfg.RateLimit.IPPerMinute, maxFailingClients, deps.Clock)
+	s.failures = newFixedWindow[netip.Addr](s.metrics, "failed_auth", cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if cfg.Feed.Poll <= 0 {
 		cfg.Feed.Poll = defaultFeed.Poll

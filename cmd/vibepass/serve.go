@@ -55,6 +55,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer stop()
 	}
 	logger := cfg.Log.Logger(stderr)
+	for _, w := range cfg.Warnings {
+		logger.Warn("config: " + w)
+	}
 	srv, release, err := openServer(cfg, logger)
 	if err != nil {
 		return err

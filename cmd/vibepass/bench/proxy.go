@@ -44,7 +44,7 @@ jwks_url = %q
 
 [rate_limit]
 user_per_minute = 1000000000
-ip_per_minute = 1000000000
+failed_auth_per_minute = 1000000000
 model_key_per_minute = 1000000000
 
 [log]

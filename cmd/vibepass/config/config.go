@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -48,6 +49,16 @@ type Config struct {
 	ModelAPIKeys []string `toml:"-"`
 	// File is the config file read; "" when the environment and defaults gave everything.
 	File string `toml:"-"`
+	// Warnings say what the file or the environment should change, e.g. a renamed key;
+	// serve logs them at start.
+	Warnings []string `toml:"-"`
+}
+
+// renamedKeys maps keys that were renamed to their new names. The old name still works,
+// with a warning, unless the new one is set too.
+var renamedKeys = map[string]string{
+	// It only ever counted failed authentications, as its limiter's name says.
+	"rate_limit.ip_per_minute": "rate_limit.failed_auth_per_minute",
 }
 
 // UpstreamConfig says where the vibepass functions live.
@@ -158,7 +169,11 @@ func parse(path string, data []byte, listenFlag string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+	undecoded, err := cfg.applyRenamedKeys(md, data, path)
+	if err != nil {
+		return Config{}, err
+	}
+	if len(undecoded) > 0 {
 		if undecoded[0][0] == "pass" {
 			return Config{}, fmt.Errorf("%s: [pass] is no longer read: the pass length is the database's vibepass.settings.pass_length alone; delete the section", path)
 		}
@@ -189,6 +204,48 @@ func parse(path string, data []byte, listenFlag string) (Config, error) {
 		return Config{}, blame(err, path, origin)
 	}
 	return cfg, nil
+}
+
+// applyRenamedKeys sets the new key of every renamed key the file still uses, with a
+// warning, and returns the keys the file has that name nothing. Setting both names is
+// refused: the file would say two things.
+func (c *Config) applyRenamedKeys(md toml.MetaData, data []byte, path string) ([]toml.Key, error) {
+	var unknown []toml.Key
+	var raw map[string]any
+	for _, key := range md.Undecoded() {
+		newKey, renamed := renamedKeys[key.String()]
+		if !renamed {
+			unknown = append(unknown, key)
+			continue
+		}
+		if md.IsDefined(strings.Split(newKey, ".")...) {
+			return nil, fmt.Errorf("%s: %s: renamed to %s, which is set too; keep only %s", path, key, newKey, newKey)
+		}
+		if raw == nil {
+			if _, err := toml.Decode(string(data), &raw); err != nil {
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		value := any(raw)
+		for _, part := range key {
+			value = value.(map[string]any)[part]
+		}
+		if err := c.setKey(newKey, fmt.Sprint(value)); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, key, err)
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s is now %s: rename it", path, key, newKey))
+	}
+	return unknown, nil
+}
+
+// setKey sets config.toml key to raw, as its variable would.
+func (c *Config) setKey(key, raw string) error {
+	for _, v := range Variables() {
+		if v.Key == key {
+			return setField(reflect.ValueOf(c).Elem().FieldByIndex(v.path), raw)
+		}
+	}
+	return fmt.Errorf("no key %s", key)
 }
 
 // blame prefixes a problem ("key: what is wrong") with where that key was set: its
@@ -327,7 +384,7 @@ func (c *Config) Validate() error {
 		n   int
 	}{
 		{"rate_limit.user_per_minute", c.RateLimit.UserPerMinute},
-		{"rate_limit.ip_per_minute", c.RateLimit.IPPerMinute},
+		{"rate_limit.failed_auth_per_minute", c.RateLimit.FailedAuthPerMinute},
 		{"rate_limit.model_key_per_minute", c.RateLimit.ModelKeyPerMinute},
 	} {
 		if limit.n < 1 {

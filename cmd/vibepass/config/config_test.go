@@ -305,7 +305,7 @@ func TestLoadConfigRefusesWeakSecrets(t *testing.T) {
 // TestLoadConfigReportsTheSameErrorEachTime: with several mistakes, Load names the
 // same one on every run (the rate limits were once checked in map order).
 func TestLoadConfigReportsTheSameErrorEachTime(t *testing.T) {
-	body := baseConfig + "[rate_limit]\nuser_per_minute = 0\nip_per_minute = 0\nmodel_key_per_minute = 0\n" +
+	body := baseConfig + "[rate_limit]\nuser_per_minute = 0\nfailed_auth_per_minute = 0\nmodel_key_per_minute = 0\n" +
 		"[limits]\nbody_bytes = 0\n[log]\nlevel = \"loud\"\n"
 	setEnv(t, rootConfigEnv)
 	path := writeConfig(t, body)
@@ -317,5 +317,38 @@ func TestLoadConfigReportsTheSameErrorEachTime(t *testing.T) {
 		if _, err := load(path); err == nil || err.Error() != first.Error() {
 			t.Fatalf("Load said %q, then %v", first, err)
 		}
+	}
+}
+
+// TestRenamedKeyStillWorks: rate_limit.ip_per_minute, renamed failed_auth_per_minute,
+// still sets the limit from the file and from the environment, with a warning; both
+// names at once are refused.
+func TestRenamedKeyStillWorks(t *testing.T) {
+	setEnv(t, rootConfigEnv)
+	path := writeConfig(t, baseConfig+"[rate_limit]\nip_per_minute = 17\n")
+	cfg, err := load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RateLimit.FailedAuthPerMinute != 17 || len(cfg.Warnings) != 1 ||
+		!strings.Contains(cfg.Warnings[0], "rate_limit.ip_per_minute is now rate_limit.failed_auth_per_minute") {
+		t.Fatalf("failed_auth_per_minute = %d, warnings %q; want 17 and one warning to rename", cfg.RateLimit.FailedAuthPerMinute, cfg.Warnings)
+	}
+	if _, err := load(writeConfig(t, baseConfig+"[rate_limit]\nip_per_minute = 17\nfailed_auth_per_minute = 18\n")); err == nil ||
+		!strings.Contains(err.Error(), "keep only rate_limit.failed_auth_per_minute") {
+		t.Fatalf("both names in the file: %v, want a refusal", err)
+	}
+
+	t.Setenv("VIBEPASS_RATE_LIMIT_IP_PER_MINUTE", "19")
+	cfg, err = load(writeConfig(t, baseConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RateLimit.FailedAuthPerMinute != 19 || len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "VIBEPASS_RATE_LIMIT_FAILED_AUTH_PER_MINUTE") {
+		t.Fatalf("from the old variable: failed_auth_per_minute = %d, warnings %q", cfg.RateLimit.FailedAuthPerMinute, cfg.Warnings)
+	}
+	t.Setenv("VIBEPASS_RATE_LIMIT_FAILED_AUTH_PER_MINUTE", "20")
+	if _, err := load(writeConfig(t, baseConfig)); err == nil || !strings.Contains(err.Error(), "keep only VIBEPASS_RATE_LIMIT_FAILED_AUTH_PER_MINUTE") {
+		t.Fatalf("both variables: %v, want a refusal", err)
 	}
 }

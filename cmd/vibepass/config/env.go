@@ -46,7 +46,7 @@ func Variables() []Variable {
 				if section != "" {
 					key = section + "." + tag
 				}
-				vars = append(vars, Variable{Name: EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")), Key: key, path: p})
+				vars = append(vars, Variable{Name: variableName(key), Key: key, path: p})
 			}
 		}
 	}
@@ -90,6 +90,9 @@ func (c *Config) applyEnv(origin map[string]string) error {
 		}
 		origin[x.Key] = x.Name
 	}
+	if err := c.applyRenamedEnv(origin, known); err != nil {
+		return err
+	}
 	prefixes := sections(vars)
 	var unknown []string
 	for _, kv := range os.Environ() {
@@ -106,6 +109,33 @@ func (c *Config) applyEnv(origin map[string]string) error {
 		return fmt.Errorf("%s: names no config.toml key (see config.toml for the keys; each is VIBEPASS_<SECTION>_<KEY>)", unknown[0])
 	}
 	return nil
+}
+
+// applyRenamedEnv reads the variable of every renamed key as its new key's, with a
+// warning, unless the new key's variable is set too; it marks the old names known.
+func (c *Config) applyRenamedEnv(origin map[string]string, known map[string]bool) error {
+	for oldKey, newKey := range renamedKeys {
+		oldName, newName := variableName(oldKey), variableName(newKey)
+		known[oldName] = true
+		raw, ok := os.LookupEnv(oldName)
+		if !ok || raw == "" {
+			continue
+		}
+		if origin[newKey] == newName {
+			return fmt.Errorf("%s: renamed to %s, which is set too; keep only %s", oldName, newName, newName)
+		}
+		if err := c.setKey(newKey, raw); err != nil {
+			return fmt.Errorf("%s: %s: %w", oldName, newKey, err)
+		}
+		origin[newKey] = oldName
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s is now %s: rename it", oldName, newName))
+	}
+	return nil
+}
+
+// variableName is the environment variable of config.toml key.
+func variableName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
 // setField parses raw into a config field of a type config.toml uses.

@@ -18,39 +18,39 @@ const strongSecret = "oJ3cN0u1Yv9wq+Qe7ZkT2m5r8XbF4sLhG6dPaW1nVyE0iR3tU7zC9xK2fM
 // everyVariable sets every key from the environment, each to a value other than its
 // default, as a platform with no config file would.
 var everyVariable = map[string]string{
-	"VIBEPASS_LISTEN":                          "0.0.0.0:8080",
-	"VIBEPASS_UPSTREAM_KIND":                   "postgres",
-	"VIBEPASS_UPSTREAM_DB_URL":                 "postgres://authenticator:db-password-5e8a1c@db.internal:5432/postgres",
-	"VIBEPASS_UPSTREAM_URL":                    "https://example.supabase.co",
-	"VIBEPASS_UPSTREAM_ANON_KEY":               "anon-key-value",
-	"VIBEPASS_UPSTREAM_SERVICE_ROLE_KEY":       "service-role-key-value",
-	"VIBEPASS_UPSTREAM_POOL_MAX_CONNS":         "25",
-	"VIBEPASS_AUTH_JWT_SECRET":                 strongSecret,
-	"VIBEPASS_AUTH_JWKS_URL":                   "https://example.supabase.co/auth/v1/.well-known/jwks.json",
-	"VIBEPASS_AUTH_ISSUER":                     "https://example.supabase.co/auth/v1",
-	"VIBEPASS_LOG_LEVEL":                       "warn",
-	"VIBEPASS_METRICS_LISTEN":                  "0.0.0.0:9464",
-	"VIBEPASS_FEED_POLL":                       "2s",
-	"VIBEPASS_FEED_HEARTBEAT":                  "30s",
-	"VIBEPASS_FEED_BUFFER":                     "1024",
-	"VIBEPASS_FEED_SUBSCRIBERS":                "500",
-	"VIBEPASS_FEED_SUBSCRIBERS_PER_KEY":        "50",
-	"VIBEPASS_CORS_ORIGINS":                    "https://app.example.com, https://admin.example.com,",
-	"VIBEPASS_TIMEOUTS_UPSTREAM":               "3s",
-	"VIBEPASS_TIMEOUTS_READY":                  "1500ms",
-	"VIBEPASS_TIMEOUTS_READ":                   "7s",
-	"VIBEPASS_TIMEOUTS_WRITE":                  "90s",
-	"VIBEPASS_TIMEOUTS_IDLE":                   "1m",
-	"VIBEPASS_TIMEOUTS_SHUTDOWN":               "25s",
-	"VIBEPASS_RATE_LIMIT_USER_PER_MINUTE":      "30",
-	"VIBEPASS_RATE_LIMIT_IP_PER_MINUTE":        "40",
-	"VIBEPASS_RATE_LIMIT_MODEL_KEY_PER_MINUTE": "50",
-	"VIBEPASS_LIMITS_BODY_BYTES":               "2048",
-	"VIBEPASS_LIMITS_HEADER_BYTES":             "65536",
-	"VIBEPASS_LIMITS_MODEL_STREAMS":            "4",
-	"VIBEPASS_PAGE_ENABLED":                    "true",
-	"VIBEPASS_CLIENT_IP_HEADER":                "X-Forwarded-For",
-	"VIBEPASS_CLIENT_IP_TRUSTED_PROXIES":       "10.0.0.0/8,192.168.0.0/16",
+	"VIBEPASS_LISTEN":                            "0.0.0.0:8080",
+	"VIBEPASS_UPSTREAM_KIND":                     "postgres",
+	"VIBEPASS_UPSTREAM_DB_URL":                   "postgres://authenticator:db-password-5e8a1c@db.internal:5432/postgres",
+	"VIBEPASS_UPSTREAM_URL":                      "https://example.supabase.co",
+	"VIBEPASS_UPSTREAM_ANON_KEY":                 "anon-key-value",
+	"VIBEPASS_UPSTREAM_SERVICE_ROLE_KEY":         "service-role-key-value",
+	"VIBEPASS_UPSTREAM_POOL_MAX_CONNS":           "25",
+	"VIBEPASS_AUTH_JWT_SECRET":                   strongSecret,
+	"VIBEPASS_AUTH_JWKS_URL":                     "https://example.supabase.co/auth/v1/.well-known/jwks.json",
+	"VIBEPASS_AUTH_ISSUER":                       "https://example.supabase.co/auth/v1",
+	"VIBEPASS_LOG_LEVEL":                         "warn",
+	"VIBEPASS_METRICS_LISTEN":                    "0.0.0.0:9464",
+	"VIBEPASS_FEED_POLL":                         "2s",
+	"VIBEPASS_FEED_HEARTBEAT":                    "30s",
+	"VIBEPASS_FEED_BUFFER":                       "1024",
+	"VIBEPASS_FEED_SUBSCRIBERS":                  "500",
+	"VIBEPASS_FEED_SUBSCRIBERS_PER_KEY":          "50",
+	"VIBEPASS_CORS_ORIGINS":                      "https://app.example.com, https://admin.example.com,",
+	"VIBEPASS_TIMEOUTS_UPSTREAM":                 "3s",
+	"VIBEPASS_TIMEOUTS_READY":                    "1500ms",
+	"VIBEPASS_TIMEOUTS_READ":                     "7s",
+	"VIBEPASS_TIMEOUTS_WRITE":                    "90s",
+	"VIBEPASS_TIMEOUTS_IDLE":                     "1m",
+	"VIBEPASS_TIMEOUTS_SHUTDOWN":                 "25s",
+	"VIBEPASS_RATE_LIMIT_USER_PER_MINUTE":        "30",
+	"VIBEPASS_RATE_LIMIT_FAILED_AUTH_PER_MINUTE": "40",
+	"VIBEPASS_RATE_LIMIT_MODEL_KEY_PER_MINUTE":   "50",
+	"VIBEPASS_LIMITS_BODY_BYTES":                 "2048",
+	"VIBEPASS_LIMITS_HEADER_BYTES":               "65536",
+	"VIBEPASS_LIMITS_MODEL_STREAMS":              "4",
+	"VIBEPASS_PAGE_ENABLED":                      "true",
+	"VIBEPASS_CLIENT_IP_HEADER":                  "X-Forwarded-For",
+	"VIBEPASS_CLIENT_IP_TRUSTED_PROXIES":         "10.0.0.0/8,192.168.0.0/16",
 }
 
 // TestEnvironmentSetsEveryKey: with no file, the VIBEPASS_* variables alone give a
@@ -83,7 +83,7 @@ func TestEnvironmentSetsEveryKey(t *testing.T) {
 	want.CORS = proxy.CORSConfig{Origins: []string{"https://app.example.com", "https://admin.example.com"}}
 	want.Timeouts = proxy.TimeoutsConfig{Upstream: 3 * time.Second, Ready: 1500 * time.Millisecond, Read: 7 * time.Second,
 		Write: 90 * time.Second, Idle: time.Minute, Shutdown: 25 * time.Second}
-	want.RateLimit = proxy.RateLimitConfig{UserPerMinute: 30, IPPerMinute: 40, ModelKeyPerMinute: 50}
+	want.RateLimit = proxy.RateLimitConfig{UserPerMinute: 30, FailedAuthPerMinute: 40, ModelKeyPerMinute: 50}
 	want.Limits = proxy.LimitsConfig{BodyBytes: 2048, HeaderBytes: 65536, ModelStreams: 4}
 	want.Page = proxy.PageConfig{Enabled: true}
 	want.Feed = proxy.FeedConfig{Poll: 2 * time.Second, Heartbeat: 30 * time.Second, Buffer: 1024, Subscribers: 500, SubscribersPerKey: 50}
@@ -134,7 +134,7 @@ func TestVariablesNameEveryFileKey(t *testing.T) {
 // nothing else does.
 func TestSourcesPrecedence(t *testing.T) {
 	setEnv(t, rootConfigEnv)
-	body := baseConfig + "[rate_limit]\nuser_per_minute = 11\nip_per_minute = 12\n"
+	body := baseConfig + "[rate_limit]\nuser_per_minute = 11\nfailed_auth_per_minute = 12\n"
 	file, noListen := writeConfig(t, body), writeConfig(t, strings.Replace(body, `listen = "127.0.0.1:3000"`, "", 1))
 	t.Setenv("VIBEPASS_RATE_LIMIT_USER_PER_MINUTE", "21")
 	t.Setenv("VIBEPASS_LISTEN", "127.0.0.1:4001")
@@ -161,7 +161,7 @@ func TestSourcesPrecedence(t *testing.T) {
 			if cfg.Listen != tc.wantListen {
 				t.Errorf("listen = %q, want %q", cfg.Listen, tc.wantListen)
 			}
-			if cfg.RateLimit.UserPerMinute != 21 || cfg.RateLimit.IPPerMinute != 12 || cfg.RateLimit.ModelKeyPerMinute != 120 {
+			if cfg.RateLimit.UserPerMinute != 21 || cfg.RateLimit.FailedAuthPerMinute != 12 || cfg.RateLimit.ModelKeyPerMinute != 120 {
 				t.Errorf("rate_limit = %+v, want 21 from the environment, 12 from the file, 120 by default", cfg.RateLimit)
 			}
 		})
