@@ -37,6 +37,7 @@ model_streams = %d
 [feed]
 poll = %q
 subscribers = %d
+subscribers_per_key = %[5]d
 
 [auth]
 jwt_secret = "env(VIBEPASS_BENCH_JWT_SECRET)"
