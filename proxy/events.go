@@ -220,6 +220,9 @@ func (st *sseStream) writeFrames(frames []frame) error {
 	return st.w.Flush()
 }
 
+// resetReason is a reset event's reason: the changes after the cursor are gone.
+const resetReason = "cursor outside the history kept: list again"
+
 // final writes a last event (reset, dropped) whose data names the cursor to use next.
 func (st *sseStream) final(event, cursor, reason string) error {
 	return st.write([]byte("event: " + event + "\ndata: {\"cursor\":\"" + cursor + "\",\"reason\":\"" + reason + "\"}\n\n"))
@@ -239,7 +242,7 @@ func (s *Server) follow(st *sseStream, from int64, release func()) error {
 		head, err := s.feed.state(ctx)
 		if err == nil && st.cursor < head.Floor || err == nil && st.cursor > head.Cursor && !s.cursorKnown(ctx, st.cursor) {
 			cancel()
-			return st.final("reset", formatCursor(head.Cursor), "cursor outside the history kept: list again")
+			return st.final("reset", formatCursor(head.Cursor), resetReason)
 		}
 		var ok bool
 		if err == nil {
@@ -270,6 +273,8 @@ func (s *Server) follow(st *sseStream, from int64, release func()) error {
 				return err
 			}
 			return st.final("dropped", formatCursor(st.cursor), "too far behind: reconnect with Last-Event-ID")
+		case <-sub.reset:
+			return st.final("reset", formatCursor(s.feed.resetTo(sub)), resetReason)
 		case <-heartbeat.C:
 			if err := st.write([]byte(": heartbeat\n\n")); err != nil {
 				return err

@@ -29,6 +29,10 @@ type subscriber struct {
 	queue   []frame       // frames not yet taken (hub.mu); past feed.buffer the hub drops it
 	ready   chan struct{} // holds a signal while the queue may be non-empty
 	dropped chan struct{} // closed when the hub drops it for falling behind
+	// reset is closed when changes it had not been handed were trimmed from the history
+	// before the hub could read them; resetCursor is then the head to list from (hub.mu).
+	reset       chan struct{}
+	resetCursor int64
 	// release gives the stream's slot back; the hub calls it when it drops the stream,
 	// whose writer may be stuck in a write to a client that does not read.
 	release func()
@@ -111,7 +115,7 @@ func (h *hub) attach(after int64, release func()) (*subscriber, bool) {
 	if !h.polled || after < h.head.Cursor {
 		return nil, false
 	}
-	s := &subscriber{after: after, ready: make(chan struct{}, 1), dropped: make(chan struct{}), release: release}
+	s := &subscriber{after: after, ready: make(chan struct{}, 1), dropped: make(chan struct{}), reset: make(chan struct{}), release: release}
 	h.subs[s] = struct{}{}
 	h.start()
 	return s, true
@@ -163,6 +167,11 @@ func (h *hub) poll() {
 	if !h.polled {
 		after = head.Cursor // a fresh start hands out only what comes next
 	}
+	if after < head.Floor {
+		// The history was trimmed past what the hub has handed out (a feed_history shorter
+		// than the time since): whoever still needs those changes must list again.
+		h.resetBehind(head)
+	}
 	h.mu.Unlock()
 	for after < head.Cursor {
 		changes, err := h.store.PresenceChanges(ctx, after, FeedPage)
@@ -180,6 +189,26 @@ func (h *hub) poll() {
 	h.head = vibepass.FeedHead{Cursor: max(after, head.Cursor), Floor: head.Floor}
 	h.polled = true
 	h.mu.Unlock()
+}
+
+// resetBehind detaches every subscriber that has not been handed changes up to head.Floor,
+// telling it to list again from head.Cursor; h.mu is held.
+func (h *hub) resetBehind(head vibepass.FeedHead) {
+	for s := range h.subs {
+		if s.after < head.Floor {
+			s.resetCursor = head.Cursor
+			close(s.reset)
+			delete(h.subs, s)
+			s.release()
+		}
+	}
+}
+
+// resetTo returns the cursor a reset subscriber should list from.
+func (h *hub) resetTo(s *subscriber) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return s.resetCursor
 }
 
 // broadcast hands changes to every subscriber; one whose buffer is full is dropped.

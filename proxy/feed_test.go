@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -393,4 +394,44 @@ func TestFeedFreesTheSlotOfADroppedFollower(t *testing.T) {
 		status, _ := eventsStatus(t, ts.URL, oldModelKey)
 		return status == http.StatusOK
 	})
+}
+
+// TestFeedResetsFollowerWhoseChangesWereTrimmed: a follower is attached when a change is
+// logged and trimmed from the history (feed_history = 1 ms) before the hub's next poll
+// reads it. The follower must get that change or a reset, never silence: before, the hub
+// moved past the trimmed change and the follower missed it without being told.
+func TestFeedResetsFollowerWhoseChangesWereTrimmed(t *testing.T) {
+	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { fastFeed(c); c.Feed.Poll = 2 * time.Second })
+	events := openEventsWithComments(t, ts.URL+"/api/model/events")
+	awaitHeartbeat(t, events)
+	ctx := context.Background()
+	admin := superuser(t, ts.DB.PostgresURL)
+	id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
+	if _, err := admin.Exec(ctx, "update vibepass.settings set feed_history = '1 millisecond'"); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
+		t.Fatalf("checkin: %d %s", r.Status, r.Raw)
+	}
+	waitUntil(t, time.Minute, "the log to be trimmed", func() bool {
+		var left int
+		if err := admin.QueryRow(ctx, "select count(*) from vibepass.presence_log where public.presence_tick() is not null").Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left == 0
+	})
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatal("the stream ended with neither the join nor a reset")
+			}
+			if e.event == "reset" || e.event == "join" && strings.Contains(e.data, id) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("30 s after its change was trimmed, the follower has had neither the join nor a reset")
+		}
+	}
 }
