@@ -45,7 +45,7 @@ func TestModelClientAgainstDev(t *testing.T) {
 		}
 	}
 
-	out := runModelClient(t, dev.url, "ML_API_KEY="+modelKey)
+	out, _ := runModelClient(t, dev.url, 0, "ML_API_KEY="+modelKey)
 	if !strings.Contains(out, "Active users: 3\n") {
 		t.Errorf("output does not count the 3 checked-in users:\n%s", out)
 	}
@@ -61,17 +61,22 @@ func TestModelClientAgainstDev(t *testing.T) {
 		name, url string
 		env       []string
 		want      string
+		exit      int // a failure exits 1: it never prints an empty list
 	}{
-		{"wrong key", dev.url, []string{"ML_API_KEY=not-the-model-key"}, "Error: Invalid API key\n  HTTP 403: the server does not accept this API key"},
-		{"no key", dev.url, nil, "Error: Missing X-API-Key header\n  HTTP 401: no API key was sent: set ML_API_KEY (or MODEL_API_KEY)"},
-		{"no server", "http://" + freeAddr(t), []string{"ML_API_KEY=" + modelKey}, "Error: cannot connect to vibepass at"},
+		{"wrong key", dev.url, []string{"ML_API_KEY=not-the-model-key"}, "Error: Invalid API key\n  HTTP 403: the server does not accept this API key", 1},
+		{"no key", dev.url, nil, "Error: Missing X-API-Key header\n  HTTP 401: no API key was sent: set ML_API_KEY (or MODEL_API_KEY)", 1},
+		{"no server", "http://" + freeAddr(t), []string{"ML_API_KEY=" + modelKey}, "Error: cannot connect to vibepass at", 1},
 		// The server's own variable works too, as the server holds it: a comma-separated
 		// list whose first key is sent.
-		{"MODEL_API_KEY alone", dev.url, []string{"MODEL_API_KEY=" + modelKey + ",next-model-key-0123456789"}, "Active users: 3\n"},
-		{"ML_API_KEY before MODEL_API_KEY", dev.url, []string{"ML_API_KEY=" + modelKey, "MODEL_API_KEY=not-the-model-key"}, "Active users: 3\n"},
-		{"usage", "", nil, "ML_API_KEY, or else the first key of MODEL_API_KEY"},
+		{"MODEL_API_KEY alone", dev.url, []string{"MODEL_API_KEY=" + modelKey + ",next-model-key-0123456789"}, "Active users: 3\n", 0},
+		{"ML_API_KEY before MODEL_API_KEY", dev.url, []string{"ML_API_KEY=" + modelKey, "MODEL_API_KEY=not-the-model-key"}, "Active users: 3\n", 0},
+		{"usage", "", nil, "ML_API_KEY, or else the first key of MODEL_API_KEY", 0},
 	} {
-		if out := runModelClient(t, tc.url, tc.env...); !strings.Contains(out, tc.want) {
+		out, _ := runModelClient(t, tc.url, tc.exit, tc.env...)
+		if strings.Contains(out, "Active users: 0") && tc.exit != 0 {
+			t.Errorf("%s: printed an empty list:\n%s", tc.name, out)
+		}
+		if !strings.Contains(out, tc.want) {
 			t.Errorf("%s: output lacks %q:\n%s", tc.name, tc.want, out)
 		}
 	}
@@ -198,8 +203,9 @@ func TestSupabaseJSSnippet(t *testing.T) {
 }
 
 // runModelClient runs examples/model_client.py against url with only env (NAME=value)
-// and the system's PATH in its environment, and returns what it printed.
-func runModelClient(t *testing.T, url string, env ...string) string {
+// and the system's PATH in its environment, checks that it exits with wantExit, and
+// returns what it printed and the exit code.
+func runModelClient(t *testing.T, url string, wantExit int, env ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(systemPython, "model_client.py")
 	if url == "" { // the usage text
@@ -207,10 +213,16 @@ func runModelClient(t *testing.T, url string, env ...string) string {
 	}
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "VIBEPASS_URL=" + url, "PYTHONDONTWRITEBYTECODE=1"}, env...)
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("model_client.py: %v\n%s%s", err, out, stderrOf(err))
+	code := 0
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatalf("model_client.py: %v\n%s", err, out)
 	}
-	return string(out)
+	if code != wantExit {
+		t.Fatalf("model_client.py exited %d, want %d: %v\n%s%s", code, wantExit, err, out, stderrOf(err))
+	}
+	return string(out), code
 }
 
 // averagePreferences reads the users' preferences from the database and averages them.

@@ -555,13 +555,16 @@ func pinnedVersion(t *testing.T, pkg string) string {
 
 // --- python, js, sql, toml ---
 
+// runPython runs a python block with the python of a venv on /usr/bin/python3 that has
+// the vibepass package (clients/python) installed, as docs/clients.md installs it.
 func runPython(t *testing.T, b block, dev *devServer) {
 	requirePython(t)
+	python, _ := pythonVenv(t)
 	file := filepath.Join(t.TempDir(), "sample.py")
 	if err := os.WriteFile(file, []byte(b.body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(systemPython, file)
+	cmd := exec.Command(python, file)
 	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "VIBEPASS_URL="+dev.url, "ML_API_KEY="+dev.modelKey, "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.CombinedOutput()

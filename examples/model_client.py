@@ -1,12 +1,16 @@
-"""vibepass model client: the spec's Python example, against the vibepass proxy.
+"""vibepass model client: the spec's Python example, on the vibepass package.
 
 Lists the users who hold a live vibe pass right now, with their preferences,
-and prints the average preferences. Needs `requests` (Debian: python3-requests).
+and prints the average preferences. Uses the `vibepass` package in
+clients/python (pip install ./clients/python); from a checkout it also runs
+without installing it. Needs nothing beyond the standard library.
 
     ML_API_KEY=<one of the server's model keys> python3 examples/model_client.py
 
 The key is ML_API_KEY, or else the first key of MODEL_API_KEY (the server's
 variable, comma-separated), so a shell that runs the server can run this too.
+Any failure (no key, a wrong key, the database down, no server) prints
+`Error: ...` with a hint and exits 1: an empty list only ever means nobody is here.
 
 With --follow it lists once, then follows /api/model/events (the presence feed,
 docs/api.md), keeping its own set of present users and printing each change with
@@ -14,14 +18,15 @@ the new averages; after a dropped connection it resumes with Last-Event-ID.
 
 VIBEPASS_URL points it at another server (default http://localhost:3000).
 """
-import json
+import logging
 import os
 import sys
-import time
 
-import requests
-
-VIBEPASS_URL = os.getenv('VIBEPASS_URL', 'http://localhost:3000').rstrip('/')
+try:
+    import vibepass
+except ImportError:  # not installed: use the package in this checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'clients', 'python', 'src'))
+    import vibepass
 
 ERROR_HINTS = {
     401: 'no API key was sent: set ML_API_KEY (or MODEL_API_KEY) to one of the server\'s model keys',
@@ -32,136 +37,25 @@ ERROR_HINTS = {
 }
 
 
-def api_key():
-    """The model key: ML_API_KEY (the spec's name), else MODEL_API_KEY's first key; None without either."""
-    key = os.getenv('ML_API_KEY') or os.getenv('MODEL_API_KEY', '').split(',')[0].strip()
-    return key or None
-
-
 def get_active_users():
-    """Get all currently active users for music selection"""
-    try:
-        response = requests.get(
-            f'{VIBEPASS_URL}/api/model/active-users',
-            headers={'X-API-Key': api_key()},  # requests drops a None header
-            timeout=30,
-        )
-    except requests.ConnectionError:
-        print(f"Error: cannot connect to vibepass at {VIBEPASS_URL}: "
-              "is the server running? (start one with `vibepass dev`, or set VIBEPASS_URL)")
-        return []
-    except requests.Timeout:
-        print(f"Error: vibepass at {VIBEPASS_URL} did not answer within 30 seconds")
-        return []
-
-    try:
-        data = response.json()
-    except ValueError:
-        data = {'success': False, 'error': f'HTTP {response.status_code} with a body that is not JSON'}
-
-    if not data['success']:
-        print(f"Error: {data.get('error')}")
-        hint = ERROR_HINTS.get(response.status_code)
-        if hint:
-            print(f"  HTTP {response.status_code}: {hint}")
-        return []
-
-    print(f"Active users: {data['count']}")
-    return data['data']
+    """Get all currently active users for music selection: the spec's list of dicts
+    (user_id, display_name, checked_in_at, expires_at as ISO strings, preferences,
+    and is_anonymous). Raises vibepass.VibepassError on any failure, so an empty
+    list means nobody is here."""
+    users = vibepass.Client().active_users()
+    print(f"Active users: {users.count}")
+    return [user.as_dict() for user in users.rows]
 
 
-# Events whose data is the user's row (upsert it), and those that remove the user.
-UPSERTS = ('join', 'renew', 'update')
-REMOVALS = ('leave', 'expire')
-
-
-class FollowError(Exception):
-    """The server refused to list or follow; retrying will not help."""
-
-
-def follow_headers(extra=None):
-    """The model key header, plus extra."""
-    headers = {'X-API-Key': api_key()}  # requests drops a None header
-    headers.update(extra or {})
-    return headers
-
-
-def list_present():
-    """List once: returns ({user_id: row}, cursor), the cursor the list reflects."""
-    response = requests.get(f'{VIBEPASS_URL}/api/model/active-users', headers=follow_headers(), timeout=30)
-    try:
-        data = response.json()
-    except ValueError:
-        data = {'success': False, 'error': f'HTTP {response.status_code} with a body that is not JSON'}
-    if not data.get('success'):
-        raise FollowError(f"HTTP {response.status_code}: {data.get('error')}")
-    return {user['user_id']: user for user in data['data']}, data['cursor']
-
-
-def sse_events(response):
-    """Yield (id, event, data) for each event of a text/event-stream response; comments
-    (heartbeats) are skipped."""
-    event_id, event, data = None, None, []
-    for line in response.iter_lines(decode_unicode=True):
-        if line == '':
-            if event:
-                yield event_id, event, json.loads('\n'.join(data))
-            event_id, event, data = None, None, []
-        elif line.startswith(':'):
-            continue
-        else:
-            field, _, value = line.partition(':')
-            value = value[1:] if value.startswith(' ') else value
-            if field == 'id':
-                event_id = value
-            elif field == 'event':
-                event = value
-            elif field == 'data':
-                data.append(value)
-
-
-def follow(retry_pause=1.0):
-    """List, then follow the presence feed for good. Yields (kind, row, present) after
-    the list ('list', None) and after each change ('join', 'renew', 'update', 'leave',
-    'expire', with the user's row as it was last known); present maps user_id to row.
-    A connection that drops is resumed after the last event seen (Last-Event-ID);
-    `dropped` resumes the same way, and `reset` lists again."""
-    present, cursor = list_present()
-    yield 'list', None, present
-    while True:
-        try:
-            with requests.get(f'{VIBEPASS_URL}/api/model/events', stream=True, timeout=(10, 60),
-                              headers=follow_headers({'Last-Event-ID': cursor})) as response:
-                if response.status_code in (401, 403):
-                    raise FollowError(f"HTTP {response.status_code}: {response.json().get('error')}")
-                if response.status_code != 200:
-                    pause = float(response.headers.get('Retry-After', retry_pause))
-                    print(f'Events answered HTTP {response.status_code}: retrying in {pause:g} s', flush=True)
-                    time.sleep(pause)
-                    continue
-                for event_id, kind, data in sse_events(response):
-                    if kind == 'reset':
-                        print('Reset: the cursor is outside the history kept, listing again', flush=True)
-                        present, cursor = list_present()
-                        yield 'list', None, present
-                        break
-                    if kind == 'dropped':
-                        print(f"Dropped for falling behind: resuming after {data['cursor']}", flush=True)
-                        cursor = data['cursor']
-                        break
-                    if kind in UPSERTS:
-                        row = present[data['user_id']] = data
-                    elif kind in REMOVALS:
-                        row = present.pop(data['user_id'], data)
-                    else:
-                        continue  # an event this client does not know yet
-                    cursor = event_id
-                    yield kind, row, present
-                else:
-                    print(f'Connection ended: resuming after {cursor}', flush=True)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-            print(f'Connection lost ({type(e).__name__}): resuming after {cursor}', flush=True)
-            time.sleep(retry_pause)
+def print_error(err):
+    """Error: <the server's message>, and what to do about it."""
+    if err.status is None and err.code == 'connection_error' and 'cannot connect' in err.message:
+        print(f"Error: {err.message} (start one with `vibepass dev`, or set VIBEPASS_URL)")
+    else:
+        print(f"Error: {err.message}")
+    hint = ERROR_HINTS.get(err.status)
+    if hint:
+        print(f"  HTTP {err.status}: {hint}")
 
 
 def average_preferences(users):
@@ -173,14 +67,21 @@ def average_preferences(users):
 
 def print_follow():
     """The --follow mode: prints the list, then each change with the new averages."""
+    logging.basicConfig(stream=sys.stdout, format='%(message)s', level=logging.INFO)
+    follower = vibepass.Client().follow(backoff=0.5, max_backoff=5)
     try:
-        for kind, row, present in follow():
-            avg = average_preferences(list(present.values()))
+        for event in follower:
+            avg = average_preferences([user.as_dict() for user in follower.present.values()])
             shown = [round(p, 3) for p in avg] if avg else None
-            who = f" {row.get('display_name', row['user_id'])}" if row else ''
-            print(f'{kind}{who}: {len(present)} present. Average preferences: {shown}', flush=True)
-    except FollowError as e:
-        print(f'Error: {e}')
+            if isinstance(event, vibepass.Listed):
+                who = ''
+            elif isinstance(event, vibepass.UserChanged):
+                who = f' {event.user.display_name}'
+            else:
+                who = f' {event.user.display_name if event.user else event.user_id}'
+            print(f'{event.kind}{who}: {len(follower.present)} present. Average preferences: {shown}', flush=True)
+    except vibepass.VibepassError as err:
+        print(f'Error: {err}')
         sys.exit(1)
     except KeyboardInterrupt:
         pass
@@ -192,7 +93,11 @@ elif __name__ == '__main__' and sys.argv[1:] == ['--follow']:
     print_follow()
 elif __name__ == '__main__':
     # Use in your algorithm
-    active_users = get_active_users()
+    try:
+        active_users = get_active_users()
+    except vibepass.VibepassError as err:
+        print_error(err)
+        sys.exit(1)
 
     # Each user has:
     # - user_id: str
@@ -200,14 +105,12 @@ elif __name__ == '__main__':
     # - preferences: list of 5 floats [0-1]
     # - checked_in_at: ISO timestamp
     # - expires_at: ISO timestamp
+    # - is_anonymous: bool
     for user in active_users:
         print(f"  {user['display_name']}: preferences {user['preferences']}, "
               f"checked in {user['checked_in_at']}, expires {user['expires_at']}")
 
     # Example: Get average preferences
     if active_users:
-        avg_prefs = [
-            sum(user['preferences'][i] for user in active_users) / len(active_users)
-            for i in range(5)
-        ]
+        avg_prefs = average_preferences(active_users)
         print(f"Average preferences: {[round(p, 3) for p in avg_prefs]}")
