@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vibepass/vibepass"
@@ -149,18 +150,19 @@ func readError(ctx context.Context, emitErr, err error) error {
 	return nil
 }
 
-// Ping reports whether the database answers and holds the vibepass functions, through
-// the user pool: the one whose callers a readiness probe speaks for. A database without
-// the migrations gives vibepass.ErrNotMigrated.
+// Ping reports whether the database answers and holds every function the proxy calls
+// (public.vibepass_ready()), through the user pool: the one whose callers a readiness
+// probe speaks for. A database without the migrations gives vibepass.ErrNotMigrated.
 func (s *Store) Ping(ctx context.Context) error {
-	var migrated bool
-	if err := s.users.QueryRow(ctx, sqlapi.MigratedSQL).Scan(&migrated); err != nil {
-		return sqlapi.MapError(ctx, err)
+	raw, err := callJSONAs(ctx, s.users, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.ReadySQL)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42883" { // undefined_function: not migrated
+		return sqlapi.Wrap(vibepass.ErrNotMigrated, err)
 	}
-	if !migrated {
-		return vibepass.ErrNotMigrated
+	if err != nil {
+		return err
 	}
-	return nil
+	return sqlapi.DecodeReady(raw)
 }
 
 // PoolStats returns a snapshot of the "users", "model" and "feed" pools, for the metrics.

@@ -65,6 +65,7 @@ const (
 	fnChanges         = "presence_changes"
 	fnSummary         = "presence_summary"
 	fnHistory         = "presence_history"
+	fnReady           = "vibepass_ready"
 )
 
 // pageSize is how many rows a model-list page asks for: Supabase's default
@@ -237,7 +238,8 @@ func legacyRole(key string) string {
 // Ping reports whether PostgREST and the database behind it answer, accept both keys,
 // and hold the vibepass functions. With the anon key alone it calls rpc/session_status,
 // which anon may not execute: the database itself refuses (42501) and nothing runs. With
-// the service-role key it reads an empty page of the model list. A gateway refusing a
+// the service-role key it asks rpc/vibepass_ready whether every function the proxy calls
+// exists, as the direct upstream asks. A gateway refusing a
 // key (401 without a SQLSTATE) is an error; PGRST202, PostgREST's "no such function in
 // the schema cache", means the migrations have not been applied (vibepass.ErrNotMigrated).
 func (s *Store) Ping(ctx context.Context) error {
@@ -248,11 +250,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := pingAnswer(status, body, "42501"); err != nil {
 		return err
 	}
-	status, body, err = s.rpc(ctx, fnActiveUsersPage, s.serviceBearer, s.serviceKey, pageRequest{PageSize: 0})
+	status, body, err = s.rpc(ctx, fnReady, s.serviceBearer, s.serviceKey, struct{}{})
 	if err != nil {
 		return err
 	}
-	return pingAnswer(status, body, "")
+	if err := pingAnswer(status, body, ""); err != nil {
+		return err
+	}
+	return sqlapi.DecodeReady(body)
 }
 
 // pingAnswer judges one readiness call: a 2xx, or the refusal whose SQLSTATE is

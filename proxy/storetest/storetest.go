@@ -136,6 +136,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("History", func(t *testing.T) { t.Parallel(); history(t, env(t)) })
 	t.Run("DatabaseRestart", func(t *testing.T) { t.Parallel(); databaseRestart(t, open) })
 	t.Run("NotMigrated", func(t *testing.T) { t.Parallel(); notMigrated(t, open) })
+	t.Run("PartlyMigrated", func(t *testing.T) { t.Parallel(); partlyMigrated(t, open) })
 }
 
 // RunShared runs the checks that need no database of their own against env, a store
@@ -155,6 +156,20 @@ func notMigrated(t *testing.T, open Open) {
 	err := open(t, localdbtest.BaseOnly(t)).Ping(context.Background())
 	if !errors.Is(err, vibepass.ErrNotMigrated) {
 		t.Fatalf("Ping without the migrations = %v, want %v", err, vibepass.ErrNotMigrated)
+	}
+}
+
+// partlyMigrated opens the store over a database that lacks one function the proxy calls
+// (the feed's history): Ping must say vibepass.ErrNotMigrated, as for none, on every
+// upstream alike; before, each upstream checked a few functions of its own.
+func partlyMigrated(t *testing.T, open Open) {
+	db := localdbtest.ForTest(t)
+	if _, err := OpenPool(t, db.PostgresURL).Exec(context.Background(), "drop function public.presence_history()"); err != nil {
+		t.Fatal(err)
+	}
+	store := open(t, db)
+	if err := store.Ping(context.Background()); !errors.Is(err, vibepass.ErrNotMigrated) {
+		t.Fatalf("Ping without public.presence_history() = %v, want %v", err, vibepass.ErrNotMigrated)
 	}
 }
 

@@ -52,13 +52,24 @@ const (
 	CheckoutSQL      = "select public.checkout()"
 )
 
-// MigratedSQL reports whether the four functions the API calls exist, without running
-// any: to_regprocedure needs no privilege on them, and a database the migrations have
-// not reached answers false instead of failing every request later.
-const MigratedSQL = `select pg_catalog.to_regprocedure('public.checkin()') is not null
-	and pg_catalog.to_regprocedure('public.session_status()') is not null
-	and pg_catalog.to_regprocedure('public.checkout()') is not null
-	and pg_catalog.to_regprocedure('public.active_users()') is not null`
+// ReadySQL asks whether every function the proxy calls exists (public.vibepass_ready(),
+// as service_role), the one readiness question of both upstreams. A database the
+// migrations have not reached lacks the function itself: SQLSTATE 42883 (PostgREST:
+// PGRST202).
+const ReadySQL = "select public.vibepass_ready()"
+
+// DecodeReady decodes what public.vibepass_ready() returns: a database short of any
+// function the proxy calls is vibepass.ErrNotMigrated.
+func DecodeReady(raw []byte) error {
+	var ready bool
+	if err := decode(raw, &ready); err != nil {
+		return err
+	}
+	if !ready {
+		return vibepass.ErrNotMigrated
+	}
+	return nil
+}
 
 // ActiveUsersSQL reads the model's list, one row per live pass, in the columns ScanActiveUser reads.
 const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences, is_anonymous from public.active_users()"

@@ -177,8 +177,9 @@ select set_eq(
       where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute') $$,
   $$ values ('checkin', 'authenticated'), ('session_status', 'authenticated'), ('checkout', 'authenticated'),
             ('active_users', 'service_role'), ('active_users_page', 'service_role'), ('presence_tick', 'service_role'),
-            ('presence_changes', 'service_role'), ('presence_summary', 'service_role'), ('presence_history', 'service_role') $$,
-  'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role the model''s list and the presence feed, and nothing more'
+            ('presence_changes', 'service_role'), ('presence_summary', 'service_role'), ('presence_history', 'service_role'),
+            ('vibepass_ready', 'service_role') $$,
+  'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role the model''s list, the presence feed and readiness, and nothing more'
 );
 select throws_ok('select vibepass.checkin()', '42501', 'not signed in',
   'the private checkin checks its caller: no user in the claims is refused, even for the superuser');
