@@ -130,7 +130,7 @@ func TestDocs(t *testing.T) {
 
 	seenManual := map[string]bool{}
 	jsxByFile := map[string][]block{}
-	for _, b := range all {
+	for i, b := range all {
 		switch b.info {
 		case "jsx":
 			jsxByFile[b.file] = append(jsxByFile[b.file], b)
@@ -153,6 +153,12 @@ func TestDocs(t *testing.T) {
 			case "js":
 				resetPasses(t, dev.dbURL)
 				runSupabaseJS(t, b, dev)
+			case "go":
+				resetPasses(t, dev.dbURL)
+				out := runGoSample(t, b, dev)
+				if next := i + 1; next < len(all) && all[next].file == b.file && all[next].info == "text" && out != all[next].body {
+					t.Errorf("the sample printed:\n%s\nthe text block after it shows:\n%s", out, all[next].body)
+				}
 			case "sql":
 				runSQL(t, b, dev)
 			case "toml":
