@@ -155,7 +155,7 @@ func TestSendsOnlyKnownFunctionsWithTheRightKeys(t *testing.T) {
 				{"active_users_page", serviceKey, serviceBearer},
 				{"checkout", anonKey, "Bearer " + c.Token},
 				{"session_status", anonKey, ""},
-				{"active_users_page", serviceKey, serviceBearer},
+				{"vibepass_ready", serviceKey, serviceBearer},
 			}
 			got := u.postgrest.Requests()
 			if len(got) != len(want) {
