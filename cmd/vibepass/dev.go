@@ -59,6 +59,8 @@ func devAPI(ctx context.Context, db *localdb.Database, ln net.Listener, modelKey
 		return err
 	}
 	return srv.Run(ctx, ln, func(addr string) {
+		// The model's side: who is present, live; it asks for the model key printed above.
+		fmt.Fprintf(stdout, "dashboard: http://%s/dashboard   (the model's view, live: sign in with the model key)\n", addr)
 		fmt.Fprintf(stdout, "ready: http://%s\n", addr)
 		printDemoLinks(stdout, links)
 	})

@@ -407,6 +407,13 @@ func TestDevServesTheAPI(t *testing.T) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") || len(key) < 16 {
 		t.Fatalf("dev printed %v, want ready: http://<addr> and a model key", dev.printed)
 	}
+	if dashboard := dev.printed["dashboard"]; dashboard != base+"/dashboard" {
+		t.Errorf("dev printed dashboard %q, want %s/dashboard next to the model key", dashboard, base)
+	} else if resp, err := http.Get(dashboard); err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET %s = %v %v, want the dashboard page", dashboard, resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// The token is signed with the public dev secret, which serve refuses
 	// (TestServeRefusesThePublicJWTSecret) and dev accepts: dev is local by design.
 	_, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000003")
