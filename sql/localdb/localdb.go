@@ -42,6 +42,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/internal/netns"
 )
 
 // The roles the cluster's databases are set up and used by.
@@ -70,8 +71,14 @@ type Options struct {
 	// Dir holds the cluster: data/, run/ (socket) and postgres.log. "" makes a temporary
 	// directory that Close removes. An existing Dir is reused with its data.
 	Dir string
-	// Port is the TCP port on 127.0.0.1; 0 picks a free one.
+	// Port is the TCP port on 127.0.0.1; 0 picks a free one (5432 with Netns).
 	Port int
+	// Netns, when set, is a network namespace (`ip netns add`; see internal/netns) to run
+	// the server in, as a database host of its own: it listens on every address there
+	// and trusts the hosts on its own subnets (pg_hba's samenet), and the cluster and
+	// the Database URLs connect through its Unix socket, which no network namespace
+	// bounds. A namespace has ports of its own, so Port 0 means 5432 there.
+	Netns string
 	// Fsync keeps commits durable (fsync, synchronous_commit, full_page_writes on). Tests leave
 	// it off: faster, and a crash of the machine may lose the data.
 	Fsync bool
@@ -107,7 +114,7 @@ type Cluster struct {
 type Database struct {
 	// Name is the database name.
 	Name string
-	// Port is the cluster's TCP port on 127.0.0.1.
+	// Port is the cluster's TCP port (on 127.0.0.1, or in Options.Netns).
 	Port int
 	// AdminURL connects as supabase_admin, the superuser, for what only Supabase's platform
 	// does (its tests use it to set up what a project cannot).
@@ -133,12 +140,18 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Netns != "" && opts.Port == 0 {
+		opts.Port = 5432
+	}
 	c := &Cluster{opts: opts, binDir: binDir, port: opts.Port, hash: hash}
 	if c.cred, err = postgresCredential(); err != nil {
 		return nil, err
 	}
 	if err := c.makeDir(); err != nil {
 		return nil, err
+	}
+	if opts.Netns != "" && c.sockDir == "" {
+		return nil, fmt.Errorf("localdb: a cluster in network namespace %s is reached through its Unix socket, and %s is too deep for one: choose a shorter Dir", opts.Netns, c.root)
 	}
 	ok := false
 	defer func() {
@@ -162,7 +175,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 // BinDir returns the directory of the PostgreSQL binaries the cluster runs (pgbench is there too).
 func (c *Cluster) BinDir() string { return c.binDir }
 
-// Port returns the TCP port the cluster listens on at 127.0.0.1.
+// Port returns the TCP port the cluster listens on (at 127.0.0.1, or in Options.Netns).
 func (c *Cluster) Port() int { return c.port }
 
 // Dir returns the cluster directory.
@@ -518,10 +531,17 @@ func (c *Cluster) startServerOnce(ctx context.Context) error {
 	if err := buildGuard(ctx, c.binDir, c.libDir()); err != nil {
 		return err
 	}
+	listen := "127.0.0.1"
+	if c.opts.Netns != "" {
+		listen = "*"
+		if err := c.trustSamenet(); err != nil {
+			return err
+		}
+	}
 	settings := map[string]string{
 		// The guard is found here, so authenticator's session_preload_libraries names it as Supabase's does.
 		"dynamic_library_path":    c.libDir() + ":$libdir",
-		"listen_addresses":        "127.0.0.1",
+		"listen_addresses":        listen,
 		"port":                    strconv.Itoa(c.port),
 		"unix_socket_directories": c.sockDir,
 		"max_connections":         "200", // concurrency tests and benchmarks open many sessions
@@ -543,7 +563,11 @@ func (c *Cluster) startServerOnce(ctx context.Context) error {
 	// Pdeathsig stops it (fast shutdown) when this process dies without cleaning up.
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if c.opts.Netns != "" {
+		start = func() error { return netns.Do(c.opts.Netns, cmd.Start) }
+	}
+	if err := start(); err != nil {
 		return fmt.Errorf("localdb: starting postgres: %w", err)
 	}
 	exited := make(chan struct{})
@@ -561,7 +585,7 @@ func (c *Cluster) startServerOnce(ctx context.Context) error {
 		conn, err := c.connect(ctx, AdminRole, "postgres")
 		if err == nil {
 			conn.Close(ctx)
-			c.opts.Logf("localdb: postgres is up on 127.0.0.1:%d (data %s)", c.port, c.dataDir)
+			c.opts.Logf("localdb: postgres is up on %s:%d (data %s)", listen, c.port, c.dataDir)
 			return nil
 		}
 		select {
@@ -595,7 +619,39 @@ func (c *Cluster) url(role, db string) string {
 		Path:     "/" + db,
 		RawQuery: "sslmode=disable",
 	}
+	if c.opts.Netns != "" {
+		// libpq's form for a socket directory, which pgx reads too.
+		u.Host, u.RawQuery = "", url.Values{"host": {c.sockDir}, "port": {strconv.Itoa(c.port)}, "sslmode": {"disable"}}.Encode()
+	}
 	return u.String()
+}
+
+// samenetRule lets every host on the server's own subnets in, as initdb's --auth=trust
+// lets in loopback: a namespace's subnets hold only the test's own hosts.
+const samenetRule = "host all all samenet trust"
+
+// trustSamenet adds samenetRule to pg_hba.conf unless it is there.
+func (c *Cluster) trustSamenet() error {
+	path := filepath.Join(c.dataDir, "pg_hba.conf")
+	hba, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	if strings.Contains(string(hba), samenetRule) {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "\n# localdb: the test hosts of network namespace %s\n%s\n", c.opts.Netns, samenetRule)
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("localdb: %w", err)
+	}
+	return nil
 }
 
 func (c *Cluster) connect(ctx context.Context, role, db string) (*pgx.Conn, error) {
