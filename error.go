@@ -18,8 +18,8 @@ const (
 	ERATELIMIT    = "rate_limited" // 429: too many requests
 	EINTERNAL     = "internal"     // 500: a bug or an unexpected answer
 	ENOTIMPL      = "unsupported"  // 501: a method the server does not know at all
-	EUNAVAILABLE  = "unavailable"  // 503: the database cannot be reached
-	ETIMEOUT      = "timeout"      // 504: the database did not answer in time
+	EUNAVAILABLE  = "unavailable"  // 503: the database cannot be reached: nothing was done
+	ETIMEOUT      = "timeout"      // 504: the database did not answer in time: the call may have been done
 )
 
 // Reasons: finer machine-readable causes than the codes, for the errors a client
@@ -47,6 +47,11 @@ var (
 	ErrNotMigrated = &Error{Code: EUNAVAILABLE, Message: "Database schema missing: apply the migrations", Reason: RNOTMIGRATED}
 	// ErrTimeout: the database (or PostgREST) did not answer in time.
 	ErrTimeout = &Error{Code: ETIMEOUT, Message: "Database timed out"}
+	// ErrAnswerLost: the connection to the database broke after the call was sent, so
+	// the call may have been done. Like ErrTimeout, the outcome is unknown: a client
+	// asks again (the user calls are idempotent) rather than assume nothing changed,
+	// which ErrUnavailable alone promises.
+	ErrAnswerLost = &Error{Code: ETIMEOUT, Message: "Database connection lost before it answered"}
 	// ErrPermissionDenied: the database refused the caller (SQLSTATE 42501, HTTP 403).
 	ErrPermissionDenied = &Error{Code: EFORBIDDEN, Message: "Permission denied"}
 	// ErrTokenExpired: the access token's exp has passed.

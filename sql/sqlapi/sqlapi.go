@@ -407,9 +407,21 @@ func MapError(ctx context.Context, err error) error {
 		return fmt.Errorf("sqlapi: %w", err)
 	}
 	if isConnectionError(err) {
+		if !notSent(err) {
+			return Wrap(vibepass.ErrAnswerLost, err)
+		}
 		return Wrap(vibepass.ErrUnavailable, err)
 	}
 	return fmt.Errorf("sqlapi: %w", err)
+}
+
+// notSent reports whether a connection error certainly came before the call reached
+// the database: no connection could be made, or pgx says nothing was sent
+// (pgconn.SafeToRetry). Any other broken connection may have carried the call to a
+// database that did it and died, or lost the answer on the way back.
+func notSent(err error) bool {
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err)
 }
 
 // isConnectionError reports whether err means the database could not be reached or
