@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vibepass/vibepass/internal/netns"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 )
 
@@ -89,12 +92,21 @@ func imageBuild(t *testing.T, overrides map[string]string) string {
 
 // replica is one `vibepass serve` process started from a built binary.
 type replica struct {
-	base    string // http://127.0.0.1:PORT
+	base    string // http://HOST:PORT
 	metrics string // host:port of its /metrics
+	client  *http.Client
 	cmd     *exec.Cmd
 	stderr  *os.File
 	exited  chan struct{} // closed once the process has exited
 	err     error         // its exit status, once exited is closed
+}
+
+// replicaHost says where a replica runs and how the test reaches it.
+type replicaHost struct {
+	netns  string       // the network namespace it runs in; "" for this one
+	ip     string       // where the test reaches its ports
+	port   string       // its API's, given as PORT
+	client *http.Client // reaches ip from the test
 }
 
 // startReplica runs `bin serve` with env as its whole environment, from an empty
@@ -104,23 +116,34 @@ type replica struct {
 func startReplica(t *testing.T, bin string, env map[string]string) *replica {
 	t.Helper()
 	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	r := &replica{base: "http://127.0.0.1:" + port, exited: make(chan struct{})}
+	// A free metrics address over any in env: the image's 0.0.0.0:9464 is one per host,
+	// and replicas share this one.
+	env = maps.Clone(env)
+	env["VIBEPASS_METRICS_LISTEN"] = freeAddr(t)
+	return startReplicaOn(t, bin, env, replicaHost{ip: "127.0.0.1", port: port, client: http.DefaultClient})
+}
+
+// startReplicaOn is startReplica on host, serving its metrics where env says.
+func startReplicaOn(t *testing.T, bin string, env map[string]string, host replicaHost) *replica {
+	t.Helper()
+	r := &replica{base: "http://" + net.JoinHostPort(host.ip, host.port), metrics: env["VIBEPASS_METRICS_LISTEN"], client: host.client, exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, "serve")
 	r.cmd.Dir = localdbtest.ReachableDir(t)
 	for k, v := range env {
 		r.cmd.Env = append(r.cmd.Env, k+"="+v)
 	}
-	// The last value wins: a free port and metrics address over any in env (the image's
-	// 0.0.0.0:9464 is one per host, and replicas share this one).
-	r.metrics = freeAddr(t)
-	r.cmd.Env = append(r.cmd.Env, "PORT="+port, "VIBEPASS_METRICS_LISTEN="+r.metrics)
+	r.cmd.Env = append(r.cmd.Env, "PORT="+host.port) // the last value wins
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: unprivileged(t)}
 	var err error
 	if r.stderr, err = os.Create(filepath.Join(t.TempDir(), "stderr")); err != nil {
 		t.Fatal(err)
 	}
 	r.cmd.Stderr = r.stderr
-	if err := r.cmd.Start(); err != nil {
+	start := r.cmd.Start
+	if host.netns != "" {
+		start = func() error { return netns.Do(host.netns, r.cmd.Start) }
+	}
+	if err := start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { r.err = r.cmd.Wait(); close(r.exited) }()
@@ -146,7 +169,7 @@ func startReplica(t *testing.T, bin string, env map[string]string) *replica {
 
 // ready reports whether the replica answers /readyz with 200.
 func (r *replica) ready() bool {
-	resp, err := http.Get(r.base + "/readyz")
+	resp, err := r.client.Get(r.base + "/readyz")
 	if err != nil {
 		return false
 	}

@@ -63,7 +63,7 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 	cursor, _ := list["cursor"].(string)
 	feeds := []*feedFollower{followFeed(t, stopped.base, key, cursor), followFeed(t, survivor.base, key, cursor)}
 
-	load := &checkinLoad{bases: []string{stopped.base, survivor.base}, secret: secret, users: storetest.AddUsers(t, db.PostgresURL, 1000)}
+	load := &userLoad{bases: []string{stopped.base, survivor.base}, secret: secret, users: storetest.AddUsers(t, db.PostgresURL, 1000)}
 	finish := load.start(t, 4)
 	defer finish()
 	waitFor(t, "check-ins through both replicas", func() bool { return load.ok.Load() >= 100 })

@@ -87,8 +87,20 @@ func AddUsers(t testing.TB, superuserURL string, n int) []string {
 // CheckInEveryone gives every user of the database a live pass, straight in SQL.
 func CheckInEveryone(t testing.TB, superuserURL string) {
 	t.Helper()
+	checkIn(t, superuserURL, nil)
+}
+
+// CheckIn gives each of users (ids AddUsers returned) a live pass, straight in SQL.
+func CheckIn(t testing.TB, superuserURL string, users []string) {
+	t.Helper()
+	checkIn(t, superuserURL, append([]string{}, users...)) // never nil: nil means everyone
+}
+
+// checkIn gives users a live pass, or everyone when users is nil.
+func checkIn(t testing.TB, superuserURL string, users []string) {
+	t.Helper()
 	if _, err := OpenPool(t, superuserURL).Exec(context.Background(), `insert into public.sessions (user_id, expires_at)
-		select id, now() + interval '1 hour' from auth.users`); err != nil {
+		select id, now() + interval '1 hour' from auth.users where $1::uuid[] is null or id = any ($1)`, users); err != nil {
 		t.Fatal(err)
 	}
 }
