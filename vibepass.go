@@ -54,22 +54,33 @@ type Caller struct {
 	Claims json.RawMessage
 }
 
-// Store keeps vibe passes. Every method runs the database function of the same name
-// (public.checkin, public.session_status, public.checkout, public.active_users) so
-// the same SQL, grants and row level security decide whatever the upstream.
+// Store is an upstream: everything the server asks of the database. Every method runs
+// the database function of the same name (public.checkin, public.session_status, ...) so
+// the same SQL, grants and row level security decide whatever the upstream. The server
+// holds it as the three parts below, by who calls them.
 type Store interface {
+	PassStore
+	PresenceStore
+	Pinger
+}
+
+// PassStore is the user's side: the calls behind /api/checkin, /api/session and
+// /api/checkout, each made as the signed-in caller.
+type PassStore interface {
 	// Checkin makes or renews the caller's pass.
 	Checkin(ctx context.Context, c Caller) (Checkin, error)
 	// SessionStatus returns the caller's live pass, or nil when there is none.
 	SessionStatus(ctx context.Context, c Caller) (*Pass, error)
 	// Checkout ends the caller's live pass, if any.
 	Checkout(ctx context.Context, c Caller) (Checkout, error)
-	// ActiveUsers reads everyone with a live pass, as the service role, handing each
-	// row to emit as it arrives so that no list is held in memory.
+}
+
+// PresenceStore is the model's side: the list and the presence feed's calls, each made
+// as the service role.
+type PresenceStore interface {
+	// ActiveUsers reads everyone with a live pass, handing each row to emit as it
+	// arrives so that no list is held in memory.
 	ActiveUsers(ctx context.Context, emit func(ActiveUser) error) error
-	// Ping reports whether the upstream answers and holds the vibepass functions
-	// (ErrNotMigrated when it answers without them).
-	Ping(ctx context.Context) error
 	// PresenceTick logs the expiries due by now (public.presence_tick) and returns
 	// the feed's head: the cursor of the last change, and the oldest cursor kept.
 	PresenceTick(ctx context.Context) (FeedHead, error)
@@ -85,6 +96,55 @@ type Store interface {
 	// PresenceHistory returns how many were present at the end of each of the last
 	// 60 minutes, oldest first, the last at now (public.presence_history).
 	PresenceHistory(ctx context.Context) ([]PresencePoint, error)
+}
+
+// Pinger is the readiness question /readyz asks.
+type Pinger interface {
+	// Ping reports whether the upstream answers and holds every function the server
+	// calls (ErrNotMigrated when it answers without them).
+	Ping(ctx context.Context) error
+}
+
+// ActiveUserViewer is an upstream that can hand the model list on as views, which the
+// list's encoder writes without making an ActiveUser of each row (the direct upstream can).
+type ActiveUserViewer interface {
+	// ActiveUserViews is PresenceStore's ActiveUsers with each row a view, valid only
+	// until emit returns.
+	ActiveUserViews(ctx context.Context, emit func(*ActiveUserView) error) error
+}
+
+// ActiveUserView is one row of the model list as an upstream decoded it in place: the
+// text columns are the bytes read off the wire, valid only until emit returns, and
+// Preferences may be reused from row to row, so a row costs no allocation.
+type ActiveUserView struct {
+	UserID, DisplayName    []byte
+	CheckedInAt, ExpiresAt time.Time // in UTC
+	Preferences            []float64
+	IsAnonymous            bool
+}
+
+// PoolReporter is an upstream that keeps connection pools of its own and reports them
+// (the direct upstream: "users", "model" and "feed"; PostgREST keeps its pool itself).
+type PoolReporter interface {
+	// PoolStats returns a snapshot of each pool by name.
+	PoolStats() map[string]PoolStats
+}
+
+// PoolStats is a snapshot of one connection pool.
+type PoolStats struct {
+	// InUse and Idle are the connections held by a caller now, and those free.
+	InUse, Idle int32
+	// Max is the pool's size.
+	Max int32
+	// Waits counts the acquires that found no free connection; WaitTime is their total wait.
+	Waits    int64
+	WaitTime time.Duration
+}
+
+// PassCounter is an upstream that can count the live passes cheaply (the direct upstream can).
+type PassCounter interface {
+	// LivePasses returns how many passes are live now.
+	LivePasses(ctx context.Context) (int, error)
 }
 
 // The kinds of presence change, as the feed names its events.

@@ -276,10 +276,9 @@ func TestModelListStampedByTheClock(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	verifier, keys := devAuth(t, modelKey)
 	at := time.Date(2025, 11, 9, 14, 30, 0, 0, time.UTC)
-	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
-		Store: storetest.OpenStore(t, db.AuthenticatorURL), Verifier: verifier, APIKeys: keys,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: func() time.Time { return at },
-	})
+	deps := proxy.Deps{Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Clock: func() time.Time { return at }}
+	useDirectStore(&deps, storetest.OpenStore(t, db.AuthenticatorURL))
+	srv := proxy.New(proxy.DefaultConfig(), deps)
 	req := httptest.NewRequest(http.MethodGet, "/api/model/active-users", nil)
 	req.Header.Set("X-API-Key", modelKey)
 	resp, err := srv.App().Test(req, -1)

@@ -61,10 +61,10 @@ func (s *Server) summary(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
 	stamp := timestamp(s.deps.Clock())
-	if _, err := s.deps.Store.PresenceTick(ctx); err != nil {
+	if _, err := s.deps.Presence.PresenceTick(ctx); err != nil {
 		return err
 	}
-	sum, err := s.deps.Store.PresenceSummary(ctx)
+	sum, err := s.deps.Presence.PresenceSummary(ctx)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (s *Server) history(c *fiber.Ctx) error {
 	stamp := timestamp(now)
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
-	points, err := s.historyCache.get(ctx, now.Truncate(time.Minute), s.deps.Store.PresenceHistory)
+	points, err := s.historyCache.get(ctx, now.Truncate(time.Minute), s.deps.Presence.PresenceHistory)
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (s *Server) follow(st *sseStream, from int64, release func()) error {
 
 // catchUp writes one page of changes after st.cursor from the store.
 func (s *Server) catchUp(ctx context.Context, st *sseStream) error {
-	changes, err := s.deps.Store.PresenceChanges(ctx, st.cursor, FeedPage)
+	changes, err := s.deps.Presence.PresenceChanges(ctx, st.cursor, FeedPage)
 	if err != nil {
 		return err
 	}
@@ -308,6 +308,6 @@ func (s *Server) catchUp(ctx context.Context, st *sseStream) error {
 // list's cursor may be a poll ahead of the hub. A cursor ahead of the database's head
 // came from another database.
 func (s *Server) cursorKnown(ctx context.Context, cursor int64) bool {
-	head, err := s.deps.Store.PresenceTick(ctx)
+	head, err := s.deps.Presence.PresenceTick(ctx)
 	return err == nil && cursor <= head.Cursor
 }

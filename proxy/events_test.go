@@ -205,7 +205,7 @@ func TestHistoryComputedOncePerMinute(t *testing.T) {
 	clock := &manualClock{now: windowStart}
 	counting := &countingStore{}
 	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) { c.RateLimit.ModelKeyPerMinute = 1000 },
-		withClock(clock), func(d *proxy.Deps) { counting.Store = d.Store; d.Store = counting })
+		withClock(clock), countReads(counting))
 	ask := func() {
 		var wg sync.WaitGroup
 		for range 2 {

@@ -52,7 +52,7 @@ func (h *hub) take(s *subscriber) []frame {
 // many subscribers there are, and hands each change, encoded once, to all of them.
 // Subscribers never touch the database while attached.
 type hub struct {
-	store    vibepass.Store
+	store    vibepass.PresenceStore
 	log      *slog.Logger
 	interval time.Duration
 	timeout  time.Duration
@@ -73,7 +73,7 @@ func (h *hub) subscribers() int {
 	return len(h.subs)
 }
 
-func newHub(store vibepass.Store, log *slog.Logger, cfg FeedConfig, timeout time.Duration) *hub {
+func newHub(store vibepass.PresenceStore, log *slog.Logger, cfg FeedConfig, timeout time.Duration) *hub {
 	return &hub{store: store, log: log, interval: cfg.Poll, timeout: timeout, buffer: cfg.Buffer,
 		subs: map[*subscriber]struct{}{}, wake: make(chan struct{})}
 }

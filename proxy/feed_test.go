@@ -111,7 +111,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 			db := localdbtest.ForTest(t)
 			ts := startServer(t, kind, db, func(c *proxy.Config) { fastFeed(c); c.Feed.Buffer = 1 }, func(d *proxy.Deps) {
 				if kind == upstreamPostgres {
-					d.Store = onePoolStore(t, db.AuthenticatorURL)
+					useDirectStore(d, onePoolStore(t, db.AuthenticatorURL))
 				}
 			})
 			from := listCursor(t, ts.URL)
@@ -169,7 +169,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 }
 
 // onePoolStore is a direct store whose pools have one connection each, closed when the test ends.
-func onePoolStore(t *testing.T, url string) vibepass.Store {
+func onePoolStore(t *testing.T, url string) *pgstore.Store {
 	t.Helper()
 	store, err := pgstore.Open(url, pgstore.Pools{Users: 1, Model: 1, Feed: 1})
 	if err != nil {
@@ -221,22 +221,29 @@ func TestFeedReset(t *testing.T) {
 	}
 }
 
-// countingStore counts the list reads of a real store.
+// countingStore counts the list and history reads of a real store.
 type countingStore struct {
-	vibepass.Store
+	vibepass.PresenceStore
 	lists, histories atomic.Int64
+}
+
+// countReads has the server read the presence through counting, the list as values.
+func countReads(counting *countingStore) func(*proxy.Deps) {
+	return func(d *proxy.Deps) {
+		counting.PresenceStore, d.Presence, d.Views = d.Presence, counting, nil
+	}
 }
 
 // ActiveUsers counts the read and makes it.
 func (s *countingStore) ActiveUsers(ctx context.Context, row func(vibepass.ActiveUser) error) error {
 	s.lists.Add(1)
-	return s.Store.ActiveUsers(ctx, row)
+	return s.PresenceStore.ActiveUsers(ctx, row)
 }
 
 // PresenceHistory counts the read and makes it.
 func (s *countingStore) PresenceHistory(ctx context.Context) ([]vibepass.PresencePoint, error) {
 	s.histories.Add(1)
-	return s.Store.PresenceHistory(ctx)
+	return s.PresenceStore.PresenceHistory(ctx)
 }
 
 // TestListETagOnExpiry: the list's ETag moves when a pass runs out although no row is
@@ -246,7 +253,7 @@ func TestListETagOnExpiry(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
 			counting := &countingStore{}
-			ts := startServer(t, kind, nil, nil, func(d *proxy.Deps) { counting.Store = d.Store; d.Store = counting })
+			ts := startServer(t, kind, nil, nil, countReads(counting))
 			admin := superuser(t, ts.DB.PostgresURL)
 			ctx := context.Background()
 			if _, err := admin.Exec(ctx, "update vibepass.settings set pass_length = '5 seconds'"); err != nil {

@@ -26,7 +26,7 @@ type messageResponse struct {
 func (s *Server) checkin(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
-	in, err := s.deps.Store.Checkin(ctx, caller(c))
+	in, err := s.deps.Passes.Checkin(ctx, caller(c))
 	if err != nil {
 		return err
 	}
@@ -37,7 +37,7 @@ func (s *Server) checkin(c *fiber.Ctx) error {
 func (s *Server) session(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
-	pass, err := s.deps.Store.SessionStatus(ctx, caller(c))
+	pass, err := s.deps.Passes.SessionStatus(ctx, caller(c))
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (s *Server) session(c *fiber.Ctx) error {
 func (s *Server) checkout(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
-	out, err := s.deps.Store.Checkout(ctx, caller(c))
+	out, err := s.deps.Passes.Checkout(ctx, caller(c))
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.Timeouts.Ready)
 	defer cancel()
-	if err := s.deps.Store.Ping(ctx); err != nil {
+	if err := s.deps.Readiness.Ping(ctx); err != nil {
 		s.log.Warn("readiness ping failed", "request_id", requestID(c), "error", err.Error())
 		if errors.Is(err, vibepass.ErrNotMigrated) {
 			return vibepass.ErrNotMigrated // the operator's fix differs: say which

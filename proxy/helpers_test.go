@@ -18,11 +18,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/openapitest"
+	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/rest"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
@@ -165,10 +165,10 @@ func startServerSigned(t testing.TB, kind string, db *localdb.Database, dbURL st
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	var store vibepass.Store
+	var deps proxy.Deps
 	switch kind {
 	case upstreamPostgres:
-		store = storetest.OpenStore(t, dbURL)
+		useDirectStore(&deps, storetest.OpenStore(t, dbURL))
 	case upstreamPostgREST:
 		var restOpts resttest.Options
 		if key != nil {
@@ -180,9 +180,11 @@ func startServerSigned(t testing.TB, kind string, db *localdb.Database, dbURL st
 		}
 		t.Cleanup(rs.Close)
 		ts.Rest = rs
-		if store, err = rest.New(rest.Options{URL: rs.URL, AnonKey: rs.AnonKey, ServiceRoleKey: rs.ServiceRoleKey, Timeout: cfg.Timeouts.Upstream}); err != nil {
+		store, err := rest.New(rest.Options{URL: rs.URL, AnonKey: rs.AnonKey, ServiceRoleKey: rs.ServiceRoleKey, Timeout: cfg.Timeouts.Upstream})
+		if err != nil {
 			t.Fatal(err)
 		}
+		deps = proxy.Deps{Passes: store, Presence: store, Readiness: store}
 	default:
 		t.Fatalf("unknown upstream %q", kind)
 	}
@@ -196,7 +198,7 @@ func startServerSigned(t testing.TB, kind string, db *localdb.Database, dbURL st
 		verifier, keys = devAuth(t, modelKey, oldModelKey)
 	}
 	logger := slog.New(slog.NewJSONHandler(ts.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	deps := proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: logger}
+	deps.Verifier, deps.APIKeys, deps.Logger = verifier, keys, logger
 	for _, f := range withDeps {
 		f(&deps)
 	}
@@ -221,6 +223,12 @@ func startServerSigned(t testing.TB, kind string, db *localdb.Database, dbURL st
 	})
 	ts.URL = "http://" + ln.Addr().String()
 	return ts
+}
+
+// useDirectStore makes store, a direct upstream, d's upstream, with all it can do, as
+// serve does.
+func useDirectStore(d *proxy.Deps, store *pgstore.Store) {
+	d.Passes, d.Presence, d.Readiness, d.Views, d.Pools, d.LivePasses = store, store, store, store, store, store
 }
 
 // token mints an access token for user sub as the server's project signs them: ES256

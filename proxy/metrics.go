@@ -9,28 +9,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth"
-	"github.com/vibepass/vibepass/sql/sqlapi"
 )
-
-// PoolStatser is a store that reports its connection pools (pgstore does: "users",
-// "model" and "feed"). The PostgREST store has none of its own: PostgREST keeps the pool.
-type PoolStatser interface {
-	// PoolStats returns a snapshot of each pool by name.
-	PoolStats() map[string]*pgxpool.Stat
-}
-
-// PassCounter is a store that can count the live passes cheaply (pgstore can).
-type PassCounter interface {
-	// LivePasses returns how many passes are live now.
-	LivePasses(ctx context.Context) (int, error)
-}
 
 // JWKSReporter is a verifier that reports the state of its JWKS (auth.Verifier does).
 type JWKSReporter interface {
@@ -114,11 +99,11 @@ func (s *Server) collectFromDeps() {
 			Name: "vibepass_event_subscribers", Help: "Event feed (/api/model/events) subscribers attached to this proxy.",
 		}, func() float64 { return float64(s.feed.subscribers()) }),
 	)
-	if p, ok := s.deps.Store.(PoolStatser); ok {
-		m.registry.MustRegister(poolCollector{p})
+	if s.deps.Pools != nil {
+		m.registry.MustRegister(poolCollector{s.deps.Pools})
 	}
-	if c, ok := s.deps.Store.(PassCounter); ok {
-		m.registry.MustRegister(&livePassCollector{counter: c, clock: s.deps.Clock, timeout: s.cfg.Timeouts.Ready})
+	if s.deps.LivePasses != nil {
+		m.registry.MustRegister(&livePassCollector{counter: m.passCounter(s.deps.LivePasses), clock: s.deps.Clock, timeout: s.cfg.Timeouts.Ready})
 	}
 	if t, ok := s.deps.Verifier.(TokenCacheReporter); ok {
 		if _, on := t.CacheStats(); on {
@@ -177,70 +162,164 @@ func (m *metrics) observeUpstream(op string, start time.Time, err error) {
 	}
 }
 
-// instrumentedStore times every store call and counts its failures.
-type instrumentedStore struct {
-	vibepass.Store
-	m *metrics
+// timing makes the latency series of ops, at 0 from the start: a series a scrape made
+// (the live-pass count's) would otherwise appear between two scrapes.
+func (m *metrics) timing(ops ...string) {
+	for _, op := range ops {
+		m.upstreamLatency.WithLabelValues(op)
+	}
 }
 
-// Checkin implements vibepass.Store.
-func (s instrumentedStore) Checkin(ctx context.Context, c vibepass.Caller) (vibepass.Checkin, error) {
+// The store wrappers below time every call and count its failures. Each implements its
+// interface method by method, not by embedding it, so that a method added to an
+// interface does not compile here until it is timed too.
+
+// timedPasses is a vibepass.PassStore whose calls m times.
+type timedPasses struct {
+	next vibepass.PassStore
+	m    *metrics
+}
+
+// passes wraps next in m's timings.
+func (m *metrics) passes(next vibepass.PassStore) vibepass.PassStore {
+	m.timing("checkin", "session_status", "checkout")
+	return timedPasses{next, m}
+}
+
+// Checkin implements vibepass.PassStore.
+func (s timedPasses) Checkin(ctx context.Context, c vibepass.Caller) (vibepass.Checkin, error) {
 	start := time.Now()
-	out, err := s.Store.Checkin(ctx, c)
+	out, err := s.next.Checkin(ctx, c)
 	s.m.observeUpstream("checkin", start, err)
 	return out, err
 }
 
-// SessionStatus implements vibepass.Store.
-func (s instrumentedStore) SessionStatus(ctx context.Context, c vibepass.Caller) (*vibepass.Pass, error) {
+// SessionStatus implements vibepass.PassStore.
+func (s timedPasses) SessionStatus(ctx context.Context, c vibepass.Caller) (*vibepass.Pass, error) {
 	start := time.Now()
-	out, err := s.Store.SessionStatus(ctx, c)
+	out, err := s.next.SessionStatus(ctx, c)
 	s.m.observeUpstream("session_status", start, err)
 	return out, err
 }
 
-// Checkout implements vibepass.Store.
-func (s instrumentedStore) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Checkout, error) {
+// Checkout implements vibepass.PassStore.
+func (s timedPasses) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Checkout, error) {
 	start := time.Now()
-	out, err := s.Store.Checkout(ctx, c)
+	out, err := s.next.Checkout(ctx, c)
 	s.m.observeUpstream("checkout", start, err)
 	return out, err
 }
 
-// ActiveUsers implements vibepass.Store.
-func (s instrumentedStore) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
+// timedPresence is a vibepass.PresenceStore whose calls m times.
+type timedPresence struct {
+	next vibepass.PresenceStore
+	m    *metrics
+}
+
+// presence wraps next in m's timings.
+func (m *metrics) presence(next vibepass.PresenceStore) vibepass.PresenceStore {
+	m.timing("active_users", "presence_tick", "presence_changes", "presence_summary", "presence_history")
+	return timedPresence{next, m}
+}
+
+// ActiveUsers implements vibepass.PresenceStore; it is timed until its last row.
+func (s timedPresence) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) error) error {
 	start := time.Now()
-	err := s.Store.ActiveUsers(ctx, emit)
+	err := s.next.ActiveUsers(ctx, emit)
 	s.m.observeUpstream("active_users", start, err)
 	return err
 }
 
-// instrumentStore wraps store in m's timings, keeping its ActiveUserViews if it has one.
-func instrumentStore(store vibepass.Store, m *metrics) vibepass.Store {
-	s := instrumentedStore{Store: store, m: m}
-	if _, ok := store.(ActiveUserViewer); ok {
-		return instrumentedViewer{s}
-	}
-	return s
+// PresenceTick implements vibepass.PresenceStore.
+func (s timedPresence) PresenceTick(ctx context.Context) (vibepass.FeedHead, error) {
+	start := time.Now()
+	out, err := s.next.PresenceTick(ctx)
+	s.m.observeUpstream("presence_tick", start, err)
+	return out, err
 }
 
-// instrumentedViewer is instrumentedStore over an ActiveUserViewer.
-type instrumentedViewer struct{ instrumentedStore }
-
-// ActiveUserViews implements ActiveUserViewer.
-func (s instrumentedViewer) ActiveUserViews(ctx context.Context, emit func(*sqlapi.ActiveUserView) error) error {
+// PresenceChanges implements vibepass.PresenceStore.
+func (s timedPresence) PresenceChanges(ctx context.Context, after int64, limit int) ([]vibepass.Change, error) {
 	start := time.Now()
-	err := s.Store.(ActiveUserViewer).ActiveUserViews(ctx, emit)
-	s.m.observeUpstream("active_users", start, err)
-	return err
+	out, err := s.next.PresenceChanges(ctx, after, limit)
+	s.m.observeUpstream("presence_changes", start, err)
+	return out, err
 }
 
-// Ping implements vibepass.Store.
-func (s instrumentedStore) Ping(ctx context.Context) error {
+// PresenceSummary implements vibepass.PresenceStore.
+func (s timedPresence) PresenceSummary(ctx context.Context) (vibepass.Summary, error) {
 	start := time.Now()
-	err := s.Store.Ping(ctx)
+	out, err := s.next.PresenceSummary(ctx)
+	s.m.observeUpstream("presence_summary", start, err)
+	return out, err
+}
+
+// PresenceHistory implements vibepass.PresenceStore.
+func (s timedPresence) PresenceHistory(ctx context.Context) ([]vibepass.PresencePoint, error) {
+	start := time.Now()
+	out, err := s.next.PresenceHistory(ctx)
+	s.m.observeUpstream("presence_history", start, err)
+	return out, err
+}
+
+// timedPinger is a vibepass.Pinger whose calls m times.
+type timedPinger struct {
+	next vibepass.Pinger
+	m    *metrics
+}
+
+// readiness wraps next in m's timings.
+func (m *metrics) readiness(next vibepass.Pinger) vibepass.Pinger {
+	m.timing("ping")
+	return timedPinger{next, m}
+}
+
+// Ping implements vibepass.Pinger.
+func (s timedPinger) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.next.Ping(ctx)
 	s.m.observeUpstream("ping", start, err)
 	return err
+}
+
+// timedViewer is a vibepass.ActiveUserViewer whose calls m times.
+type timedViewer struct {
+	next vibepass.ActiveUserViewer
+	m    *metrics
+}
+
+// views wraps next in m's timings.
+func (m *metrics) views(next vibepass.ActiveUserViewer) vibepass.ActiveUserViewer {
+	return timedViewer{next, m}
+}
+
+// ActiveUserViews implements vibepass.ActiveUserViewer; it is timed until its last row,
+// under the same operation as ActiveUsers: it is the same read.
+func (s timedViewer) ActiveUserViews(ctx context.Context, emit func(*vibepass.ActiveUserView) error) error {
+	start := time.Now()
+	err := s.next.ActiveUserViews(ctx, emit)
+	s.m.observeUpstream("active_users", start, err)
+	return err
+}
+
+// timedPassCounter is a vibepass.PassCounter whose calls m times.
+type timedPassCounter struct {
+	next vibepass.PassCounter
+	m    *metrics
+}
+
+// passCounter wraps next in m's timings.
+func (m *metrics) passCounter(next vibepass.PassCounter) vibepass.PassCounter {
+	m.timing("live_passes")
+	return timedPassCounter{next, m}
+}
+
+// LivePasses implements vibepass.PassCounter.
+func (s timedPassCounter) LivePasses(ctx context.Context) (int, error) {
+	start := time.Now()
+	n, err := s.next.LivePasses(ctx)
+	s.m.observeUpstream("live_passes", start, err)
+	return n, err
 }
 
 var (
@@ -255,7 +334,7 @@ var (
 )
 
 // poolCollector reads the pools' statistics at scrape time.
-type poolCollector struct{ p PoolStatser }
+type poolCollector struct{ p vibepass.PoolReporter }
 
 // Describe implements prometheus.Collector.
 func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -268,11 +347,11 @@ func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, st := range c.p.PoolStats() {
-		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.AcquiredConns()), name, "in_use")
-		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.IdleConns()), name, "idle")
-		ch <- prometheus.MustNewConstMetric(poolMaxDesc, prometheus.GaugeValue, float64(st.MaxConns()), name)
-		ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.EmptyAcquireCount()), name)
-		ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds(), name)
+		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.InUse), name, "in_use")
+		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.Idle), name, "idle")
+		ch <- prometheus.MustNewConstMetric(poolMaxDesc, prometheus.GaugeValue, float64(st.Max), name)
+		ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.Waits), name)
+		ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.WaitTime.Seconds(), name)
 	}
 }
 
@@ -286,7 +365,7 @@ var (
 // livePassCollector counts the live passes at scrape time, reusing a count younger
 // than livePassesTTL, so scrapes cost the database at most one query per TTL.
 type livePassCollector struct {
-	counter PassCounter
+	counter vibepass.PassCounter
 	clock   vibepass.Clock
 	timeout time.Duration
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/openapitest"
 )
@@ -134,6 +136,66 @@ func TestMetrics(t *testing.T) {
 	clock.Advance(5 * time.Second)
 	if got := value(scrape(t, metrics.URL), "vibepass_live_passes"); got != live+1 {
 		t.Errorf("live passes = %v after the cache expired, want %v", got, live+1)
+	}
+}
+
+// storeOps names the upstream operation each store method is timed under in
+// vibepass_upstream_duration_seconds: the list read as values or as views is one operation.
+var storeOps = map[string]string{
+	"Checkin": "checkin", "SessionStatus": "session_status", "Checkout": "checkout",
+	"ActiveUsers": "active_users", "ActiveUserViews": "active_users",
+	"PresenceTick": "presence_tick", "PresenceChanges": "presence_changes",
+	"PresenceSummary": "presence_summary", "PresenceHistory": "presence_history",
+	"Ping": "ping", "LivePasses": "live_passes",
+}
+
+// TestMetricsTimeEveryStoreCall makes every store call on both upstreams, through the
+// endpoints, the feed, /readyz and a scrape, then finds a timing of each in /metrics.
+// Every method of the interfaces the server calls the upstream through has its operation
+// here, so a new one cannot go untimed without failing this test.
+func TestMetricsTimeEveryStoreCall(t *testing.T) {
+	for _, iface := range []reflect.Type{
+		reflect.TypeFor[vibepass.PassStore](), reflect.TypeFor[vibepass.PresenceStore](), reflect.TypeFor[vibepass.Pinger](),
+		reflect.TypeFor[vibepass.ActiveUserViewer](), reflect.TypeFor[vibepass.PassCounter](),
+	} {
+		for i := range iface.NumMethod() {
+			if name := iface.Method(i).Name; storeOps[name] == "" {
+				t.Errorf("%s.%s has no operation in storeOps", iface, name)
+			}
+		}
+	}
+	for _, kind := range upstreamKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			ts := startServer(t, kind, nil, fastFeed)
+			metrics := httptest.NewServer(ts.Server.MetricsHandler())
+			t.Cleanup(metrics.Close)
+			events := openEventsWithComments(t, ts.URL+"/api/model/events")
+			awaitHeartbeat(t, events) // attached: the hub's next poll reads the check-in's change
+			tok := bearer(mint(t, musicFan))
+			for _, r := range []struct{ method, path, header string }{
+				{"POST", "/api/checkin", tok}, {"GET", "/api/session", tok},
+				{"GET", "/api/model/active-users", apiKey(modelKey)}, {"GET", "/api/model/summary", apiKey(modelKey)},
+				{"GET", "/api/model/history", apiKey(modelKey)}, {"POST", "/api/checkout", tok}, {"GET", "/readyz", ""},
+			} {
+				if got := do(t, r.method, ts.URL+r.path, nil, r.header); got.Status != http.StatusOK {
+					t.Fatalf("%s %s = %d %s", r.method, r.path, got.Status, got.Raw)
+				}
+			}
+			if e := nextEvent(t, events); e.event != "join" && e.event != "leave" { // read by presence_changes
+				t.Fatalf("event %+v, want the check-in's join or the checkout's leave", e)
+			}
+			scrape(t, metrics.URL) // counts the live passes where the upstream can
+			families := scrape(t, metrics.URL)
+			for method, op := range storeOps {
+				if method == "LivePasses" && kind != upstreamPostgres {
+					continue // only the direct upstream counts them
+				}
+				if n := value(families, "vibepass_upstream_duration_seconds", "op="+op); n < 1 {
+					t.Errorf("%s: vibepass_upstream_duration_seconds{op=%q} has %v samples, want some", method, op, n)
+				}
+			}
+		})
 	}
 }
 

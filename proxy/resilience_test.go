@@ -177,7 +177,7 @@ func waitForLockWaiter(t *testing.T, superuserURL string) {
 }
 
 // panickyStore is the real store except that Checkin panics, as a bug would.
-type panickyStore struct{ vibepass.Store }
+type panickyStore struct{ vibepass.PassStore }
 
 func (panickyStore) Checkin(context.Context, vibepass.Caller) (vibepass.Checkin, error) {
 	panic("a bug in the store")
@@ -189,9 +189,10 @@ func TestPanicBecomes500(t *testing.T) {
 	db := localdbtest.ForTest(t)
 	verifier, keys := devAuth(t, modelKey)
 	logs := &syncBuffer{}
-	srv := proxy.New(proxy.DefaultConfig(), proxy.Deps{
-		Store: panickyStore{storetest.OpenStore(t, db.AuthenticatorURL)}, Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
+	deps := proxy.Deps{Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	useDirectStore(&deps, storetest.OpenStore(t, db.AuthenticatorURL))
+	deps.Passes = panickyStore{deps.Passes}
+	srv := proxy.New(proxy.DefaultConfig(), deps)
 	tok := mint(t, musicFan)
 	send := func(method, path string) response {
 		req := httptest.NewRequest(method, path, nil) // with a Host, which fasthttp requires

@@ -36,9 +36,19 @@ type KeyChecker interface {
 
 // Deps are what the server calls out to.
 type Deps struct {
-	Store    vibepass.Store
-	Verifier TokenVerifier
-	APIKeys  KeyChecker
+	// Passes, Presence and Readiness are the upstream (a vibepass.Store is all three), by
+	// who calls: the user endpoints; the model's endpoints and the feed; /readyz.
+	Passes    vibepass.PassStore
+	Presence  vibepass.PresenceStore
+	Readiness vibepass.Pinger
+	// Views, Pools and LivePasses are what the upstream can do besides, each nil when it
+	// cannot: read the model list as views (faster), report its connection pools and
+	// count the live passes (both for /metrics). The direct upstream does all three.
+	Views      vibepass.ActiveUserViewer
+	Pools      vibepass.PoolReporter
+	LivePasses vibepass.PassCounter
+	Verifier   TokenVerifier
+	APIKeys    KeyChecker
 	// Logger receives the access and error logs; nil means JSON on stderr at info level.
 	Logger *slog.Logger
 	// Clock stamps the model response and times the rate-limit windows; nil means
@@ -90,8 +100,11 @@ func New(cfg Config, deps Deps) *Server {
 	// cfg is validated; if an entry were bad anyway, nil trusts no proxy (fail closed).
 	s.trusted, _ = ParseTrustedProxies(cfg.ClientIP.TrustedProxies)
 	s.metrics = newMetrics()
-	s.collectFromDeps() // before the store is wrapped: it asks the store what it can report
-	s.deps.Store = instrumentStore(deps.Store, s.metrics)
+	s.collectFromDeps()
+	s.deps.Passes, s.deps.Presence, s.deps.Readiness = s.metrics.passes(deps.Passes), s.metrics.presence(deps.Presence), s.metrics.readiness(deps.Readiness)
+	if deps.Views != nil {
+		s.deps.Views = s.metrics.views(deps.Views)
+	}
 	s.users = newFixedWindow[string](s.metrics, "user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
 	s.modelKeys = newFixedWindow[[8]byte](s.metrics, "model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
 	s.failures = newFixedWindow[netip.Addr](s.metrics, "failed_auth", cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
@@ -115,7 +128,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.feedSlots = &feedSlots{max: cfg.Feed.Subscribers, perKey: cfg.Feed.SubscribersPerKey, openByKey: map[[8]byte]int{},
 		onFull: func(limiter string) { s.metrics.rejections.WithLabelValues(limiter).Inc() }}
 	s.cfg.Feed = cfg.Feed
-	s.feed = newHub(deps.Store, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
+	s.feed = newHub(s.deps.Presence, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
 	s.feedDone = make(chan struct{})
 	s.closeFeed = sync.OnceFunc(func() { close(s.feedDone) })
 	s.app = fiber.New(fiber.Config{

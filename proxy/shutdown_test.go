@@ -18,7 +18,7 @@ import (
 // before answering) and then waits for its context to end, like a huge list read
 // slowly; ended closes when it returns.
 type endlessStore struct {
-	vibepass.Store
+	vibepass.PresenceStore
 	ended chan struct{}
 }
 
@@ -47,7 +47,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	cfg.Timeouts.Write = time.Hour
 	cfg.Timeouts.Shutdown = 100 * time.Millisecond
 	store := endlessStore{ended: make(chan struct{})}
-	srv := proxy.New(cfg, proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	srv := proxy.New(cfg, proxy.Deps{Presence: store, Verifier: verifier, APIKeys: keys, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // listChunkSize is how many bytes of encoded rows travel together from the store
@@ -37,7 +36,7 @@ func appendActiveUser(b []byte, u vibepass.ActiveUser) ([]byte, error) {
 }
 
 // appendActiveUserView is appendActiveUser for a row the store decoded in place.
-func appendActiveUserView(b []byte, v *sqlapi.ActiveUserView) ([]byte, error) {
+func appendActiveUserView(b []byte, v *vibepass.ActiveUserView) ([]byte, error) {
 	return appendRow(b, v.UserID, v.DisplayName, v.CheckedInAt, v.ExpiresAt, v.Preferences, v.IsAnonymous)
 }
 
@@ -175,7 +174,7 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	// The head first: passes that ran out get logged, so the ETag moves with them, and a
 	// 304 costs the database a few rows instead of the list.
 	tickCtx, cancelTick := s.upstreamContext(c)
-	head, err := s.deps.Store.PresenceTick(tickCtx)
+	head, err := s.deps.Presence.PresenceTick(tickCtx)
 	cancelTick()
 	if err != nil {
 		return err
@@ -241,8 +240,11 @@ type listChunk struct {
 // stream's slot.
 func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64) {
 	defer func() { <-s.modelSlots }()
-	encodeList(ctx, out, free, stamp, cursor, func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
-		return readActiveUserRows(ctx, s.deps.Store, view, value)
+	encodeList(ctx, out, free, stamp, cursor, func(view func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
+		if s.deps.Views != nil {
+			return s.deps.Views.ActiveUserViews(ctx, view)
+		}
+		return s.deps.Presence.ActiveUsers(ctx, value)
 	})
 }
 
@@ -251,7 +253,7 @@ func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free
 // at most, which come back through free (of that capacity) once written. The JSON is
 // closed (with the count, known only now) only when read finished without error.
 func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64,
-	read func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
+	read func(view func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer close(out)
 	send := func(c listChunk) error {
 		select {
@@ -304,7 +306,7 @@ func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, s
 			buf = append(buf, ',')
 		}
 	}
-	err := read(func(v *sqlapi.ActiveUserView) (err error) {
+	err := read(func(v *vibepass.ActiveUserView) (err error) {
 		comma()
 		buf, err = appendActiveUserView(buf, v)
 		return added(err)
@@ -321,21 +323,6 @@ func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, s
 		buf = append(buf, `"}`...)
 	}
 	_ = send(listChunk{data: buf, rows: count, end: true, err: err}) // fails only when ctx ended: the reader is gone
-}
-
-// ActiveUserViewer is a store that can hand the model list on as views, which the
-// stream encodes without making a vibepass.ActiveUser of each row (pgstore can).
-type ActiveUserViewer interface {
-	// ActiveUserViews is vibepass.Store's ActiveUsers with each row a view, valid until emit returns.
-	ActiveUserViews(ctx context.Context, emit func(*sqlapi.ActiveUserView) error) error
-}
-
-// readActiveUserRows reads the list from store as views when it can, as values otherwise.
-func readActiveUserRows(ctx context.Context, store vibepass.Store, view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
-	if v, ok := store.(ActiveUserViewer); ok {
-		return v.ActiveUserViews(ctx, view)
-	}
-	return store.ActiveUsers(ctx, value)
 }
 
 // awaitFirstChunk waits up to timeout for the store's first rows or its result.

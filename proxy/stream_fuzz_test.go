@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // refFloat is a preference as the API promises it, built on encoding/json's own float
@@ -81,7 +80,7 @@ func FuzzAppendActiveUser(f *testing.F) {
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("appendActiveUser error %v, encoding/json error %v", err, wantErr)
 		}
-		view := sqlapi.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
+		view := vibepass.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
 			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences, IsAnonymous: u.IsAnonymous}
 		if fromView, viewErr := appendActiveUserView(nil, &view); !bytes.Equal(fromView, got) || (viewErr != nil) != (err != nil) {
 			t.Fatalf("the row from a view differs:\n got %s (%v)\nwant %s (%v)", fromView, viewErr, got, err)

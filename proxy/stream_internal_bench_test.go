@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass"
-	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
 // benchRows returns n rows shaped like the bench's: canonical ids, short names, and
@@ -46,7 +45,7 @@ func BenchmarkAppendActiveUser(b *testing.B) {
 // the stream does for the PostgREST upstream: the rows come decoded, as values.
 func BenchmarkWriteActiveUsers(b *testing.B) {
 	rows := benchRows(benchListSize)
-	benchmarkList(b, func(_ func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
+	benchmarkList(b, func(_ func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
 		for _, u := range rows {
 			if err := value(u); err != nil {
 				return err
@@ -60,12 +59,12 @@ func BenchmarkWriteActiveUsers(b *testing.B) {
 // as the direct upstream hands them on.
 func BenchmarkWriteActiveUserViews(b *testing.B) {
 	rows := benchRows(benchListSize)
-	views := make([]sqlapi.ActiveUserView, len(rows))
+	views := make([]vibepass.ActiveUserView, len(rows))
 	for i, u := range rows {
-		views[i] = sqlapi.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
+		views[i] = vibepass.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
 			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences}
 	}
-	benchmarkList(b, func(view func(*sqlapi.ActiveUserView) error, _ func(vibepass.ActiveUser) error) error {
+	benchmarkList(b, func(view func(*vibepass.ActiveUserView) error, _ func(vibepass.ActiveUser) error) error {
 		for i := range views {
 			if err := view(&views[i]); err != nil {
 				return err
@@ -79,7 +78,7 @@ func BenchmarkWriteActiveUserViews(b *testing.B) {
 const benchListSize = 100000
 
 // benchmarkList encodes the list read gives into a body and writes it to a sink, once per op.
-func benchmarkList(b *testing.B, read func(view func(*sqlapi.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
+func benchmarkList(b *testing.B, read func(view func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer reportCPU(b)()
 	for b.Loop() {
 		chunks, free := make(chan listChunk, 2), make(chan []byte, listBuffers)

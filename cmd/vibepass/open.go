@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
@@ -22,7 +21,7 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", config.ModelKeysEnv, err)
 	}
-	store, closeStore, err := openStore(cfg.Upstream, cfg.Config)
+	deps, closeStore, err := openStore(cfg.Upstream, cfg.Config)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -33,7 +32,8 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 		closeStore()
 		return nil, nil, fmt.Errorf("auth: %w", err)
 	}
-	srv = proxy.New(cfg.Config, proxy.Deps{Store: store, Verifier: verifier, APIKeys: keys, Logger: logger})
+	deps.Verifier, deps.APIKeys, deps.Logger = verifier, keys, logger
+	srv = proxy.New(cfg.Config, deps)
 	return srv, func() {
 		verifier.Close()
 		closeStore()
@@ -44,26 +44,26 @@ func openServer(cfg config.Config, logger *slog.Logger) (srv *proxy.Server, rele
 // per proxy, and the model's ticks, summaries and (cached) history, all short.
 const feedPoolConns = 2
 
-// openStore builds the vibepass.Store for the configured upstream and its cleanup.
-// The direct upstream gets a user pool of upstream.pool_max_conns, a model pool of
+// openStore builds the store for the configured upstream, as the server's deps (the
+// store's three parts and what else it can do), and its cleanup. The direct upstream gets a user pool of upstream.pool_max_conns, a model pool of
 // limits.model_streams, so that every stream the server admits has its connection, and a
 // pool of feedPoolConns for the feed's calls, so that no model call slows a user's.
-func openStore(u config.UpstreamConfig, p proxy.Config) (vibepass.Store, func(), error) {
+func openStore(u config.UpstreamConfig, p proxy.Config) (proxy.Deps, func(), error) {
 	switch u.Kind {
 	case config.UpstreamPostgres:
 		store, err := pgstore.Open(u.DBURL, pgstore.Pools{Users: u.PoolMaxConns, Model: int32(p.Limits.ModelStreams), Feed: feedPoolConns})
 		if err != nil {
-			return nil, nil, fmt.Errorf("upstream.db_url: %w", err)
+			return proxy.Deps{}, nil, fmt.Errorf("upstream.db_url: %w", err)
 		}
-		return store, store.Close, nil
+		return proxy.Deps{Passes: store, Presence: store, Readiness: store, Views: store, Pools: store, LivePasses: store}, store.Close, nil
 	case config.UpstreamPostgREST:
 		store, err := rest.New(rest.Options{
 			URL: u.URL, AnonKey: u.AnonKey, ServiceRoleKey: u.ServiceRoleKey, Timeout: p.Timeouts.Upstream,
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("upstream: %w", err)
+			return proxy.Deps{}, nil, fmt.Errorf("upstream: %w", err)
 		}
-		return store, func() {}, nil
+		return proxy.Deps{Passes: store, Presence: store, Readiness: store}, func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("upstream.kind: must be %q or %q", config.UpstreamPostgres, config.UpstreamPostgREST)
+	return proxy.Deps{}, nil, fmt.Errorf("upstream.kind: must be %q or %q", config.UpstreamPostgres, config.UpstreamPostgREST)
 }

@@ -146,8 +146,9 @@ func startServer(t *testing.T, db *localdb.Database) *pageServer {
 	}
 	cfg := proxy.DefaultConfig()
 	cfg.Page.Enabled = true
+	store := storetest.OpenStore(t, db.AuthenticatorURL)
 	srv := proxy.New(cfg, proxy.Deps{
-		Store:    storetest.OpenStore(t, db.AuthenticatorURL),
+		Passes: store, Presence: store, Readiness: store, Views: store,
 		Verifier: verifier,
 		APIKeys:  keys,
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),

@@ -30,7 +30,13 @@ type Store struct {
 	feed  *pgxpool.Pool
 }
 
-var _ vibepass.Store = (*Store)(nil)
+// What the server asks of the direct upstream: all of it.
+var (
+	_ vibepass.Store            = (*Store)(nil)
+	_ vibepass.ActiveUserViewer = (*Store)(nil)
+	_ vibepass.PoolReporter     = (*Store)(nil)
+	_ vibepass.PassCounter      = (*Store)(nil)
+)
 
 // Pools sizes a Store's three pools, in connections.
 type Pools struct {
@@ -134,7 +140,7 @@ func (s *Store) ActiveUsers(ctx context.Context, emit func(vibepass.ActiveUser) 
 
 // ActiveUserViews is ActiveUsers handing each row on as a view, valid only until emit
 // returns: the model list's stream encodes it at once, with no vibepass.ActiveUser made.
-func (s *Store) ActiveUserViews(ctx context.Context, emit func(*sqlapi.ActiveUserView) error) error {
+func (s *Store) ActiveUserViews(ctx context.Context, emit func(*vibepass.ActiveUserView) error) error {
 	emitErr, err := sqlapi.ReadActiveUserViews(ctx, s.model, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, emit)
 	return readError(ctx, emitErr, err)
 }
@@ -166,8 +172,15 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // PoolStats returns a snapshot of the "users", "model" and "feed" pools, for the metrics.
-func (s *Store) PoolStats() map[string]*pgxpool.Stat {
-	return map[string]*pgxpool.Stat{"users": s.users.Stat(), "model": s.model.Stat(), "feed": s.feed.Stat()}
+func (s *Store) PoolStats() map[string]vibepass.PoolStats {
+	return map[string]vibepass.PoolStats{"users": poolStats(s.users), "model": poolStats(s.model), "feed": poolStats(s.feed)}
+}
+
+// poolStats is pool's snapshot as the domain reports it.
+func poolStats(pool *pgxpool.Pool) vibepass.PoolStats {
+	st := pool.Stat()
+	return vibepass.PoolStats{InUse: st.AcquiredConns(), Idle: st.IdleConns(), Max: st.MaxConns(),
+		Waits: st.EmptyAcquireCount(), WaitTime: st.EmptyAcquireWaitTime()}
 }
 
 // LivePasses counts the live passes as service_role, on the user pool: the model

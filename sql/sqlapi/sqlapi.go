@@ -128,25 +128,16 @@ func ReadActiveUsers(ctx context.Context, db Batcher, role, claims string, emit 
 	})
 }
 
-// ActiveUserView is one row of ActiveUsersSQL as ReadActiveUserViews hands it on. The
-// text columns are the bytes pgx read, valid only until emit returns, and Preferences
-// is reused from row to row: a row costs no allocation, where a vibepass.ActiveUser
-// costs three and pgx's general decoding (the bare row fetch's) twice the CPU.
-type ActiveUserView struct {
-	UserID, DisplayName    []byte
-	CheckedInAt, ExpiresAt time.Time // in UTC
-	Preferences            []float64
-	IsAnonymous            bool
-}
-
 // ReadActiveUserViews is ReadActiveUsers handing each row on as a view: decoded from the
 // wire values at once when they come in the formats pgx picks by default (text ids and
 // names, binary timestamptz, float8[] and bool), through pgx's own decoding otherwise (another
 // query exec mode, or a value only it knows how to refuse: NULL, infinity, a
-// multi-dimensional array), so both give the same rows and the same errors.
-func ReadActiveUserViews(ctx context.Context, db Batcher, role, claims string, emit func(*ActiveUserView) error) (emitErr, err error) {
+// multi-dimensional array), so both give the same rows and the same errors. A row so
+// decoded costs no allocation, where a vibepass.ActiveUser costs three and pgx's general
+// decoding (the bare row fetch's) twice the CPU.
+func ReadActiveUserViews(ctx context.Context, db Batcher, role, claims string, emit func(*vibepass.ActiveUserView) error) (emitErr, err error) {
 	return readActiveUsers(ctx, db, role, claims, func(rows pgx.Rows) (error, error) {
-		var v ActiveUserView
+		var v vibepass.ActiveUserView
 		var u vibepass.ActiveUser
 		direct := viewFormats(rows.FieldDescriptions())
 		for rows.Next() {
@@ -154,7 +145,7 @@ func ReadActiveUserViews(ctx context.Context, db Batcher, role, claims string, e
 				if err := scanActiveUser(rows, &u); err != nil {
 					return nil, err
 				}
-				v = ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
+				v = vibepass.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
 					CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences, IsAnonymous: u.IsAnonymous}
 			}
 			if err := emit(&v); err != nil {
@@ -225,7 +216,7 @@ func viewFormats(fields []pgconn.FieldDescription) bool {
 
 // decodeView decodes a row in viewFormats into v, or reports false for a value it
 // leaves to pgx.
-func decodeView(raw [][]byte, v *ActiveUserView) bool {
+func decodeView(raw [][]byte, v *vibepass.ActiveUserView) bool {
 	if len(raw) != 6 || raw[0] == nil || raw[1] == nil || len(raw[5]) != 1 || raw[5][0] > 1 {
 		return false
 	}

@@ -107,7 +107,7 @@ func readValues(ctx context.Context, db sqlapi.Batcher) ([]vibepass.ActiveUser, 
 // readViews reads the list with ReadActiveUserViews, copying each view into a value.
 func readViews(ctx context.Context, db sqlapi.Batcher) ([]vibepass.ActiveUser, error) {
 	var rows []vibepass.ActiveUser
-	_, err := sqlapi.ReadActiveUserViews(ctx, db, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, func(v *sqlapi.ActiveUserView) error {
+	_, err := sqlapi.ReadActiveUserViews(ctx, db, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, func(v *vibepass.ActiveUserView) error {
 		rows = append(rows, vibepass.ActiveUser{UserID: string(v.UserID), DisplayName: string(v.DisplayName),
 			CheckedInAt: v.CheckedInAt, ExpiresAt: v.ExpiresAt, Preferences: slices.Clone(v.Preferences)})
 		return nil
