@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/metrics"
 )
 
 // feedSlots admits event streams: at most feed.subscribers in all and
@@ -15,12 +16,6 @@ type feedSlots struct {
 	openByKey map[[8]byte]int
 	onFull    func(limiter string)
 }
-
-// The limiters a refused stream counts against in vibepass_rate_limit_rejections_total.
-const (
-	limiterFeed    = "feed_subscribers"
-	limiterFeedKey = "feed_key_subscribers"
-)
 
 // errFeedBusy answers an event stream beyond feed.subscribers.
 var errFeedBusy = &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: "Too many event streams open, try again shortly", Reason: vibepass.RFEEDBUSY}
@@ -40,10 +35,10 @@ func (f *feedSlots) acquire(key [8]byte) (release func(), err error) {
 	defer f.mu.Unlock()
 	switch {
 	case f.open >= f.max:
-		f.onFull(limiterFeed)
+		f.onFull(metrics.LimiterFeed)
 		return nil, errFeedBusy
 	case f.openByKey[key] >= f.perKey:
-		f.onFull(limiterFeedKey)
+		f.onFull(metrics.LimiterFeedKey)
 		return nil, errFeedKeyBusy
 	}
 	f.open++

@@ -34,7 +34,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 
 // logRequest writes the access log line of a request answered since start.
 func (s *Server) logRequest(c *fiber.Ctx, start time.Time) {
-	s.metrics.observeRequest(c, start)
+	s.observeRequest(c, start)
 	attrs := []slog.Attr{
 		slog.String("method", c.Method()),
 		slog.String("path", c.Path()),

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/metrics"
 )
 
 // rateWindow is the length of every rate-limit window.
@@ -47,9 +48,9 @@ type fixedWindow[K comparable] struct {
 // newFixedWindow returns a limiter called name (letters and underscores: it is
 // written as a quoted string) in the RateLimit header fields and in the rejections
 // metric of m.
-func newFixedWindow[K comparable](m *metrics, name string, limit, maxKeys int, clock vibepass.Clock) *fixedWindow[K] {
+func newFixedWindow[K comparable](m *metrics.Metrics, name string, limit, maxKeys int, clock vibepass.Clock) *fixedWindow[K] {
 	return &fixedWindow[K]{
-		limit: limit, maxKeys: maxKeys, clock: clock, rejected: m.rejections.WithLabelValues(name),
+		limit: limit, maxKeys: maxKeys, clock: clock, rejected: m.Rejections(name),
 		item:      `"` + name + `"`,
 		limitText: strconv.Itoa(limit),
 		policy:    `"` + name + `";q=` + strconv.Itoa(limit) + ";w=" + strconv.Itoa(int(rateWindow/time.Second)),

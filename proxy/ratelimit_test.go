@@ -4,13 +4,15 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/vibepass/vibepass/proxy/metrics"
 )
 
 // TestFixedWindow checks counting, the reset time, that a new window forgets every
 // key (so memory holds one window's keys), and the cap on keys.
 func TestFixedWindow(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 50, 0, time.UTC)
-	l := newFixedWindow[string](newMetrics(), "test", 2, 3, func() time.Time { return now })
+	l := newFixedWindow[string](metrics.New(), "test", 2, 3, func() time.Time { return now })
 	take := func(key string, wantRemaining int, wantOK bool) {
 		t.Helper()
 		remaining, reset, ok := l.take(key)

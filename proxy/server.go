@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/metrics"
 	"github.com/vibepass/vibepass/proxy/page"
 )
 
@@ -27,6 +28,9 @@ type TokenVerifier interface {
 	// Ready reports whether tokens can be verified now (an EUNAVAILABLE error while
 	// the JWKS has not been fetched yet); /readyz asks it.
 	Ready() error
+	// What /metrics shows of the verifier.
+	metrics.JWKSReporter
+	metrics.TokenCacheReporter
 }
 
 // KeyChecker checks a presented model API key (auth.APIKeys implements it).
@@ -72,8 +76,8 @@ type Server struct {
 	users     *fixedWindow[string]
 	modelKeys *fixedWindow[[8]byte]
 	failures  *fixedWindow[netip.Addr]
-	// metrics are this server's own; see metrics.go.
-	metrics *metrics
+	// metrics are this server's own; see instrument.
+	metrics *metrics.Metrics
 	// modelSlots holds one token per model stream running, up to limits.model_streams:
 	// a stream keeps its store read open until its client has read the whole list.
 	modelSlots chan struct{}
@@ -99,15 +103,10 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, modelSlots: make(chan struct{}, cfg.Limits.ModelStreams)}
 	// cfg is validated; if an entry were bad anyway, nil trusts no proxy (fail closed).
 	s.trusted, _ = ParseTrustedProxies(cfg.ClientIP.TrustedProxies)
-	s.metrics = newMetrics()
-	s.collectFromDeps()
-	s.deps.Passes, s.deps.Presence, s.deps.Readiness = s.metrics.passes(deps.Passes), s.metrics.presence(deps.Presence), s.metrics.readiness(deps.Readiness)
-	if deps.Views != nil {
-		s.deps.Views = s.metrics.views(deps.Views)
-	}
-	s.users = newFixedWindow[string](s.metrics, "user", cfg.RateLimit.UserPerMinute, 0, deps.Clock)
-	s.modelKeys = newFixedWindow[[8]byte](s.metrics, "model_key", cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
-	s.failures = newFixedWindow[netip.Addr](s.metrics, "failed_auth", cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
+	s.instrument(deps)
+	s.users = newFixedWindow[string](s.metrics, metrics.LimiterUser, cfg.RateLimit.UserPerMinute, 0, deps.Clock)
+	s.modelKeys = newFixedWindow[[8]byte](s.metrics, metrics.LimiterModelKey, cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
+	s.failures = newFixedWindow[netip.Addr](s.metrics, metrics.LimiterFailedAuth, cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if cfg.Feed.Poll <= 0 {
 		cfg.Feed.Poll = defaultFeed.Poll
@@ -126,7 +125,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	cfg.Feed.SubscribersPerKey = min(cfg.Feed.SubscribersPerKey, cfg.Feed.Subscribers)
 	s.feedSlots = &feedSlots{max: cfg.Feed.Subscribers, perKey: cfg.Feed.SubscribersPerKey, openByKey: map[[8]byte]int{},
-		onFull: func(limiter string) { s.metrics.rejections.WithLabelValues(limiter).Inc() }}
+		onFull: func(limiter string) { s.metrics.Rejections(limiter).Inc() }}
 	s.cfg.Feed = cfg.Feed
 	s.feed = newHub(s.deps.Presence, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
 	s.feedDone = make(chan struct{})

@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/metrics"
 )
 
 // listChunkSize is how many bytes of encoded rows travel together from the store
@@ -188,7 +189,7 @@ func (s *Server) activeUsers(c *fiber.Ctx) error {
 	select {
 	case s.modelSlots <- struct{}{}: // given back by readActiveUsers once the read is over
 	default:
-		s.metrics.rejections.WithLabelValues("model_streams").Inc()
+		s.metrics.Rejections(metrics.LimiterModelStreams).Inc()
 		c.Set(fiber.HeaderRetryAfter, modelBusyRetryAfter)
 		return errModelBusy
 	}
