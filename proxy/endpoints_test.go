@@ -257,19 +257,6 @@ func wantKeys(t *testing.T, v any, want ...string) {
 	}
 }
 
-func TestCheckinMessage(t *testing.T) {
-	for minutes, want := range map[int]string{
-		60:  "1-hour vibe pass activated",
-		30:  "30-minute vibe pass activated",
-		120: "2-hour vibe pass activated",
-		90:  "90-minute vibe pass activated",
-	} {
-		if got := proxy.CheckinMessage(minutes); got != want {
-			t.Errorf("CheckinMessage(%d) = %q, want %q", minutes, got, want)
-		}
-	}
-}
-
 // TestModelListStampedByTheClock checks that the model list's timestamp comes from
 // Deps.Clock, the one clock the server reads.
 func TestModelListStampedByTheClock(t *testing.T) {

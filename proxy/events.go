@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/apijson"
 )
 
 // errBadCursor answers a cursor that is not one this API gave out.
@@ -47,11 +48,11 @@ func etagMatches(header, etag string) bool {
 
 // summaryResponse is GET /api/model/summary's answer.
 type summaryResponse struct {
-	Success   bool      `json:"success"`
-	Timestamp timestamp `json:"timestamp"`
-	Count     int64     `json:"count"`
-	Mean      []float64 `json:"mean"`
-	Cursor    string    `json:"cursor"`
+	Success   bool              `json:"success"`
+	Timestamp apijson.Timestamp `json:"timestamp"`
+	Count     int64             `json:"count"`
+	Mean      []float64         `json:"mean"`
+	Cursor    string            `json:"cursor"`
 }
 
 // summary handles GET /api/model/summary: the count and mean preferences of the
@@ -60,7 +61,7 @@ type summaryResponse struct {
 func (s *Server) summary(c *fiber.Ctx) error {
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
-	stamp := timestamp(s.deps.Clock())
+	stamp := apijson.Timestamp(s.deps.Clock())
 	if _, err := s.deps.Presence.PresenceTick(ctx); err != nil {
 		return err
 	}
@@ -73,15 +74,15 @@ func (s *Server) summary(c *fiber.Ctx) error {
 
 // historyResponse is GET /api/model/history's answer.
 type historyResponse struct {
-	Success   bool           `json:"success"`
-	Timestamp timestamp      `json:"timestamp"`
-	Minutes   []historyPoint `json:"minutes"`
+	Success   bool              `json:"success"`
+	Timestamp apijson.Timestamp `json:"timestamp"`
+	Minutes   []historyPoint    `json:"minutes"`
 }
 
 // historyPoint is how many were present at one moment.
 type historyPoint struct {
-	At    timestamp `json:"at"`
-	Count int64     `json:"count"`
+	At    apijson.Timestamp `json:"at"`
+	Count int64             `json:"count"`
 }
 
 // historyCache keeps the history's points for the minute they were computed in: the query
@@ -114,7 +115,7 @@ func (h *historyCache) get(ctx context.Context, minute time.Time, compute func(c
 // a minute (the last point is when it was computed).
 func (s *Server) history(c *fiber.Ctx) error {
 	now := s.deps.Clock()
-	stamp := timestamp(now)
+	stamp := apijson.Timestamp(now)
 	ctx, cancel := s.upstreamContext(c)
 	defer cancel()
 	points, err := s.historyCache.get(ctx, now.Truncate(time.Minute), s.deps.Presence.PresenceHistory)
@@ -123,7 +124,7 @@ func (s *Server) history(c *fiber.Ctx) error {
 	}
 	minutes := make([]historyPoint, len(points))
 	for i, p := range points {
-		minutes[i] = historyPoint{At: timestamp(p.At), Count: p.Count}
+		minutes[i] = historyPoint{At: apijson.Timestamp(p.At), Count: p.Count}
 	}
 	return c.JSON(historyResponse{Success: true, Timestamp: stamp, Minutes: minutes})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/apijson"
 )
 
 // FeedPage is how many changes one poll hands every follower at once (one store call;
@@ -251,17 +252,5 @@ func appendChangeEvent(b []byte, c vibepass.Change) []byte {
 	b = append(b, "\nevent: "...)
 	b = append(b, c.Kind...)
 	b = append(b, "\ndata: "...)
-	if c.User != nil {
-		var err error
-		if b, err = appendActiveUser(b, *c.User); err != nil {
-			b = append(b, "null"...) // the CHECK keeps preferences finite: never happens
-		}
-	} else {
-		b = append(b, `{"user_id":`...)
-		b = appendJSONString(b, c.UserID)
-		b = append(b, `,"at":"`...)
-		b = appendTimestamp(b, c.At)
-		b = append(b, `"}`...)
-	}
-	return append(b, "\n\n"...)
+	return append(apijson.AppendChange(b, c), "\n\n"...)
 }

@@ -3,19 +3,15 @@ package proxy
 import (
 	"context"
 	"errors"
-	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/apijson"
 )
 
-// Messages fixed by the spec.
-const (
-	msgNoSession  = "No active session"
-	msgCheckedOut = "Checked out successfully"
-)
+// msgCheckedOut is the spec's message for a checkout that ended a pass.
+const msgCheckedOut = "Checked out successfully"
 
 type messageResponse struct {
 	Success bool   `json:"success"`
@@ -30,7 +26,7 @@ func (s *Server) checkin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, appendCheckin(make([]byte, 0, responseCap), in))
+	return sendJSON(c, apijson.AppendCheckin(make([]byte, 0, apijson.ResponseCap), in))
 }
 
 // session handles GET /api/session: the caller's live pass, if any.
@@ -41,7 +37,7 @@ func (s *Server) session(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, appendSession(make([]byte, 0, responseCap), pass))
+	return sendJSON(c, apijson.AppendSession(make([]byte, 0, apijson.ResponseCap), pass))
 }
 
 // checkout handles POST /api/checkout. It is idempotent: with no live pass it still
@@ -54,59 +50,16 @@ func (s *Server) checkout(c *fiber.Ctx) error {
 		return err
 	}
 	if !out.Ended {
-		return c.JSON(messageResponse{Success: true, Message: msgNoSession})
+		return c.JSON(messageResponse{Success: true, Message: apijson.NoSession})
 	}
 	return c.JSON(messageResponse{Success: true, Message: msgCheckedOut})
 }
-
-// responseCap is room for a check-in or status answer (about 170 bytes).
-const responseCap = 256
 
 // sendJSON answers with body, JSON already, as c.JSON would with what it encodes.
 func sendJSON(c *fiber.Ctx, body []byte) error {
 	c.Response().SetBodyRaw(body)
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
 	return nil
-}
-
-// appendCheckin appends the check-in answer for in. Like appendActiveUser, it writes
-// byte for byte what encoding/json writes for the spec's shape (tested), without its
-// reflection: the user endpoints answer thousands of times a second.
-func appendCheckin(b []byte, in vibepass.Checkin) []byte {
-	b = append(b, `{"success":true,"message":`...)
-	// The database decides the length, so the message names the one it gave.
-	b = appendJSONString(b, CheckinMessage(in.ExpiresInMinutes))
-	b = append(b, `,"data":{"session_id":`...)
-	b = appendJSONString(b, in.SessionID)
-	b = appendTimeMember(b, "expires_at", in.ExpiresAt)
-	return appendMinutesMember(b, "expires_in_minutes", in.ExpiresInMinutes)
-}
-
-// appendSession appends the session status answer for pass (nil: no live pass), as
-// appendCheckin does.
-func appendSession(b []byte, pass *vibepass.Pass) []byte {
-	if pass == nil {
-		b = append(b, `{"success":true,"active":false,"message":`...)
-		return append(appendJSONString(b, msgNoSession), '}')
-	}
-	b = append(b, `{"success":true,"active":true,"data":{"session_id":`...)
-	b = appendJSONString(b, pass.SessionID)
-	b = appendTimeMember(b, "checked_in_at", pass.CheckedInAt)
-	b = appendTimeMember(b, "expires_at", pass.ExpiresAt)
-	return appendMinutesMember(b, "minutes_remaining", pass.MinutesRemaining)
-}
-
-// appendTimeMember appends `,"name":"<t>"`, t as the API shows times.
-func appendTimeMember(b []byte, name string, t time.Time) []byte {
-	b = append(append(append(b, `,"`...), name...), `":"`...)
-	return append(appendTimestamp(b, t), '"')
-}
-
-// appendMinutesMember appends the answer's last member, `,"name":<minutes>`, and closes
-// its data object and the answer.
-func appendMinutesMember(b []byte, name string, minutes int) []byte {
-	b = append(append(append(b, `,"`...), name...), `":`...)
-	return append(strconv.AppendInt(b, int64(minutes), 10), "}}"...)
 }
 
 // healthz answers while the process serves.

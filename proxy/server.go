@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
@@ -163,15 +162,6 @@ func (s *Server) App() *fiber.App { return s.app }
 // their store read is over.
 func (s *Server) ModelStreams() int { return len(s.modelSlots) }
 
-// CheckinMessage names the pass length the way the spec does: "1-hour vibe pass
-// activated" for 60 minutes, "2-hour ..." for whole hours, "30-minute ..." otherwise.
-func CheckinMessage(minutes int) string {
-	if minutes%60 == 0 {
-		return fmt.Sprintf("%d-hour vibe pass activated", minutes/60)
-	}
-	return fmt.Sprintf("%d-minute vibe pass activated", minutes)
-}
-
 // routes installs the middleware chain and the endpoints.
 func (s *Server) routes() {
 	app := s.app
@@ -266,28 +256,4 @@ func (s *Server) Run(ctx context.Context, ln net.Listener, ready func(addr strin
 // upstreamContext bounds one store call by timeouts.upstream.
 func (s *Server) upstreamContext(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.UserContext(), s.cfg.Timeouts.Upstream)
-}
-
-// timestamp is a time that encodes as ISO 8601 UTC with whole seconds, like the spec.
-type timestamp time.Time
-
-// MarshalText implements encoding.TextMarshaler (cheaper for encoding/json than
-// MarshalJSON, whose output it re-validates).
-func (t timestamp) MarshalText() ([]byte, error) {
-	return appendTimestamp(nil, time.Time(t)), nil
-}
-
-// appendTimestamp appends t as the API shows times: ISO 8601 UTC, whole seconds. The
-// years 1 to 9999 are written here from Date and Clock, at a third of AppendFormat's
-// cost (a list of 100k rows has 200k times); AppendFormat writes any other.
-func appendTimestamp(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 1 || year > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05Z")
-	}
-	h, m, s := t.Clock()
-	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
-	b = append(b, byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T')
-	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10), 'Z')
 }

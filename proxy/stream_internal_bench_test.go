@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/apijson"
 )
 
 // benchRows returns n rows shaped like the bench's: canonical ids, short names, and
@@ -34,7 +35,7 @@ func BenchmarkAppendActiveUser(b *testing.B) {
 	defer reportCPU(b)()
 	for b.Loop() {
 		var err error
-		if buf, err = appendActiveUser(buf[:0], rows[i%len(rows)]); err != nil {
+		if buf, err = apijson.AppendActiveUser(buf[:0], rows[i%len(rows)]); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -1,4 +1,4 @@
-package proxy
+package apijson
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func (f refFloat) MarshalJSON() ([]byte, error) {
 }
 
 // refRow is the spec's row object for encoding/json, timestamps formatted by the time
-// package's RFC 3339 layout rather than the proxy's appendTimestamp.
+// package's RFC 3339 layout rather than AppendTimestamp.
 type refRow struct {
 	UserID      string     `json:"user_id"`
 	DisplayName string     `json:"display_name"`
@@ -46,7 +46,7 @@ type refRow struct {
 // (a "." or an exponent), and none longer than longestPreference.
 // The seeds run as an ordinary test; a longer run:
 //
-//	go test ./proxy -run '^$' -fuzz FuzzAppendActiveUser -fuzztime 60s
+//	go test ./apijson -run '^$' -fuzz FuzzAppendActiveUser -fuzztime 60s
 func FuzzAppendActiveUser(f *testing.F) {
 	f.Add("00000000-0000-4000-8000-000000000001", "MusicFan", int64(1762696800), int64(1762700400), uint32(123456789), int16(60),
 		0.5, 0.8, 0.2, 1.0, 0.0)
@@ -75,14 +75,14 @@ func FuzzAppendActiveUser(f *testing.F) {
 			ref.Preferences = append(ref.Preferences, refFloat(p))
 		}
 
-		got, err := appendActiveUser(nil, u)
+		got, err := AppendActiveUser(nil, u)
 		want, wantErr := json.Marshal(ref)
 		if (err != nil) != (wantErr != nil) {
 			t.Fatalf("appendActiveUser error %v, encoding/json error %v", err, wantErr)
 		}
 		view := vibepass.ActiveUserView{UserID: []byte(u.UserID), DisplayName: []byte(u.DisplayName),
 			CheckedInAt: u.CheckedInAt, ExpiresAt: u.ExpiresAt, Preferences: u.Preferences, IsAnonymous: u.IsAnonymous}
-		if fromView, viewErr := appendActiveUserView(nil, &view); !bytes.Equal(fromView, got) || (viewErr != nil) != (err != nil) {
+		if fromView, viewErr := AppendActiveUserView(nil, &view); !bytes.Equal(fromView, got) || (viewErr != nil) != (err != nil) {
 			t.Fatalf("the row from a view differs:\n got %s (%v)\nwant %s (%v)", fromView, viewErr, got, err)
 		}
 		if err != nil {
@@ -151,7 +151,7 @@ func TestShortDecimalsMatchEncodingJSON(t *testing.T) {
 	}
 }
 
-// TestTimestampsOutsideYears1To9999 checks the times appendTimestamp leaves to the time
+// TestTimestampsOutsideYears1To9999 checks the times AppendTimestamp leaves to the time
 // package, and the edges of those it writes itself.
 func TestTimestampsOutsideYears1To9999(t *testing.T) {
 	for _, at := range []time.Time{
@@ -161,7 +161,7 @@ func TestTimestampsOutsideYears1To9999(t *testing.T) {
 		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(294276, 12, 31, 23, 59, 59, 0, time.UTC),
 	} {
 		want := at.UTC().Format("2006-01-02T15:04:05Z")
-		if got := appendTimestamp(nil, at); string(got) != want {
+		if got := AppendTimestamp(nil, at); string(got) != want {
 			t.Errorf("%v is written %s, want %s", at, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package proxy
+package apijson
 
 import (
 	"encoding/json"
@@ -49,18 +49,18 @@ func TestActiveUserRowMatchesEncodingJSON(t *testing.T) {
 			UserID: "00000000-0000-4000-8000-000000000001", DisplayName: name,
 			CheckedInAt: at, ExpiresAt: at.Add(time.Hour), Preferences: []float64{0.5, 0.8, 0.2, 0.9, 0.1},
 		}
-		got, err := appendActiveUser(nil, u)
+		got, err := AppendActiveUser(nil, u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := json.Marshal(struct {
 			UserID      string    `json:"user_id"`
 			DisplayName string    `json:"display_name"`
-			CheckedInAt timestamp `json:"checked_in_at"`
-			ExpiresAt   timestamp `json:"expires_at"`
+			CheckedInAt Timestamp `json:"checked_in_at"`
+			ExpiresAt   Timestamp `json:"expires_at"`
 			Preferences []float64 `json:"preferences"`
 			IsAnonymous bool      `json:"is_anonymous"`
-		}{u.UserID, u.DisplayName, timestamp(u.CheckedInAt), timestamp(u.ExpiresAt), u.Preferences, u.IsAnonymous})
+		}{u.UserID, u.DisplayName, Timestamp(u.CheckedInAt), Timestamp(u.ExpiresAt), u.Preferences, u.IsAnonymous})
 		if string(got) != string(want) {
 			t.Errorf("display name %q:\n got %s\nwant %s", name, got, want)
 		}
