@@ -1,35 +1,22 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/vibepass/vibepass/presence"
+)
 
 // Config is what the HTTP server needs to know. cmd/vibepass/config reads it from
 // config.toml's [cors], [timeouts], [rate_limit], [limits], [page], [client_ip] and
 // [feed] sections (the toml tags name the keys) and validates it before New sees it.
 type Config struct {
-	CORS      CORSConfig      `toml:"cors"`
-	Timeouts  TimeoutsConfig  `toml:"timeouts"`
-	RateLimit RateLimitConfig `toml:"rate_limit"`
-	Limits    LimitsConfig    `toml:"limits"`
-	Page      PageConfig      `toml:"page"`
-	ClientIP  ClientIPConfig  `toml:"client_ip"`
-	Feed      FeedConfig      `toml:"feed"`
-}
-
-// FeedConfig tunes the presence feed (/api/model/events), config.toml's [feed]. Zero
-// fields take the defaults of DefaultConfig.
-type FeedConfig struct {
-	// Poll is how often the proxy asks the database for changes while anyone follows.
-	Poll time.Duration `toml:"poll"`
-	// Heartbeat is how often an idle stream gets a comment line, so proxies keep it open.
-	Heartbeat time.Duration `toml:"heartbeat"`
-	// Buffer is how many events a subscriber may fall behind before it is dropped.
-	Buffer int `toml:"buffer"`
-	// Subscribers is how many event streams may be open at once; one more gets 503
-	// with Retry-After. Each holds a connection and up to Buffer events of memory.
-	Subscribers int `toml:"subscribers"`
-	// SubscribersPerKey is how many of them one model key may hold; one more gets 503
-	// with Retry-After, so that one key cannot take every slot.
-	SubscribersPerKey int `toml:"subscribers_per_key"`
+	CORS      CORSConfig          `toml:"cors"`
+	Timeouts  TimeoutsConfig      `toml:"timeouts"`
+	RateLimit RateLimitConfig     `toml:"rate_limit"`
+	Limits    LimitsConfig        `toml:"limits"`
+	Page      PageConfig          `toml:"page"`
+	ClientIP  ClientIPConfig      `toml:"client_ip"`
+	Feed      presence.FeedConfig `toml:"feed"`
 }
 
 // CORSConfig lists the browser origins allowed to call the API.
@@ -100,7 +87,7 @@ type ClientIPConfig struct {
 // second; a heartbeat every 15 s outlasts common proxies' 30-60 s idle timeouts; 4,096
 // events (about 1 MB) of backlog ride out a burst without holding memory unbounded;
 // 1,000 streams are the issue's measured goal (under 50 MB of proxy RSS when idle).
-var defaultFeed = FeedConfig{Poll: 500 * time.Millisecond, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000, SubscribersPerKey: 100}
+var defaultFeed = presence.FeedConfig{Poll: 500 * time.Millisecond, Heartbeat: 15 * time.Second, Buffer: 4096, Subscribers: 1000, SubscribersPerKey: 100}
 
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/presence"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/pgstore"
 	"github.com/vibepass/vibepass/proxy/storetest"
@@ -385,7 +386,7 @@ func TestFeedCapsStreamsPerKey(t *testing.T) {
 func TestFeedFreesTheSlotOfADroppedFollower(t *testing.T) {
 	ts := startServer(t, upstreamPostgres, nil, func(c *proxy.Config) {
 		c.Feed.Poll = 100 * time.Millisecond
-		c.Feed.Subscribers, c.Feed.Buffer = 1, proxy.FeedPage
+		c.Feed.Subscribers, c.Feed.Buffer = 1, presence.FeedPage
 		c.Timeouts.Write = 2 * time.Minute
 	})
 	neverRead(t, ts.URL, "/api/model/events")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/vibepass/vibepass/presence"
 	"github.com/vibepass/vibepass/proxy/metrics"
 )
 
@@ -13,13 +14,13 @@ import (
 // replace them in s.deps), and what is read at scrape time (the streams, and what the
 // upstream and the verifier can report).
 func (s *Server) instrument(deps Deps) {
-	m := metrics.New()
+	m := metrics.New(limiterUser, limiterModelKey, limiterFailedAuth, presence.LimiterListStreams, presence.LimiterFeed, presence.LimiterFeedKey)
 	s.metrics = m
 	s.deps.Passes, s.deps.Presence, s.deps.Readiness = m.Passes(deps.Passes), m.Presence(deps.Presence), m.Readiness(deps.Readiness)
 	if deps.Views != nil {
 		s.deps.Views = m.Views(deps.Views)
 	}
-	m.Streams(s.ModelStreams, func() int { return s.feed.subscribers() })
+	m.Streams(s.ModelStreams, func() int { return s.presence.Subscribers() })
 	if deps.Pools != nil {
 		m.Pools(deps.Pools)
 	}

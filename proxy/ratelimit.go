@@ -13,6 +13,13 @@ import (
 	"github.com/vibepass/vibepass/proxy/metrics"
 )
 
+// The rate limits, as the RateLimit headers and vibepass_rate_limit_rejections_total name them.
+const (
+	limiterUser       = "user"        // rate_limit.user_per_minute
+	limiterModelKey   = "model_key"   // rate_limit.model_key_per_minute
+	limiterFailedAuth = "failed_auth" // rate_limit.failed_auth_per_minute
+)
+
 // rateWindow is the length of every rate-limit window.
 const rateWindow = time.Minute
 

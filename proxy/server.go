@@ -9,13 +9,13 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/presence"
 	"github.com/vibepass/vibepass/proxy/metrics"
 	"github.com/vibepass/vibepass/proxy/page"
 )
@@ -65,10 +65,6 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 	app  *fiber.App
-	// streams is the parent of every model stream's store read; Shutdown cancels it
-	// once the grace period is over, so no read outlives the server.
-	streams     context.Context
-	stopStreams context.CancelFunc
 	// trusted is client_ip.trusted_proxies, parsed.
 	trusted []netip.Prefix
 	// The rate limits: per user, per model key, and failed authentications per IP.
@@ -77,18 +73,8 @@ type Server struct {
 	failures  *fixedWindow[netip.Addr]
 	// metrics are this server's own; see instrument.
 	metrics *metrics.Metrics
-	// modelSlots holds one token per model stream running, up to limits.model_streams:
-	// a stream keeps its store read open until its client has read the whole list.
-	modelSlots chan struct{}
-	// feedSlots admits event streams: feed.subscribers in all, feed.subscribers_per_key per model key.
-	feedSlots *feedSlots
-	// feed fans the presence feed out to the event streams; feedDone closes when a
-	// shutdown starts, ending them at once (clients resume elsewhere).
-	feed      *hub
-	feedDone  chan struct{}
-	closeFeed func()
-	// history keeps /api/model/history's answer for the minute it was computed in.
-	historyCache historyCache
+	// presence serves the model's endpoints: the list, the feed, the summary and the history.
+	presence *presence.Service
 }
 
 // New builds the server and its routes over a validated cfg; it does not listen yet.
@@ -99,14 +85,13 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Clock == nil {
 		deps.Clock = vibepass.SystemClock
 	}
-	s := &Server{cfg: cfg, deps: deps, log: deps.Logger, modelSlots: make(chan struct{}, cfg.Limits.ModelStreams)}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger}
 	// cfg is validated; if an entry were bad anyway, nil trusts no proxy (fail closed).
 	s.trusted, _ = ParseTrustedProxies(cfg.ClientIP.TrustedProxies)
 	s.instrument(deps)
-	s.users = newFixedWindow[string](s.metrics, metrics.LimiterUser, cfg.RateLimit.UserPerMinute, 0, deps.Clock)
-	s.modelKeys = newFixedWindow[[8]byte](s.metrics, metrics.LimiterModelKey, cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
-	s.failures = newFixedWindow[netip.Addr](s.metrics, metrics.LimiterFailedAuth, cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
-	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	s.users = newFixedWindow[string](s.metrics, limiterUser, cfg.RateLimit.UserPerMinute, 0, deps.Clock)
+	s.modelKeys = newFixedWindow[[8]byte](s.metrics, limiterModelKey, cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
+	s.failures = newFixedWindow[netip.Addr](s.metrics, limiterFailedAuth, cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
 	if cfg.Feed.Poll <= 0 {
 		cfg.Feed.Poll = defaultFeed.Poll
 	}
@@ -123,12 +108,11 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Feed.SubscribersPerKey = defaultFeed.SubscribersPerKey
 	}
 	cfg.Feed.SubscribersPerKey = min(cfg.Feed.SubscribersPerKey, cfg.Feed.Subscribers)
-	s.feedSlots = &feedSlots{max: cfg.Feed.Subscribers, perKey: cfg.Feed.SubscribersPerKey, openByKey: map[[8]byte]int{},
-		onFull: func(limiter string) { s.metrics.Rejections(limiter).Inc() }}
 	s.cfg.Feed = cfg.Feed
-	s.feed = newHub(s.deps.Presence, deps.Logger, cfg.Feed, cfg.Timeouts.Upstream)
-	s.feedDone = make(chan struct{})
-	s.closeFeed = sync.OnceFunc(func() { close(s.feedDone) })
+	s.presence = presence.New(s.deps.Presence, s.deps.Views, presence.Options{
+		Feed: cfg.Feed, ListStreams: cfg.Limits.ModelStreams, Upstream: cfg.Timeouts.Upstream, Write: cfg.Timeouts.Write,
+		Clock: deps.Clock, Logger: deps.Logger,
+	})
 	s.app = fiber.New(fiber.Config{
 		// Strings from the ctx are copies, so nothing kept (limiter keys, the caller's
 		// token) points into fasthttp's reused buffers.
@@ -160,7 +144,7 @@ func (s *Server) App() *fiber.App { return s.app }
 
 // ModelStreams returns how many model streams hold a slot now: from admission until
 // their store read is over.
-func (s *Server) ModelStreams() int { return len(s.modelSlots) }
+func (s *Server) ModelStreams() int { return s.presence.ListStreams() }
 
 // routes installs the middleware chain and the endpoints.
 func (s *Server) routes() {
@@ -216,8 +200,8 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 // their connections, and their store reads would otherwise run on until
 // timeouts.write, holding database connections that closing the pool waits for.
 func (s *Server) Shutdown(ctx context.Context) error {
-	defer s.stopStreams()
-	s.closeFeed()
+	defer s.presence.CancelReads()
+	s.presence.EndFollowers()
 	return s.app.ShutdownWithContext(ctx)
 }
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/internal/benchcpu"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -31,7 +31,7 @@ func BenchmarkActiveUsersResponse(b *testing.B) {
 			var cpu time.Duration
 			reads := 0
 			for b.Loop() {
-				start := proxy.ProcessCPU(b)
+				start := benchcpu.Process(b)
 				req, err := http.NewRequest(http.MethodGet, ts.URL+"/api/model/active-users", nil)
 				if err != nil {
 					b.Fatal(err)
@@ -47,7 +47,7 @@ func BenchmarkActiveUsersResponse(b *testing.B) {
 				if err != nil || resp.StatusCode != http.StatusOK || n < benchListRows*100/5 {
 					b.Fatalf("status %d, %d bytes, %v", resp.StatusCode, n, err)
 				}
-				cpu += proxy.ProcessCPU(b) - start
+				cpu += benchcpu.Process(b) - start
 				reads++
 			}
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(reads), "cpu-ms/op")

@@ -41,22 +41,6 @@ const livePassesTTL = 5 * time.Second
 // making a series per path.
 const RouteOther = "other"
 
-// The limiters a refusal counts against in vibepass_rate_limit_rejections_total.
-const (
-	// LimiterUser: rate_limit.user_per_minute (429).
-	LimiterUser = "user"
-	// LimiterModelKey: rate_limit.model_key_per_minute (429).
-	LimiterModelKey = "model_key"
-	// LimiterFailedAuth: rate_limit.failed_auth_per_minute (429).
-	LimiterFailedAuth = "failed_auth"
-	// LimiterModelStreams: limits.model_streams (503).
-	LimiterModelStreams = "model_streams"
-	// LimiterFeed: feed.subscribers (503).
-	LimiterFeed = "feed_subscribers"
-	// LimiterFeedKey: feed.subscribers_per_key (503).
-	LimiterFeedKey = "feed_key_subscribers"
-)
-
 // Metrics are one server's metrics, on a registry of their own: servers in one process
 // (tests run many) never share or collide.
 type Metrics struct {
@@ -68,8 +52,9 @@ type Metrics struct {
 	rejections      *prometheus.CounterVec
 }
 
-// New registers the server's metrics and the Go runtime and process collectors.
-func New() *Metrics {
+// New registers the server's metrics and the Go runtime and process collectors. limiters
+// name every limit whose refusals Rejections counts.
+func New(limiters ...string) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -99,7 +84,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.latency, m.upstreamLatency, m.upstreamErrors, m.rejections,
 	)
-	for _, l := range []string{LimiterUser, LimiterModelKey, LimiterFailedAuth, LimiterModelStreams, LimiterFeed, LimiterFeedKey} {
+	for _, l := range limiters {
 		m.rejections.WithLabelValues(l) // present at 0 from the start, so rate() sees the first one
 	}
 	return m

@@ -21,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/presence"
 	"github.com/vibepass/vibepass/proxy"
 	"github.com/vibepass/vibepass/proxy/auth"
 )
@@ -411,14 +412,14 @@ func (c *Config) Validate() error {
 
 // validateFeed bounds [feed]: a poll is a database query per proxy, and the buffer
 // and subscriber cap are the feed's memory and connections.
-func validateFeed(f proxy.FeedConfig) error {
+func validateFeed(f presence.FeedConfig) error {
 	switch {
 	case f.Poll < 100*time.Millisecond || f.Poll > time.Minute:
 		return errors.New(`feed.poll: must be between "100ms" and "1m"`)
 	case f.Heartbeat < time.Second || f.Heartbeat > 5*time.Minute:
 		return errors.New(`feed.heartbeat: must be between "1s" and "5m"`)
-	case f.Buffer < proxy.FeedPage || f.Buffer > 1<<20:
-		return fmt.Errorf("feed.buffer: must be between %d (one poll's page of changes, which a follower gets at once) and 1048576", proxy.FeedPage)
+	case f.Buffer < presence.FeedPage || f.Buffer > 1<<20:
+		return fmt.Errorf("feed.buffer: must be between %d (one poll's page of changes, which a follower gets at once) and 1048576", presence.FeedPage)
 	case f.Subscribers < 1 || f.Subscribers > 100000:
 		return errors.New("feed.subscribers: must be between 1 and 100000")
 	case f.SubscribersPerKey < 1 || f.SubscribersPerKey > 100000:

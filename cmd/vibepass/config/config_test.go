@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
-	"github.com/vibepass/vibepass/proxy"
+	"github.com/vibepass/vibepass/presence"
 )
 
 // rootConfigEnv is what `supabase status -o env` would give the root config.toml,
@@ -109,7 +109,7 @@ func TestLoadConfigFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (proxy.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 1000, Subscribers: 3, SubscribersPerKey: 100}); cfg.Feed != want {
+	if want := (presence.FeedConfig{Poll: 250 * time.Millisecond, Heartbeat: 20 * time.Second, Buffer: 1000, Subscribers: 3, SubscribersPerKey: 100}); cfg.Feed != want {
 		t.Errorf("feed = %+v, want %+v", cfg.Feed, want)
 	}
 }

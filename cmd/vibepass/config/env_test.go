@@ -9,6 +9,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vibepass/vibepass/cmd/vibepass/config"
+	"github.com/vibepass/vibepass/presence"
 	"github.com/vibepass/vibepass/proxy"
 )
 
@@ -86,7 +87,7 @@ func TestEnvironmentSetsEveryKey(t *testing.T) {
 	want.RateLimit = proxy.RateLimitConfig{UserPerMinute: 30, FailedAuthPerMinute: 40, ModelKeyPerMinute: 50}
 	want.Limits = proxy.LimitsConfig{BodyBytes: 2048, HeaderBytes: 65536, ModelStreams: 4}
 	want.Page = proxy.PageConfig{Enabled: true}
-	want.Feed = proxy.FeedConfig{Poll: 2 * time.Second, Heartbeat: 30 * time.Second, Buffer: 1024, Subscribers: 500, SubscribersPerKey: 50}
+	want.Feed = presence.FeedConfig{Poll: 2 * time.Second, Heartbeat: 30 * time.Second, Buffer: 1024, Subscribers: 500, SubscribersPerKey: 50}
 	want.ClientIP = proxy.ClientIPConfig{Header: "X-Forwarded-For", TrustedProxies: []string{"10.0.0.0/8", "192.168.0.0/16"}}
 	want.ModelAPIKeys = []string{"new-model-key-7f3a9c", "old-model-key-2b8e4d"}
 	if !reflect.DeepEqual(cfg, want) {

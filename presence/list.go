@@ -1,4 +1,4 @@
-package proxy
+package presence
 
 import (
 	"bytes"
@@ -9,12 +9,41 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
-
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/apijson"
-	"github.com/vibepass/vibepass/proxy/metrics"
 )
+
+// OpenList starts reading the model list, as of the feed's cursor (Head's), and returns
+// its body, {"success":true,"timestamp":...,"data":[rows...],"count":N,"cursor":...},
+// gzipped when gz is set, once the store has produced its first rows (or finished): so a
+// database that is down still gets a proper error answer. The rows stream as they
+// arrive, so the list is never held in memory; log receives how the stream ended. At
+// most ListStreams lists stream at once: a client that reads slowly keeps its stream,
+// and its store read, for up to Write, so more are refused at once with a *Busy rather
+// than queued.
+func (s *Service) OpenList(cursor int64, gz bool, log *slog.Logger) (*ListBody, error) {
+	select {
+	case s.listSlots <- struct{}{}: // given back by readList once the read is over
+	default:
+		return nil, errListBusy
+	}
+	// The read may outlive the request's handler: it ends when the stream does, at the
+	// write timeout, which caps the response anyway, or when CancelReads is called.
+	ctx, cancel := context.WithTimeout(s.reads, s.opts.Write)
+	chunks := make(chan listChunk, 2)
+	free := make(chan []byte, listBuffers)
+	go s.readList(ctx, chunks, free, s.opts.Clock(), cursor)
+	first, err := awaitFirstChunk(chunks, s.opts.Upstream)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	body := &ListBody{first: &first, chunks: chunks, free: free, cancel: cancel, log: log}
+	if gz {
+		body.gz, _ = gzip.NewWriterLevel(&body.zipped, gzip.BestSpeed) // the level is valid: no error
+	}
+	return body, nil
+}
 
 // listChunkSize is how many bytes of encoded rows travel together from the store
 // reader to the response body, and so the size of each write to the client: fasthttp
@@ -29,77 +58,6 @@ const listBuffers = 4
 // errStreamCut reports rows that stopped before the store finished (timeout or cancel).
 var errStreamCut = errors.New("active users stream cut before the store finished")
 
-// errModelBusy answers a model request while limits.model_streams streams run.
-var errModelBusy = &vibepass.Error{Code: vibepass.EUNAVAILABLE, Message: "Too many model reads at once, try again shortly", Reason: vibepass.RMODELBUSY}
-
-// modelBusyRetryAfter is the Retry-After of errModelBusy, in seconds: a client that
-// keeps up reads 100k rows in under half a second (docs/performance.md).
-const modelBusyRetryAfter = "1"
-
-// activeUsers handles GET /api/model/active-users. It streams
-// {"success":true,"timestamp":...,"data":[rows...],"count":N} as rows arrive, so
-// the list is never held in memory. The status is committed only once the store has
-// produced its first rows (or finished), so a database that is down still gets a
-// proper error response; an error after that cuts the body short, which leaves
-// invalid JSON (and a broken gzip stream) that no client can take for a full list.
-// At most limits.model_streams run at once: a client that reads slowly keeps its
-// stream, and its store read, for up to timeouts.write, so more are refused at once
-// with 503 and Retry-After rather than queued.
-func (s *Server) activeUsers(c *fiber.Ctx) error {
-	// The head first: passes that ran out get logged, so the ETag moves with them, and a
-	// 304 costs the database a few rows instead of the list.
-	tickCtx, cancelTick := s.upstreamContext(c)
-	head, err := s.deps.Presence.PresenceTick(tickCtx)
-	cancelTick()
-	if err != nil {
-		return err
-	}
-	etag := feedETag(head.Cursor)
-	c.Set(fiber.HeaderETag, etag)
-	c.Set(fiber.HeaderCacheControl, "private, no-cache") // a client's own cache may keep it, and must ask with the ETag
-	if match := c.Get(fiber.HeaderIfNoneMatch); match != "" && etagMatches(match, etag) {
-		return c.SendStatus(fiber.StatusNotModified)
-	}
-	select {
-	case s.modelSlots <- struct{}{}: // given back by readActiveUsers once the read is over
-	default:
-		s.metrics.Rejections(metrics.LimiterModelStreams).Inc()
-		c.Set(fiber.HeaderRetryAfter, modelBusyRetryAfter)
-		return errModelBusy
-	}
-	// The read may outlive this handler: it ends when the stream does, at the write
-	// timeout, which caps the response anyway, or when a shutdown's grace period ends.
-	ctx, cancel := context.WithTimeout(s.streams, s.cfg.Timeouts.Write)
-	chunks := make(chan listChunk, 2)
-	free := make(chan []byte, listBuffers)
-	go s.readActiveUsers(ctx, chunks, free, s.deps.Clock(), head.Cursor)
-
-	first, err := awaitFirstChunk(chunks, s.cfg.Timeouts.Upstream)
-	if err != nil {
-		cancel()
-		return err
-	}
-
-	// AcceptsEncodings takes a missing header as "anything": gzip only when asked for.
-	gz := c.Get(fiber.HeaderAcceptEncoding) != "" && c.AcceptsEncodings("gzip") == "gzip"
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	c.Vary(fiber.HeaderAcceptEncoding)
-	if gz {
-		c.Set(fiber.HeaderContentEncoding, "gzip")
-	}
-	if c.Method() == fiber.MethodHead { // headers only: a body stream would leak onto the connection
-		cancel()
-		return nil
-	}
-	body := &listBody{first: &first, chunks: chunks, free: free, cancel: cancel,
-		log: s.log.With("request_id", requestID(c))} // the ctx must not be touched in the body
-	if gz {
-		body.gz, _ = gzip.NewWriterLevel(&body.zipped, gzip.BestSpeed) // the level is valid: no error
-	}
-	c.Context().SetBodyStream(body, -1)
-	return nil
-}
-
 // listChunk is one hand-off from the store reader to the response body: the encoded
 // rows (the head before the first, the tail after the last), how many rows were
 // encoded so far, and whether this is the end. The last one carries the read's error.
@@ -110,16 +68,16 @@ type listChunk struct {
 	err  error
 }
 
-// readActiveUsers runs the store's read into out, as encodeList. It stops when ctx
-// ends, so an abandoned stream frees its database connection, and then gives back the
-// stream's slot.
-func (s *Server) readActiveUsers(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64) {
-	defer func() { <-s.modelSlots }()
+// readList runs the store's read into out, as encodeList: as views when the store can
+// hand them on, else as values. It stops when ctx ends, so an abandoned stream frees its
+// database connection, and then gives back the stream's slot.
+func (s *Service) readList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64) {
+	defer func() { <-s.listSlots }()
 	encodeList(ctx, out, free, stamp, cursor, func(view func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error {
-		if s.deps.Views != nil {
-			return s.deps.Views.ActiveUserViews(ctx, view)
+		if s.views != nil {
+			return s.views.ActiveUserViews(ctx, view)
 		}
-		return s.deps.Presence.ActiveUsers(ctx, value)
+		return s.store.ActiveUsers(ctx, value)
 	})
 }
 
@@ -188,7 +146,7 @@ func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, s
 		return added(err)
 	})
 	if err == nil {
-		buf = apijson.AppendListTail(buf, count, formatCursor(cursor))
+		buf = apijson.AppendListTail(buf, count, FormatCursor(cursor))
 	}
 	_ = send(listChunk{data: buf, rows: count, end: true, err: err}) // fails only when ctx ended: the reader is gone
 }
@@ -211,14 +169,14 @@ func awaitFirstChunk(chunks <-chan listChunk, timeout time.Duration) (listChunk,
 	}
 }
 
-// listBody is the list's response body as fasthttp reads it: the chunks of
-// readActiveUsers, gzipped when gz is set. fasthttp calls its WriteTo, which hands it
-// each chunk in one write (its stream writer's pipe cut them into 4 KB chunks, each
-// one HTTP chunk and a system call); Read serves any other reader. An error after the
-// first chunk cuts the body short, which leaves invalid JSON (and a broken gzip
-// stream) that no client can take for a full list. Close, which fasthttp calls once
-// the response is done with, ends the store's read if it still runs.
-type listBody struct {
+// ListBody is the list's response body: the chunks of readList, gzipped when gz is set.
+// fasthttp calls its WriteTo, which hands it each chunk in one write (its stream
+// writer's pipe cut them into 4 KB chunks, each one HTTP chunk and a system call); Read
+// serves any other reader. An error after the first chunk cuts the body short, which
+// leaves invalid JSON (and a broken gzip stream) that no client can take for a full
+// list. Close, which fasthttp calls once the response is done with, ends the store's
+// read if it still runs.
+type ListBody struct {
 	first  *listChunk // not yet taken
 	chunks <-chan listChunk
 	free   chan<- []byte // buffers written, for the reader to fill again (room for all)
@@ -235,7 +193,7 @@ type listBody struct {
 
 // next returns the body's next bytes, valid until the next call, or io.EOF after the
 // last. A failure is logged once, here, and returned from then on.
-func (b *listBody) next() ([]byte, error) {
+func (b *ListBody) next() ([]byte, error) {
 	if b.sent != nil {
 		b.free <- b.sent
 		b.sent = nil
@@ -275,14 +233,14 @@ func (b *listBody) next() ([]byte, error) {
 }
 
 // fail logs err as the end of the stream and returns it.
-func (b *listBody) fail(err error) error {
+func (b *ListBody) fail(err error) error {
 	b.err = err
 	b.log.Error("active users stream failed", "rows_sent", b.rows, "error", err.Error())
 	return err
 }
 
 // WriteTo writes the rest of the body to w, one write per chunk.
-func (b *listBody) WriteTo(w io.Writer) (int64, error) {
+func (b *ListBody) WriteTo(w io.Writer) (int64, error) {
 	var n int64
 	p := b.unread
 	b.unread = nil
@@ -304,10 +262,10 @@ func (b *listBody) WriteTo(w io.Writer) (int64, error) {
 }
 
 // SupportsBodyWriteTo tells fasthttp that WriteTo writes what Read would read.
-func (b *listBody) SupportsBodyWriteTo() bool { return true }
+func (b *ListBody) SupportsBodyWriteTo() bool { return true }
 
 // Read reads the body.
-func (b *listBody) Read(p []byte) (int, error) {
+func (b *ListBody) Read(p []byte) (int, error) {
 	for len(b.unread) == 0 {
 		var err error
 		if b.unread, err = b.next(); err != nil {
@@ -320,7 +278,7 @@ func (b *listBody) Read(p []byte) (int, error) {
 }
 
 // Close ends the store's read, if it still runs.
-func (b *listBody) Close() error {
+func (b *ListBody) Close() error {
 	b.cancel()
 	return nil
 }

@@ -1,15 +1,15 @@
-package proxy
+package presence
 
 import (
 	"context"
 	"io"
 	"log/slog"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/apijson"
+	"github.com/vibepass/vibepass/internal/benchcpu"
 )
 
 // benchRows returns n rows shaped like the bench's: canonical ids, short names, and
@@ -32,7 +32,7 @@ func BenchmarkAppendActiveUser(b *testing.B) {
 	rows := benchRows(1000)
 	var buf []byte
 	i := 0
-	defer reportCPU(b)()
+	defer benchcpu.PerOp(b)()
 	for b.Loop() {
 		var err error
 		if buf, err = apijson.AppendActiveUser(buf[:0], rows[i%len(rows)]); err != nil {
@@ -80,7 +80,7 @@ const benchListSize = 100000
 
 // benchmarkList encodes the list read gives into a body and writes it to a sink, once per op.
 func benchmarkList(b *testing.B, read func(view func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
-	defer reportCPU(b)()
+	defer benchcpu.PerOp(b)()
 	for b.Loop() {
 		chunks, free := make(chan listChunk, 2), make(chan []byte, listBuffers)
 		go encodeList(context.Background(), chunks, free, time.Now(), 1, read)
@@ -88,28 +88,9 @@ func benchmarkList(b *testing.B, read func(view func(*vibepass.ActiveUserView) e
 		if err != nil {
 			b.Fatal(err)
 		}
-		body := &listBody{first: &first, chunks: chunks, free: free, cancel: func() {}, log: slog.New(slog.DiscardHandler)}
+		body := &ListBody{first: &first, chunks: chunks, free: free, cancel: func() {}, log: slog.New(slog.DiscardHandler)}
 		if _, err := body.WriteTo(io.Discard); err != nil || body.rows != benchListSize {
 			b.Fatalf("%d rows, %v", body.rows, err)
 		}
-	}
-}
-
-// ProcessCPU returns the user and system CPU time this process has used.
-func ProcessCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU starts counting this process's CPU time; the function it returns reports it
-// per op as cpu-ns/op, the figure to compare on a machine other work shares (wall
-// time there measures the neighbours too).
-func reportCPU(b *testing.B) func() {
-	start := ProcessCPU(b)
-	return func() {
-		b.ReportMetric(float64(ProcessCPU(b)-start)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package presence
 
 import (
 	"context"
@@ -10,11 +10,6 @@ import (
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/apijson"
 )
-
-// FeedPage is how many changes one poll hands every follower at once (one store call;
-// PostgREST may cap it lower). A follower's feed.buffer below it would be dropped by a
-// burst however fast it reads, so configuration refuses one.
-const FeedPage = 1000
 
 // frame is one change encoded as an SSE event, with the cursor it leaves the reader at.
 type frame struct {
