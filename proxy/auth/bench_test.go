@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/vibepass/vibepass/internal/benchcpu"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
@@ -44,6 +46,7 @@ func runVerify(b *testing.B, v *Verifier, tokens []string) {
 		}
 	}
 	b.ReportAllocs()
+	defer benchcpu.PerOp(b)()
 	i := 0
 	for b.Loop() {
 		if _, err := v.Verify(ctx, tokens[i%len(tokens)]); err != nil {

@@ -2,11 +2,13 @@ package auth
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"strings"
+	"io"
+	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // errDuplicateKey reports a token that JSON readers could read differently: Postgres's
@@ -22,115 +24,70 @@ type member struct {
 	key, value []byte
 }
 
+// readOptions read JSON as encoding/json and Postgres accept it, and no more: invalid
+// UTF-8 is taken (as encoding/json does, comparing names with it replaced by U+FFFD;
+// Postgres refuses it outright), and a name twice in one object is refused, which
+// jsontext does by default (RFC 7493), comparing names unescaped.
+var readOptions = jsontext.AllowInvalidUTF8(true)
+
+// objectReader is a decoder and the buffer it reads a document from in place, reused
+// from readers: a decoder keeps the names of every object it is inside.
+type objectReader struct {
+	dec jsontext.Decoder
+	in  bytes.Buffer
+}
+
+var readers = sync.Pool{New: func() any { return new(objectReader) }}
+
+// release forgets the document, which a pooled reader must not keep alive, and puts r back.
+func (r *objectReader) release() {
+	r.in = bytes.Buffer{}
+	r.dec.Reset(&r.in)
+	readers.Put(r)
+}
+
 // objectMembers returns the members of the JSON object data, pointing into data, and
-// fails with errDuplicateKey when any object in it, at any depth, names a key twice
-// (compared unescaped, as every reader compares them). It walks the bytes itself:
-// encoding/json's token stream or a map costs a hundred allocations or more for a
-// Supabase token, and this runs on every request.
+// fails with errDuplicateKey when any object in it, at any depth, names a key twice.
 func objectMembers(data []byte) ([]member, error) {
-	if !json.Valid(data) {
+	r := readers.Get().(*objectReader)
+	defer r.release()
+	r.in = *bytes.NewBuffer(data) // read in place: the decoder parses a bytes.Buffer's bytes directly
+	dec := &r.dec
+	dec.Reset(&r.in, readOptions)
+	members := make([]member, 0, shortKeyNames)
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, readError(err, data)
+	}
+	for dec.PeekKind() == '"' {
+		start := dec.InputOffset()
+		if _, err := dec.ReadValue(); err != nil { // the name
+			return nil, readError(err, data)
+		}
+		key := unquoteKey(bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n,"))
+		start = dec.InputOffset()
+		if _, err := dec.ReadValue(); err != nil {
+			return nil, readError(err, data)
+		}
+		value := bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n:")
+		members = append(members, member{key: key, value: value})
+	}
+	if _, err := dec.ReadToken(); err != nil { // }
+		return nil, readError(err, data)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, errNotObject
 	}
-	s := keyScanner{data: data, members: make([]member, 0, shortKeyNames)}
-	s.skipSpace()
-	if s.data[s.pos] != '{' {
-		return nil, errNotObject
-	}
-	err := s.value()
-	return s.members, err
+	return members, nil
 }
 
-// keyScanner walks a document known to be valid JSON.
-type keyScanner struct {
-	data    []byte
-	pos     int
-	depth   int      // of objects around pos
-	members []member // of the outermost object
-}
-
-func (s *keyScanner) skipSpace() {
-	for s.pos < len(s.data) && strings.IndexByte(" \t\r\n", s.data[s.pos]) >= 0 {
-		s.pos++
+// readError is why data is refused: errDuplicateKey for a name twice in an object of a
+// document that is valid JSON otherwise, errNotObject for anything else. The decoder
+// stops at the first duplicate, so the rest of the document is checked here.
+func readError(err error, data []byte) error {
+	if errors.Is(err, jsontext.ErrDuplicateName) && jsontext.Value(data).IsValid(readOptions, jsontext.AllowDuplicateNames(true)) {
+		return errDuplicateKey
 	}
-}
-
-// value passes over one value, checking every object in it.
-func (s *keyScanner) value() error {
-	s.skipSpace()
-	switch s.data[s.pos] {
-	case '{':
-		return s.object()
-	case '[':
-		s.pos++
-		for {
-			s.skipSpace()
-			if s.data[s.pos] == ']' {
-				s.pos++
-				return nil
-			}
-			if err := s.value(); err != nil {
-				return err
-			}
-			s.skipSpace()
-			if s.data[s.pos] == ',' {
-				s.pos++
-			}
-		}
-	case '"':
-		s.str()
-	default: // a number, true, false or null
-		for s.pos < len(s.data) && strings.IndexByte(",]} \t\r\n", s.data[s.pos]) < 0 {
-			s.pos++
-		}
-	}
-	return nil
-}
-
-// object passes over one object, failing on a key it has seen in it before.
-func (s *keyScanner) object() error {
-	s.pos++ // {
-	s.depth++
-	var seen keyNames
-	for {
-		s.skipSpace()
-		if s.data[s.pos] == '}' {
-			s.pos++
-			s.depth--
-			return nil
-		}
-		key := unquoteKey(s.str())
-		if !seen.add(key) {
-			return errDuplicateKey
-		}
-		s.skipSpace()
-		s.pos++ // :
-		s.skipSpace()
-		start := s.pos
-		if err := s.value(); err != nil {
-			return err
-		}
-		if s.depth == 1 {
-			s.members = append(s.members, member{key: key, value: s.data[start:s.pos]})
-		}
-		s.skipSpace()
-		if s.data[s.pos] == ',' {
-			s.pos++
-		}
-	}
-}
-
-// str passes over a string and returns it as written, quotes included.
-func (s *keyScanner) str() []byte {
-	start := s.pos
-	s.pos++ // "
-	for s.data[s.pos] != '"' {
-		if s.data[s.pos] == '\\' {
-			s.pos++ // the escaped byte cannot end the string
-		}
-		s.pos++
-	}
-	s.pos++
-	return s.data[start:s.pos]
+	return errNotObject
 }
 
 // unquoteKey returns a quoted key as readers see it: escapes resolved, and invalid
@@ -139,9 +96,8 @@ func unquoteKey(quoted []byte) []byte {
 	if isPlainString(quoted) {
 		return quoted[1 : len(quoted)-1]
 	}
-	var key string
-	_ = json.Unmarshal(quoted, &key) // a valid JSON string always decodes
-	return []byte(key)
+	key, _ := jsontext.AppendUnquote(nil, quoted) // valid: the decoder read it; invalid UTF-8 is replaced
+	return key
 }
 
 // keyNames holds the keys of one object: a short list, then a map once it is long, so a

@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/internal/benchcpu"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 )
 
@@ -107,6 +108,27 @@ func TestVerifyOnlyWithSigningKeys(t *testing.T) {
 	for _, kid := range []string{good.kid, ""} {
 		if _, err := v.Verify(ctx, signWith(t, good.method, good.key, kid, userClaims(t, nil))); err != nil {
 			t.Fatalf("token of the signing key (kid %q): %v", kid, err)
+		}
+	}
+}
+
+// BenchmarkReadClaims reports the cost of reading a Supabase user token's payload as
+// Verify does on a cache miss: every object checked for duplicate names, the top-level
+// names for case variants, and the claims Verify uses decoded.
+func BenchmarkReadClaims(b *testing.B) {
+	payload, err := json.Marshal(userClaims(b, func(c jwt.MapClaims) {
+		c["user_metadata"] = map[string]any{"display_name": "Ada", "avatar_url": "https://example.com/a.png", "email_verified": true,
+			"preferences": []float64{0.5, 0.25, 0.1, 0.9, 0.7}}
+	}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	defer benchcpu.PerOp(b)()
+	for b.Loop() {
+		var c tokenClaims
+		if err := c.UnmarshalJSON(payload); err != nil || c.Subject != testSub {
+			b.Fatalf("%v: %+v", err, c)
 		}
 	}
 }
