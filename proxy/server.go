@@ -92,23 +92,6 @@ func New(cfg Config, deps Deps) *Server {
 	s.users = newFixedWindow[string](s.metrics, limiterUser, cfg.RateLimit.UserPerMinute, 0, deps.Clock)
 	s.modelKeys = newFixedWindow[[8]byte](s.metrics, limiterModelKey, cfg.RateLimit.ModelKeyPerMinute, 0, deps.Clock)
 	s.failures = newFixedWindow[netip.Addr](s.metrics, limiterFailedAuth, cfg.RateLimit.FailedAuthPerMinute, maxFailingClients, deps.Clock)
-	if cfg.Feed.Poll <= 0 {
-		cfg.Feed.Poll = defaultFeed.Poll
-	}
-	if cfg.Feed.Heartbeat <= 0 {
-		cfg.Feed.Heartbeat = defaultFeed.Heartbeat
-	}
-	if cfg.Feed.Buffer <= 0 {
-		cfg.Feed.Buffer = defaultFeed.Buffer
-	}
-	if cfg.Feed.Subscribers <= 0 {
-		cfg.Feed.Subscribers = defaultFeed.Subscribers
-	}
-	if cfg.Feed.SubscribersPerKey <= 0 {
-		cfg.Feed.SubscribersPerKey = defaultFeed.SubscribersPerKey
-	}
-	cfg.Feed.SubscribersPerKey = min(cfg.Feed.SubscribersPerKey, cfg.Feed.Subscribers)
-	s.cfg.Feed = cfg.Feed
 	s.presence = presence.New(s.deps.Presence, s.deps.Views, presence.Options{
 		Feed: cfg.Feed, ListStreams: cfg.Limits.ModelStreams, Upstream: cfg.Timeouts.Upstream, Write: cfg.Timeouts.Write,
 		Clock: deps.Clock, Logger: deps.Logger,

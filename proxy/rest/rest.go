@@ -38,7 +38,6 @@ package rest
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +51,7 @@ import (
 	postgrest "github.com/supabase-community/postgrest-go"
 
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/rest/apikey"
 	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
@@ -71,12 +71,6 @@ const (
 // pageSize is how many rows a model-list page asks for: Supabase's default
 // db-max-rows. A lower cap only cuts pages shorter, which the walk sees and goes on from.
 const pageSize = 1000
-
-// The prefixes of Supabase's current API keys, which are not JWTs.
-const (
-	publishablePrefix = "sb_publishable_"
-	secretPrefix      = "sb_secret_"
-)
 
 // maxServiceBody caps what a presence call reads: a page of changes is at most
 // PostgREST's max_rows rows of a few hundred bytes.
@@ -145,7 +139,7 @@ func New(o Options) (*Store, error) {
 		return nil, err
 	}
 	serviceBearer := o.ServiceRoleKey
-	if strings.HasPrefix(o.ServiceRoleKey, secretPrefix) {
+	if strings.HasPrefix(o.ServiceRoleKey, apikey.SecretPrefix) {
 		serviceBearer = ""
 	}
 	defaultTransport := http.DefaultTransport.(*http.Transport).Clone()
@@ -206,33 +200,13 @@ func (s *Store) Checkout(ctx context.Context, c vibepass.Caller) (vibepass.Check
 // checkKeys refuses keys given in each other's place, which would either fail every
 // model read or hand user calls the service role. The errors never repeat a key.
 func checkKeys(anonKey, serviceKey string) error {
-	if strings.HasPrefix(anonKey, secretPrefix) || legacyRole(anonKey) == "service_role" {
+	if strings.HasPrefix(anonKey, apikey.SecretPrefix) || apikey.LegacyRole(anonKey) == vibepass.RoleServiceRole {
 		return errors.New("rest: the anon key is a service-role (secret) key; it belongs in the service-role key, and the anon key is the publishable or legacy anon key")
 	}
-	if strings.HasPrefix(serviceKey, publishablePrefix) || legacyRole(serviceKey) == "anon" {
+	if strings.HasPrefix(serviceKey, apikey.PublishablePrefix) || apikey.LegacyRole(serviceKey) == "anon" {
 		return errors.New("rest: the service-role key is an anon (publishable) key; the model read needs the secret or legacy service_role key")
 	}
 	return nil
-}
-
-// legacyRole returns the role claim of a legacy JWT-shaped API key, read without
-// verifying it (only PostgREST can), or "" when key is not one.
-func legacyRole(key string) string {
-	parts := strings.Split(key, ".")
-	if len(parts) != 3 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Role string `json:"role"`
-	}
-	if json.Unmarshal(payload, &claims) != nil {
-		return ""
-	}
-	return claims.Role
 }
 
 // Ping reports whether PostgREST and the database behind it answer, accept both keys,

@@ -14,6 +14,7 @@ import (
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/rest"
+	"github.com/vibepass/vibepass/proxy/rest/apikey"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb"
@@ -145,7 +146,7 @@ func TestSendsOnlyKnownFunctionsWithTheRightKeys(t *testing.T) {
 			}
 			anonKey, serviceKey := k.anon(u.postgrest), k.serviceRole(u.postgrest)
 			serviceBearer := "Bearer " + serviceKey
-			if strings.HasPrefix(serviceKey, resttest.SecretPrefix) {
+			if strings.HasPrefix(serviceKey, apikey.SecretPrefix) {
 				serviceBearer = ""
 			}
 			type sent struct{ path, apikey, bearer string }

@@ -12,6 +12,7 @@ import (
 	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
 	"github.com/vibepass/vibepass/proxy/rest"
+	"github.com/vibepass/vibepass/proxy/rest/apikey"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -40,8 +41,8 @@ func TestReadinessTellsTheTruth(t *testing.T) {
 		{"both keys right (current)", srv.PublishableKey, srv.SecretKey},
 		{"another project's anon key", foreignAnon, srv.ServiceRoleKey},
 		{"another project's service_role key", srv.AnonKey, foreignService},
-		{"a revoked publishable key", resttest.PublishablePrefix + "revoked", srv.SecretKey},
-		{"a revoked secret key", srv.PublishableKey, resttest.SecretPrefix + "revoked"},
+		{"a revoked publishable key", apikey.PublishablePrefix + "revoked", srv.SecretKey},
+		{"a revoked secret key", srv.PublishableKey, apikey.SecretPrefix + "revoked"},
 	}
 	for i, c := range cases {
 		store, err := rest.New(rest.Options{URL: srv.URL, AnonKey: c.anon, ServiceRoleKey: c.service})
@@ -76,9 +77,9 @@ func TestNewRefusesKeysInEachOthersPlace(t *testing.T) {
 	anon, _ := resttest.RoleKey(secret, "anon")
 	service, _ := resttest.RoleKey(secret, "service_role")
 	cases := []struct{ name, anon, service string }{
-		{"secret key as the anon key", resttest.SecretPrefix + "abc123", resttest.SecretPrefix + "def456"},
+		{"secret key as the anon key", apikey.SecretPrefix + "abc123", apikey.SecretPrefix + "def456"},
 		{"service_role JWT as the anon key", service, service},
-		{"publishable key as the service-role key", resttest.PublishablePrefix + "abc123", resttest.PublishablePrefix + "def456"},
+		{"publishable key as the service-role key", apikey.PublishablePrefix + "abc123", apikey.PublishablePrefix + "def456"},
 		{"anon JWT as the service-role key", anon, anon},
 	}
 	for _, c := range cases {
@@ -87,7 +88,7 @@ func TestNewRefusesKeysInEachOthersPlace(t *testing.T) {
 			t.Errorf("%s: New error = %v, want a refusal that does not repeat the key", c.name, err)
 		}
 	}
-	for _, pair := range [][2]string{{anon, service}, {resttest.PublishablePrefix + "a", resttest.SecretPrefix + "b"}, {anon, resttest.SecretPrefix + "b"}} {
+	for _, pair := range [][2]string{{anon, service}, {apikey.PublishablePrefix + "a", apikey.SecretPrefix + "b"}, {anon, apikey.SecretPrefix + "b"}} {
 		if _, err := rest.New(rest.Options{URL: "http://127.0.0.1:54321", AnonKey: pair[0], ServiceRoleKey: pair[1]}); err != nil {
 			t.Errorf("keys in their places refused: %v", err)
 		}

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vibepass/vibepass/proxy/rest/apikey"
 	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
@@ -49,12 +50,6 @@ const clockSkew = 30 * time.Second
 // DefaultMaxRows is Supabase's db-max-rows (hosted: Settings → API → Max rows; the
 // CLI: [api] max_rows), what the stand-in cuts set results at unless told otherwise.
 const DefaultMaxRows = 1000
-
-// Key prefixes of Supabase's API keys that are not JWTs.
-const (
-	PublishablePrefix = "sb_publishable_"
-	SecretPrefix      = "sb_secret_"
-)
 
 // RoleKey returns an API key for role (anon or service_role) signed with secret: an
 // HS256 JWT shaped like the keys `supabase status` shows for the local stack.
@@ -135,7 +130,7 @@ func StartWith(dbURL string, jwtSecret []byte, o Options) (*Server, error) {
 		return nil, fmt.Errorf("resttest: %w", err)
 	}
 	s := &Server{secret: jwtSecret, jwks: jwks, maxRows: o.MaxRows, noAnonRole: o.NoAnonRole, pool: pool,
-		PublishableKey: PublishablePrefix + rand.Text(), SecretKey: SecretPrefix + rand.Text()}
+		PublishableKey: apikey.PublishablePrefix + rand.Text(), SecretKey: apikey.SecretPrefix + rand.Text()}
 	if s.AnonKey, err = RoleKey(jwtSecret, "anon"); err != nil {
 		pool.Close()
 		return nil, err

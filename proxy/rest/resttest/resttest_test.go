@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vibepass/vibepass/proxy/auth/devtoken"
+	"github.com/vibepass/vibepass/proxy/rest/apikey"
 	"github.com/vibepass/vibepass/proxy/rest/resttest"
 	"github.com/vibepass/vibepass/proxy/storetest"
 	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
@@ -188,7 +189,7 @@ func TestPostgRESTBehaviour(t *testing.T) {
 	})
 	t.Run("CurrentKeys", func(t *testing.T) {
 		publishable, secret := srv.PublishableKey, srv.SecretKey
-		if !strings.HasPrefix(publishable, resttest.PublishablePrefix) || !strings.HasPrefix(secret, resttest.SecretPrefix) {
+		if !strings.HasPrefix(publishable, apikey.PublishablePrefix) || !strings.HasPrefix(secret, apikey.SecretPrefix) {
 			t.Fatalf("keys %.16q %.12q are not of Supabase's current form", publishable, secret)
 		}
 		role := func(a answer) string {
@@ -210,7 +211,7 @@ func TestPostgRESTBehaviour(t *testing.T) {
 			{"secret where a JWT is expected", map[string]string{"apikey": publishable, "Authorization": "Bearer " + secret}, 401, ""},
 			{"secret as a bearer token alone", map[string]string{"Authorization": "Bearer " + secret}, 401, ""},
 			{"secret from a browser", map[string]string{"apikey": secret, "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"}, 401, ""},
-			{"a made-up secret key", map[string]string{"apikey": resttest.SecretPrefix + "guessed"}, 401, ""},
+			{"a made-up secret key", map[string]string{"apikey": apikey.SecretPrefix + "guessed"}, 401, ""},
 		}
 		for _, c := range cases {
 			if a := send("POST", "/rest/v1/rpc/echo_request", "{}", c.header); a.status != c.status || role(a) != c.role {
