@@ -88,67 +88,91 @@ func (s *Service) readList(ctx context.Context, out chan<- listChunk, free <-cha
 func encodeList(ctx context.Context, out chan<- listChunk, free <-chan []byte, stamp time.Time, cursor int64,
 	read func(view func(*vibepass.ActiveUserView) error, value func(vibepass.ActiveUser) error) error) {
 	defer close(out)
-	send := func(c listChunk) error {
-		select {
-		case out <- c:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	e := &listEncoder{ctx: ctx, out: out, free: free, made: 1, buf: apijson.AppendListHead(newChunkBuffer(), stamp)}
+	err := read(e.view, e.value)
+	if err == nil {
+		e.buf = apijson.AppendListTail(e.buf, e.count, FormatCursor(cursor))
 	}
-	made := 1
-	// spare returns a written buffer, or a new one while fewer than listBuffers exist.
-	spare := func() ([]byte, error) {
-		select {
-		case b := <-free:
-			return b[:0], nil
-		default:
-		}
-		if made < listBuffers {
-			made++
-			return make([]byte, 0, listChunkSize+listChunkSize/8), nil
-		}
-		select {
-		case b := <-free:
-			return b[:0], nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	_ = e.send(listChunk{data: e.buf, rows: e.count, end: true, err: err}) // fails only when ctx ended: the reader is gone
+}
+
+// listEncoder is encodeList's state: the chunk being filled and the buffers in play.
+type listEncoder struct {
+	ctx   context.Context
+	out   chan<- listChunk
+	free  <-chan []byte
+	made  int    // buffers made so far, at most listBuffers
+	buf   []byte // the chunk being filled
+	count int    // rows encoded so far
+}
+
+// newChunkBuffer is room for a chunk and the row that fills it past listChunkSize.
+func newChunkBuffer() []byte { return make([]byte, 0, listChunkSize+listChunkSize/8) }
+
+// view encodes a row the store handed on as a view.
+func (e *listEncoder) view(v *vibepass.ActiveUserView) (err error) {
+	e.comma()
+	e.buf, err = apijson.AppendActiveUserView(e.buf, v)
+	return e.added(err)
+}
+
+// value encodes a row the store handed on as a value.
+func (e *listEncoder) value(u vibepass.ActiveUser) (err error) {
+	e.comma()
+	e.buf, err = apijson.AppendActiveUser(e.buf, u)
+	return e.added(err)
+}
+
+// comma separates the next row from the one before it.
+func (e *listEncoder) comma() {
+	if e.count > 0 {
+		e.buf = append(e.buf, ',')
 	}
-	buf := apijson.AppendListHead(make([]byte, 0, listChunkSize+listChunkSize/8), stamp)
-	count := 0
-	// added ends a row: the chunk goes once it is full.
-	added := func(err error) error {
-		if err != nil {
-			return err
-		}
-		if count++; len(buf) < listChunkSize {
-			return nil
-		}
-		if err := send(listChunk{data: buf, rows: count}); err != nil {
-			return err
-		}
-		buf, err = spare()
+}
+
+// added ends a row encoded with err: the chunk goes once it is full.
+func (e *listEncoder) added(err error) error {
+	if err != nil {
 		return err
 	}
-	comma := func() {
-		if count > 0 {
-			buf = append(buf, ',')
-		}
+	if e.count++; len(e.buf) < listChunkSize {
+		return nil
 	}
-	err := read(func(v *vibepass.ActiveUserView) (err error) {
-		comma()
-		buf, err = apijson.AppendActiveUserView(buf, v)
-		return added(err)
-	}, func(u vibepass.ActiveUser) (err error) {
-		comma()
-		buf, err = apijson.AppendActiveUser(buf, u)
-		return added(err)
-	})
-	if err == nil {
-		buf = apijson.AppendListTail(buf, count, FormatCursor(cursor))
+	if err := e.send(listChunk{data: e.buf, rows: e.count}); err != nil {
+		return err
 	}
-	_ = send(listChunk{data: buf, rows: count, end: true, err: err}) // fails only when ctx ended: the reader is gone
+	e.buf, err = e.spare()
+	return err
+}
+
+// send hands c to the response body, unless ctx ends first.
+func (e *listEncoder) send(c listChunk) error {
+	select {
+	case e.out <- c:
+		return nil
+	case <-e.ctx.Done():
+		return e.ctx.Err()
+	}
+}
+
+// spare returns a written buffer, or a new one while fewer than listBuffers exist, else
+// waits for one to be written.
+func (e *listEncoder) spare() ([]byte, error) {
+	select {
+	case b := <-e.free:
+		return b[:0], nil
+	default:
+	}
+	if e.made < listBuffers {
+		e.made++
+		return newChunkBuffer(), nil
+	}
+	select {
+	case b := <-e.free:
+		return b[:0], nil
+	case <-e.ctx.Done():
+		return nil, e.ctx.Err()
+	}
 }
 
 // awaitFirstChunk waits up to timeout for the store's first rows or its result.

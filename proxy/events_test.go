@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -167,19 +168,30 @@ func TestPresenceFeed(t *testing.T) {
 
 // TestPresenceHistoryEndpoint: GET /api/model/history answers the last hour minute by
 // minute on both upstreams, ending with the number present now, and only with the key.
+// Nothing depends on where in its minute the call falls: the answer is stamped by the
+// test's clock, the minutes are checked against the last point's own minute (the
+// database's now), and each count against the pass's check-in time as the database
+// recorded it.
 func TestPresenceHistoryEndpoint(t *testing.T) {
 	for _, kind := range upstreamKinds {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			ts := startServer(t, kind, nil, nil)
+			clock := &manualClock{now: windowStart}
+			ts := startServer(t, kind, nil, nil, withClock(clock))
 			id := storetest.AddUsers(t, ts.DB.PostgresURL, 1)[0]
 			if r := do(t, "POST", ts.URL+"/api/checkin", nil, bearer(mint(t, id))); r.Status != http.StatusOK {
 				t.Fatalf("checkin: %d %s", r.Status, r.Raw)
 			}
+			var checkedIn time.Time
+			if err := superuser(t, ts.DB.PostgresURL).QueryRow(context.Background(),
+				"select checked_in_at from public.sessions where user_id = $1", id).Scan(&checkedIn); err != nil {
+				t.Fatal(err)
+			}
 			r := do(t, "GET", ts.URL+"/api/model/history", nil, apiKey(modelKey))
 			var body struct {
-				Success bool `json:"success"`
-				Minutes []struct {
+				Success   bool      `json:"success"`
+				Timestamp time.Time `json:"timestamp"`
+				Minutes   []struct {
 					At    time.Time `json:"at"`
 					Count int       `json:"count"`
 				} `json:"minutes"`
@@ -187,11 +199,24 @@ func TestPresenceHistoryEndpoint(t *testing.T) {
 			if err := json.Unmarshal(r.Raw, &body); err != nil || r.Status != http.StatusOK || !body.Success || len(body.Minutes) != 60 {
 				t.Fatalf("history = %d %s, want 60 points", r.Status, r.Raw)
 			}
-			// The first point is the end of the minute 58 minutes before the current one, the
-			// last is now: 58 minutes apart and up to one more, exactly 58 when now falls in
-			// the first second of its minute (times are written in whole seconds).
-			if last := body.Minutes[59]; last.Count != 1 || body.Minutes[0].Count != 0 || last.At.Sub(body.Minutes[0].At) < 58*time.Minute {
-				t.Fatalf("history = %s, want an hour from nobody to the one user checked in", r.Raw)
+			if !body.Timestamp.Equal(windowStart) {
+				t.Errorf("timestamp = %s, want the server's clock, %s", body.Timestamp, windowStart)
+			}
+			// The last point is now; the others end each of the 59 minutes before it, the
+			// first 58 minutes before the one now falls in, and the 59th where it began.
+			last := body.Minutes[59]
+			if last.Count != 1 || last.At.Before(checkedIn.Truncate(time.Second)) {
+				t.Fatalf("history ends with %+v, want the one pass checked in at %s, now: %s", last, checkedIn, r.Raw)
+			}
+			for i, p := range body.Minutes[:59] {
+				want := last.At.Truncate(time.Minute).Add(time.Duration(i-58) * time.Minute)
+				wantCount := 0
+				if !p.At.Before(checkedIn) {
+					wantCount = 1
+				}
+				if !p.At.Equal(want) || p.Count != wantCount {
+					t.Fatalf("point %d = %+v, want %s with %d present: %s", i, p, want, wantCount, r.Raw)
+				}
 			}
 			wantError(t, do(t, "GET", ts.URL+"/api/model/history", nil), http.StatusUnauthorized, "Missing X-API-Key header")
 		})

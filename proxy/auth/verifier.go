@@ -139,24 +139,8 @@ type keySet struct {
 // Configuration mistakes (no key source, short secret, bad URL or one with
 // credentials) fail at once.
 func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
-	if len(opts.HS256Secret) == 0 && opts.JWKSURL == "" {
-		return nil, errors.New("auth: configure an HS256 secret, a JWKS URL, or both")
-	}
-	if len(opts.HS256Secret) > 0 && len(opts.HS256Secret) < MinHS256SecretLen {
-		return nil, fmt.Errorf("auth: the HS256 secret must be at least %d bytes", MinHS256SecretLen)
-	}
-	if opts.JWKSURL != "" {
-		// The URL is logged on every failed fetch: it must hold nothing secret, and
-		// an unparsable one is not quoted in case it does.
-		switch err := vibepass.CheckServiceURL(opts.JWKSURL); {
-		case errors.Is(err, vibepass.ErrURLCredentials):
-			return nil, errors.New("auth: the JWKS URL must not carry credentials (user:password@): a JWKS is public")
-		case err != nil:
-			return nil, errors.New("auth: the JWKS URL is not an absolute http(s) URL")
-		}
-	}
-	if opts.Leeway < 0 {
-		return nil, errors.New("auth: leeway must not be negative")
+	if err := checkOptions(opts); err != nil {
+		return nil, err
 	}
 	leeway := opts.Leeway
 	if leeway == 0 {
@@ -195,11 +179,49 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		v.allowed[jwt.SigningMethodES256.Alg()] = true
 		v.allowed[jwt.SigningMethodRS256.Alg()] = true
 	}
-	methods := make([]string, 0, len(v.allowed))
-	for alg := range v.allowed {
+	v.parser = newParser(v.allowed, leeway, clock)
+
+	ctx, v.cancel = context.WithCancel(ctx)
+	if err := v.startJWKS(ctx); err != nil {
+		v.cancel()
+		return nil, err
+	}
+	return v, nil
+}
+
+// checkOptions refuses the configuration mistakes: no key source, a short secret, a
+// JWKS URL that is not http(s) or carries credentials, a negative leeway.
+func checkOptions(opts Options) error {
+	if len(opts.HS256Secret) == 0 && opts.JWKSURL == "" {
+		return errors.New("auth: configure an HS256 secret, a JWKS URL, or both")
+	}
+	if len(opts.HS256Secret) > 0 && len(opts.HS256Secret) < MinHS256SecretLen {
+		return fmt.Errorf("auth: the HS256 secret must be at least %d bytes", MinHS256SecretLen)
+	}
+	if opts.JWKSURL != "" {
+		// The URL is logged on every failed fetch: it must hold nothing secret, and
+		// an unparsable one is not quoted in case it does.
+		switch err := vibepass.CheckServiceURL(opts.JWKSURL); {
+		case errors.Is(err, vibepass.ErrURLCredentials):
+			return errors.New("auth: the JWKS URL must not carry credentials (user:password@): a JWKS is public")
+		case err != nil:
+			return errors.New("auth: the JWKS URL is not an absolute http(s) URL")
+		}
+	}
+	if opts.Leeway < 0 {
+		return errors.New("auth: leeway must not be negative")
+	}
+	return nil
+}
+
+// newParser is the token parser: the allowed algorithms only, exp required, the
+// authenticated audience, leeway on the times read from clock.
+func newParser(allowed map[string]bool, leeway time.Duration, clock vibepass.Clock) *jwt.Parser {
+	methods := make([]string, 0, len(allowed))
+	for alg := range allowed {
 		methods = append(methods, alg)
 	}
-	v.parser = jwt.NewParser(
+	return jwt.NewParser(
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
 		jwt.WithAudience(vibepass.RoleAuthenticated),
@@ -210,24 +232,27 @@ func NewVerifier(ctx context.Context, opts Options) (*Verifier, error) {
 		// entry of its own, or slips past a list of refused tokens).
 		jwt.WithStrictDecoding(),
 	)
+}
 
-	ctx, v.cancel = context.WithCancel(ctx)
-	if v.jwksURL != "" {
-		ks, err := v.loadJWKS(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				v.cancel()
-				return nil, ctx.Err()
-			}
-			v.logger.ErrorContext(ctx, "JWKS fetch failed at start; ES256/RS256 tokens are refused until it succeeds",
-				"url", v.jwksURL, "error", err)
-			v.wg.Add(1)
-			go v.retryJWKS(ctx)
-		} else {
-			v.jwks.Store(ks)
-		}
+// startJWKS fetches the JWKS, when one is configured, and keeps it fresh until ctx ends.
+// A failed first fetch is logged and retried in the background; only ctx ending fails.
+func (v *Verifier) startJWKS(ctx context.Context) error {
+	if v.jwksURL == "" {
+		return nil
 	}
-	return v, nil
+	ks, err := v.loadJWKS(ctx)
+	switch {
+	case err == nil:
+		v.jwks.Store(ks)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		v.logger.ErrorContext(ctx, "JWKS fetch failed at start; ES256/RS256 tokens are refused until it succeeds",
+			"url", v.jwksURL, "error", err)
+		v.wg.Add(1)
+		go v.retryJWKS(ctx)
+	}
+	return nil
 }
 
 // loadJWKS fetches the key set once and starts keyfunc's background refresh.
