@@ -1,0 +1,2 @@
+/** The package's version: the project's (vibepass.Version in the Go module), which TestPackagesCarryTheProjectVersion keeps equal. */
+export const VERSION = '0.1.0'
