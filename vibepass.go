@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// Version is the release of the API and its client packages, the one source of their
+// versions: clients/python and clients/js carry it (TestPackagesCarryTheProjectVersion).
+const Version = "0.1.0"
+
 // Pass is a caller's live vibe pass, as GET /api/session reports it.
 type Pass struct {
 	SessionID        string    `json:"session_id"`

@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vibepass/vibepass"
 	"github.com/vibepass/vibepass/proxy/openapitest"
 )
 
@@ -270,4 +272,28 @@ func (s *pageServer) sent(user string) []pageRequest {
 		}
 	}
 	return out
+}
+
+// TestPackagesCarryTheProjectVersion checks that every client package says the version
+// vibepass.Version says: the JS package's package.json, its lock and its VERSION, and the
+// Python package's pyproject.toml and __version__.
+func TestPackagesCarryTheProjectVersion(t *testing.T) {
+	for _, c := range []struct{ file, pattern string }{
+		{"clients/js/package.json", `(?m)^  "version": "([^"]+)"`},
+		{"clients/js/package-lock.json", `(?s)"packages": \{\s*"": \{\s*"name": "vibepass",\s*"version": "([^"]+)"`},
+		{"clients/js/src/version.ts", `(?m)^export const VERSION = '([^']+)'`},
+		{"clients/python/pyproject.toml", `(?m)^version = "([^"]+)"`},
+		{"clients/python/src/vibepass/__init__.py", `(?m)^__version__ = "([^"]+)"`},
+	} {
+		data, err := os.ReadFile(filepath.Join(repoRoot, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(c.pattern).FindSubmatch(data)
+		if m == nil {
+			t.Errorf("%s: no version where %s looks", c.file, c.pattern)
+		} else if string(m[1]) != vibepass.Version {
+			t.Errorf("%s says version %s; vibepass.Version is %s", c.file, m[1], vibepass.Version)
+		}
+	}
 }

@@ -385,6 +385,9 @@ func TestCORS(t *testing.T) {
 	if r.Header.Get("Access-Control-Allow-Origin") != appOrigin {
 		t.Errorf("actual request from %s: Access-Control-Allow-Origin %q", appOrigin, r.Header.Get("Access-Control-Allow-Origin"))
 	}
+	if exposed := r.Header.Get("Access-Control-Expose-Headers"); !strings.Contains(exposed, "Date") || r.Header.Get("Date") == "" {
+		t.Errorf("actual request from %s: Date %q, exposed %q; clients/js reads the server's clock from it", appOrigin, r.Header.Get("Date"), exposed)
+	}
 }
 
 // TestRoutingAndLimits checks Fiber's own errors leave in the spec's shape.

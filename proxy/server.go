@@ -140,7 +140,8 @@ func (s *Server) routes() {
 			AllowOrigins:  strings.Join(s.cfg.CORS.Origins, ","),
 			AllowMethods:  "GET,POST,OPTIONS",
 			AllowHeaders:  "Authorization,Content-Type,X-API-Key,X-Request-ID",
-			ExposeHeaders: "X-Request-ID,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset,RateLimit,RateLimit-Policy",
+			// Date: clients/js counts a pass down on the server's clock, which it reads from Date.
+			ExposeHeaders: "X-Request-ID,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset,RateLimit,RateLimit-Policy,Date",
 			MaxAge:        600,
 		}))
 	}
