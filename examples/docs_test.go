@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,11 +126,14 @@ func TestDocs(t *testing.T) {
 	t.Cleanup(postgrest.Close)
 
 	seenManual := map[string]bool{}
-	jsxByFile := map[string][]block{}
+	pages := map[string][]block{} // a file's React modules: its jsx blocks make one page, its ts and tsx blocks another
 	for i, b := range all {
 		switch b.info {
 		case "jsx":
-			jsxByFile[b.file] = append(jsxByFile[b.file], b)
+			pages[b.file+" jsx"] = append(pages[b.file+" jsx"], b)
+			continue
+		case "ts", "tsx":
+			pages[b.file+" tsx"] = append(pages[b.file+" tsx"], b)
 			continue
 		case "sh manual":
 			seenManual[firstLine(b.body)] = true
@@ -153,9 +153,14 @@ func TestDocs(t *testing.T) {
 			case "js":
 				resetPasses(t, dev.dbURL)
 				runSupabaseJS(t, b, dev)
-			case "go":
+			case "go", "js node":
 				resetPasses(t, dev.dbURL)
-				out := runGoSample(t, b, dev)
+				var out string
+				if b.info == "go" {
+					out = runGoSample(t, b, dev)
+				} else {
+					out = runNodeSample(t, b, dev)
+				}
 				if next := i + 1; next < len(all) && all[next].file == b.file && all[next].info == "text" && out != all[next].body {
 					t.Errorf("the sample printed:\n%s\nthe text block after it shows:\n%s", out, all[next].body)
 				}
@@ -175,8 +180,8 @@ func TestDocs(t *testing.T) {
 			}
 		})
 	}
-	for file, blocks := range jsxByFile {
-		t.Run(file+" jsx", func(t *testing.T) {
+	for page, blocks := range pages {
+		t.Run(page, func(t *testing.T) {
 			resetPasses(t, dev.dbURL)
 			runReact(t, blocks, dev)
 		})
@@ -706,7 +711,7 @@ func runServeConfig(t *testing.T, b block, dev *devServer) {
 	}
 }
 
-// --- jsx ---
+// --- jsx, ts and tsx ---
 
 // reactEntry renders the docs' App, as an app's index would.
 const reactEntry = `import { createRoot } from 'react-dom/client'
@@ -716,93 +721,156 @@ createRoot(document.getElementById('root')).render(<App />)
 `
 
 // supabaseStub stands in for the app's supabase-js client: there is no Supabase Auth
-// here to sign in with, so the session is the one the test page sets.
+// here to sign in with, so the session is the one the test page sets, and no auth event
+// ever comes.
 const supabaseStub = `export const supabase = {
-  auth: { getSession: async () => ({ data: { session: window.vibepassTestSession ?? null }, error: null }) }
+  auth: {
+    getSession: async () => ({ data: { session: window.vibepassTestSession ?? null }, error: null }),
+    onAuthStateChange: () => ({ data: { subscription: { unsubscribe () {} } } })
+  }
 }
 `
 
-// runReact writes a page's jsx blocks to the files their first lines name, bundles them
-// with React and the pinned esbuild, renders them in headless Chromium on a page
-// same-origin with dev's API, and checks the check-in and the timer.
+// supabaseTyped is the app's supabase-js client as the type check sees it: a real one.
+const supabaseTyped = `import { createClient } from '@supabase/supabase-js'
+
+export const supabase = createClient('http://127.0.0.1:54321', 'anon-key')
+`
+
+// tsconfigSample type-checks a page's ts and tsx modules against the installed package's
+// types, React's and supabase-js's.
+const tsconfigSample = `{
+  "compilerOptions": {
+    "target": "es2022", "lib": ["es2022", "dom"], "module": "esnext", "moduleResolution": "bundler",
+    "jsx": "react-jsx", "strict": true, "noEmit": true, "skipLibCheck": true, "types": []
+  },
+  "include": ["*.ts", "*.tsx"]
+}
+`
+
+// runReact writes a page's blocks to the files their first lines name, bundles them with
+// React and the pinned esbuild, renders them in headless Chromium on a page same-origin
+// with dev's API, and checks the check-in and the timer, and the Check out button if the
+// page has one. A page of ts and tsx blocks uses the vibepass package, installed as
+// docs/clients.md installs it, and must pass tsc --strict against its types first.
 func runReact(t *testing.T, blocks []block, dev *devServer) {
-	requireNodeModules(t, "esbuild", "react", "react-dom")
+	requireNodeModules(t, "esbuild", "react", "react-dom", "@supabase/supabase-js")
+	typed := blocks[0].info != "jsx"
 	dir := nodeDir(t)
-	named := regexp.MustCompile(`^// ([A-Za-z0-9_-]+\.jsx?): `)
-	files := map[string]bool{}
+	if typed {
+		dir = jsApp(t)
+	}
+	named := regexp.MustCompile(`^// ([A-Za-z0-9_-]+\.(?:jsx?|tsx?)): `)
+	files := map[string]string{}
 	for _, b := range blocks {
 		m := named.FindStringSubmatch(firstLine(b.body))
 		if m == nil {
-			t.Fatalf("%s: a jsx block must start with `// <file name>: what it is`", b.name())
+			t.Fatalf("%s: a %s block must start with `// <file name>: what it is`", b.name(), b.info)
 		}
-		files[m[1]] = true
-		if err := os.WriteFile(filepath.Join(dir, m[1]), []byte(b.body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		files[m[1]] = b.body
 	}
-	if !files["App.jsx"] {
-		t.Fatalf("no jsx block is App.jsx, the component the test renders")
+	if files["App.jsx"] == "" && files["App.tsx"] == "" {
+		t.Fatalf("no block is App.jsx or App.tsx, the component the test renders")
 	}
-	for name, text := range map[string]string{"supabaseClient.js": supabaseStub, "main.jsx": reactEntry} {
+	if typed {
+		checkTypes(t, dir, files)
+	}
+	files["supabaseClient.js"], files["main.jsx"] = supabaseStub, reactEntry
+	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	esbuild, err := filepath.Abs(filepath.Join("node_modules", ".bin", "esbuild"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle := exec.Command(esbuild, "main.jsx", "--bundle", "--outfile=bundle.js", "--jsx=automatic",
-		"--loader:.js=jsx", `--define:process.env.NODE_ENV="production"`, "--log-level=warning")
-	bundle.Dir = dir
-	if out, err := bundle.CombinedOutput(); err != nil {
-		t.Fatalf("esbuild: %v\n%s", err, out)
-	}
+	bundle(t, dir, "main.jsx")
 
-	const user = "00000000-0000-4000-8000-000000000005" // JazzCat
-	session, err := json.Marshal(map[string]any{"access_token": mintToken(t, user), "expires_at": time.Now().Add(time.Hour).Unix()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := url.Parse(dev.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(api)
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case strings.HasPrefix(r.URL.Path, "/api/"):
-			proxy.ServeHTTP(w, r)
-		case r.URL.Path == "/bundle.js":
-			http.ServeFile(w, r, filepath.Join(dir, "bundle.js"))
-		case r.URL.Path == "/":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprintf(w, `<!doctype html><meta charset="utf-8"><title>vibepass React sample</title>
-<div id="root"></div><script>window.vibepassTestSession = %s</script><script src="/bundle.js"></script>`, session)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer page.Close()
-
+	const user = "JazzCat"
+	server := servePage(t, dev, dir)
 	tab := browsertest.Start(t)
 	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL+"/")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(server.URL+"/?user="+user)); err != nil {
 		t.Fatalf("opening the React sample's page: %v", err)
 	}
-	// The timer's text once it shows minutes: the check-in and the first look have answered.
-	shown, err := chromedp.Run(ctx, chromedp.Poll[string](
-		`(() => { const el = document.querySelector('.session-timer'); return el && el.textContent.includes('min remaining') && el.textContent })()`,
-		chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil {
-		text, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
-		t.Fatalf("the React sample did not show the minutes left (%v); the page shows %q", err, text)
-	}
+	shown := reactTimer(t, ctx, "min remaining")
 	if !strings.Contains(shown, "Vibe Pass: 60 min remaining") {
 		t.Errorf("the timer shows %q, want %q", shown, "Vibe Pass: 60 min remaining")
 	}
-	if passes := userPasses(t, dev.dbURL, user); len(passes) != 1 || !passes[0].live {
-		t.Errorf("after the React sample's check-in, JazzCat's passes = %+v, want one live", passes)
+	passes := userPasses(t, dev.dbURL, jazzCatID)
+	if len(passes) != 1 || !passes[0].live {
+		t.Fatalf("after the React sample's check-in, %s's passes = %+v, want one live", user, passes)
 	}
+	button, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll('button')].some((b) => b.textContent === 'Check out')`))
+	if err != nil || !button {
+		return
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(`//button[text()="Check out"]`))); err != nil {
+		t.Fatalf("clicking Check out: %v", err)
+	}
+	if shown := reactTimer(t, ctx, "ended"); shown != "Your vibe pass has ended." {
+		t.Errorf("after Check out the timer shows %q", shown)
+	}
+	if ended := userPasses(t, dev.dbURL, jazzCatID); len(ended) != 1 || ended[0].live || ended[0].endReason != "checkout" {
+		t.Errorf("after Check out, %s's passes = %+v, want the pass ended by checkout", user, ended)
+	}
+}
+
+// reactTimer waits until the page's .session-timer holds text containing part and returns it.
+func reactTimer(t *testing.T, ctx context.Context, part string) string {
+	t.Helper()
+	shown, err := chromedp.Run(ctx, chromedp.Poll[string](
+		fmt.Sprintf(`(() => { const el = document.querySelector('.session-timer'); return el && el.textContent.includes(%q) && el.textContent })()`, part),
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("the React sample's timer did not come to say %q (%v); the page shows %q", part, err, text)
+	}
+	return shown
+}
+
+// checkTypes type-checks the page's modules with the JS package's pinned TypeScript, in a
+// copy of the app where ./supabaseClient is a real supabase-js client.
+func checkTypes(t *testing.T, app string, files map[string]string) {
+	t.Helper()
+	dir := filepath.Join(app, "typecheck")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{"supabaseClient.ts": supabaseTyped, "tsconfig.json": tsconfigSample}
+	for name, text := range files {
+		all[name] = text
+	}
+	for name, text := range all {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// React's types come with the package's own tools (clients/js's devDependencies).
+	if err := os.Symlink(mustAbs(filepath.Join(jsClientDir, "node_modules", "@types")), filepath.Join(app, "node_modules", "@types")); err != nil {
+		t.Fatal(err)
+	}
+	tsc := exec.Command(mustAbs(filepath.Join(jsClientDir, "node_modules", ".bin", "tsc")), "-p", "tsconfig.json")
+	tsc.Dir = dir
+	if out, err := tsc.CombinedOutput(); err != nil {
+		t.Fatalf("tsc on the sample: %v\n%s", err, out)
+	}
+}
+
+// runNodeSample runs a `js node` block as an ES module under node in an app with the
+// vibepass package installed, against dev (VIBEPASS_URL, MODEL_API_KEY, and ACCESS_TOKEN
+// MusicFan's), and returns what it printed; it must exit 0.
+func runNodeSample(t *testing.T, b block, dev *devServer) string {
+	t.Helper()
+	app := jsApp(t)
+	if err := os.WriteFile(filepath.Join(app, "sample.mjs"), []byte(b.body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "sample.mjs")
+	cmd.Dir = app
+	cmd.Env = append(os.Environ(), "VIBEPASS_URL="+dev.url, "MODEL_API_KEY="+dev.modelKey, "ML_API_KEY=", "ACCESS_TOKEN="+dev.tokens["MusicFan"])
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: node: %v\n%s%s", b.name(), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
 }
