@@ -136,11 +136,11 @@ func (s *Server) routes() {
 	app.Use(s.accessLog)
 	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 	if len(s.cfg.CORS.Origins) > 0 { // with no origins Fiber's cors would allow "*"
+		// Date is exposed because clients/js counts a pass down on the server's clock, read from it.
 		app.Use(cors.New(cors.Config{
 			AllowOrigins:  strings.Join(s.cfg.CORS.Origins, ","),
 			AllowMethods:  "GET,POST,OPTIONS",
 			AllowHeaders:  "Authorization,Content-Type,X-API-Key,X-Request-ID",
-			// Date: clients/js counts a pass down on the server's clock, which it reads from Date.
 			ExposeHeaders: "X-Request-ID,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset,RateLimit,RateLimit-Policy,Date",
 			MaxAge:        600,
 		}))

@@ -280,7 +280,7 @@ export class VibePass {
   #onAuth (event: string, session: AuthSession | null): void {
     if (event === 'SIGNED_OUT') {
       const token = this.#session?.access_token
-      const hadPass = this.#state.status === 'active'
+      const hadPass = this.#state.status === 'active' || this.#state.status === 'loading'
       this.#session = null
       this.#forget()
       if (token !== undefined && hadPass) this.#checkoutNow(token)
@@ -373,6 +373,10 @@ export class VibePass {
       return
     }
     this.#lastAttempt = answer.receivedAt
+    if (this.#session === null) { // signed out while the request was on its way
+      if (op === operations.checkin && answer.status === 200) this.#checkoutNow(session.access_token)
+      return
+    }
     this.#align(answer)
     let body: Record<string, unknown>
     try {
@@ -399,7 +403,6 @@ export class VibePass {
       this.#expiresAt = null
       this.#set({ status: 'ended', error: null })
     }
-    if (this.#session === null && op === operations.checkin) this.#checkoutNow(session.access_token) // signed out meanwhile
   }
 
   #takePass (data: { session_id?: unknown, expires_at?: unknown } | undefined, status: number): void {
