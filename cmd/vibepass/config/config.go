@@ -361,7 +361,8 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: must be host:port, e.g. %s, or \"\" for none", DefaultMetricsListen)
 		}
-		if c.Metrics.Listen == c.Listen {
+		// Port 0 asks the system for a free port, a different one for each listener.
+		if _, port, _ := net.SplitHostPort(c.Listen); c.Metrics.Listen == c.Listen && port != "0" {
 			return fmt.Errorf("metrics.listen: must differ from listen")
 		}
 	}

@@ -102,6 +102,19 @@ jwt_secret = "env(SUPABASE_JWT_SECRET)"
 	}
 }
 
+// TestLoadConfigAnyFreePort: port 0 is a free port chosen at bind time, a different one for
+// each listener, so listen and metrics.listen may both ask for one (as the tests do).
+func TestLoadConfigAnyFreePort(t *testing.T) {
+	setEnv(t, rootConfigEnv)
+	cfg, err := load(writeConfig(t, withBase(`"127.0.0.1:3000"`, `"127.0.0.1:0"`)+"[metrics]\nlisten = \"127.0.0.1:0\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:0" || cfg.Metrics.Listen != "127.0.0.1:0" {
+		t.Errorf("listen %q, metrics.listen %q; want both 127.0.0.1:0", cfg.Listen, cfg.Metrics.Listen)
+	}
+}
+
 // TestLoadConfigFeed: the [feed] keys reach the server's FeedConfig.
 func TestLoadConfigFeed(t *testing.T) {
 	setEnv(t, rootConfigEnv)
@@ -172,6 +185,7 @@ var loadErrorCases = []loadErrorCase{
 	{"unknown kind", withBase(`kind = "postgrest"`, `kind = "mysql"`), nil, `config.toml: upstream.kind: must be "postgres" or "postgrest"`},
 	{"missing kind", withBase(`kind = "postgrest"`, ``), nil, `upstream.kind: must be`},
 	{"bad listen", withBase(`"127.0.0.1:3000"`, `"3000"`), nil, "listen: must be host:port"},
+	{"metrics on the API's address", baseConfig + "[metrics]\nlisten = \"127.0.0.1:3000\"\n", nil, "metrics.listen: must differ from listen"},
 	{"postgres without url", withBase(`kind = "postgrest"`, `kind = "postgres"`), nil, "upstream.db_url: required"},
 	{"postgres bad url", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"mysql://x\""), nil, "upstream.db_url: must be a postgres:// URL"},
 	{"db_url with literal password", withBase(`kind = "postgrest"`, "kind = \"postgres\"\ndb_url = \"postgres://authenticator:hunter2@h/db\""), nil, "upstream.db_url: a URL with a password must be given as env(NAME)"},

@@ -172,14 +172,15 @@ func setField(f reflect.Value, raw string) error {
 }
 
 // applyPort listens on 0.0.0.0:$PORT when PORT is set and nothing else set listen,
-// as platforms that route to a port they choose expect.
+// as platforms that route to a port they choose expect. PORT=0, as listen's port 0,
+// binds a free port, which the log's "listening" record names.
 func (c *Config) applyPort(origin map[string]string) error {
 	port := os.Getenv(PortEnv)
 	if port == "" {
 		return nil
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%s: must be a port number between 1 and 65535", PortEnv)
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%s: must be a port number between 0 and 65535", PortEnv)
 	}
 	c.Listen = net.JoinHostPort("0.0.0.0", port)
 	origin["listen"] = PortEnv
