@@ -131,6 +131,6 @@ func TestImageBuildServesFromTheEnvironment(t *testing.T) {
 		resp.Body.Close()
 	}
 	if code := r.stop(t); code != 0 {
-		t.Errorf("serve exit %d after SIGTERM, want 0:\n%s", code, r.logs(t))
+		t.Errorf("serve exit %d after SIGTERM, want 0:\n%s", code, r.log.String())
 	}
 }

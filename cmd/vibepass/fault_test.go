@@ -167,7 +167,7 @@ func TestServeThroughNetworkFaults(t *testing.T) {
 			}
 			select {
 			case <-srv.exited:
-				t.Fatalf("serve exited (%v):\n%s", srv.err, srv.logs(t))
+				t.Fatalf("serve exited (%v):\n%s", srv.err, srv.log.String())
 			default:
 			}
 			t.Logf("%s (%s, serve pid %d throughout): %d calls (%s), %d users left unsettled; slowest answer %s (bound %s)",
@@ -180,7 +180,7 @@ func TestServeThroughNetworkFaults(t *testing.T) {
 		})
 	}
 	if code := srv.stop(t); code != 0 {
-		t.Errorf("serve exited %d after SIGTERM, want 0:\n%s", code, srv.logs(t))
+		t.Errorf("serve exited %d after SIGTERM, want 0:\n%s", code, srv.log.String())
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"maps"
 	"net"
@@ -96,7 +95,7 @@ type replica struct {
 	metrics string // host:port of its /metrics
 	client  *http.Client
 	cmd     *exec.Cmd
-	stderr  *os.File
+	log     *serveLog     // its stderr
 	exited  chan struct{} // closed once the process has exited
 	err     error         // its exit status, once exited is closed
 }
@@ -110,23 +109,27 @@ type replicaHost struct {
 }
 
 // startReplica runs `bin serve` with env as its whole environment, from an empty
-// directory (so no config.toml), listening on a free port given as PORT and serving
-// metrics on another (over any in env), as the
-// nobody user when this test runs as root. It waits for /readyz to answer 200.
+// directory (so no config.toml), as the nobody user when this test runs as root. It
+// listens where PORT=0 puts it (0.0.0.0, a free port) and serves metrics on a free
+// loopback port, over any address in env; both ports are read from its log, so nothing
+// can take them first. It waits for /readyz to answer 200.
 func startReplica(t *testing.T, bin string, env map[string]string) *replica {
 	t.Helper()
-	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
-	// A free metrics address over any in env: the image's 0.0.0.0:9464 is one per host,
-	// and replicas share this one.
+	// Free ports over any in env (the image's 0.0.0.0:9464 is one per host, and replicas
+	// share this one), and the level of the records naming them.
 	env = maps.Clone(env)
-	env["VIBEPASS_METRICS_LISTEN"] = freeAddr(t)
-	return startReplicaOn(t, bin, env, replicaHost{ip: "127.0.0.1", port: port, client: http.DefaultClient})
+	env["VIBEPASS_METRICS_LISTEN"] = "127.0.0.1:0"
+	env["VIBEPASS_LOG_LEVEL"] = "info"
+	return startReplicaOn(t, bin, env, replicaHost{ip: "127.0.0.1", port: "0", client: http.DefaultClient})
 }
 
-// startReplicaOn is startReplica on host, serving its metrics where env says.
+// startReplicaOn is startReplica on host, serving its metrics where env says. A port
+// given as 0 (host.port, or in VIBEPASS_METRICS_LISTEN) is read from the log, which
+// must then be at level info; a fixed one (a namespace of the test's own, where nothing
+// else binds) is used as given.
 func startReplicaOn(t *testing.T, bin string, env map[string]string, host replicaHost) *replica {
 	t.Helper()
-	r := &replica{base: "http://" + net.JoinHostPort(host.ip, host.port), metrics: env["VIBEPASS_METRICS_LISTEN"], client: host.client, exited: make(chan struct{})}
+	r := &replica{client: host.client, log: newServeLog(), exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, "serve")
 	r.cmd.Dir = localdbtest.ReachableDir(t)
 	for k, v := range env {
@@ -134,11 +137,7 @@ func startReplicaOn(t *testing.T, bin string, env map[string]string, host replic
 	}
 	r.cmd.Env = append(r.cmd.Env, "PORT="+host.port) // the last value wins
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: unprivileged(t)}
-	var err error
-	if r.stderr, err = os.Create(filepath.Join(t.TempDir(), "stderr")); err != nil {
-		t.Fatal(err)
-	}
-	r.cmd.Stderr = r.stderr
+	r.cmd.Stderr = r.log
 	start := r.cmd.Start
 	if host.netns != "" {
 		start = func() error { return netns.Do(host.netns, r.cmd.Start) }
@@ -150,21 +149,32 @@ func startReplicaOn(t *testing.T, bin string, env map[string]string, host replic
 	t.Cleanup(func() {
 		_ = r.cmd.Process.Kill() // a no-op once stopped
 		<-r.exited
-		r.stderr.Close()
 	})
+	r.base = "http://" + r.bound(t, net.JoinHostPort(host.ip, host.port), "listening")
+	r.metrics = r.bound(t, env["VIBEPASS_METRICS_LISTEN"], "metrics listening")
 	deadline := time.Now().Add(time.Minute)
 	for !r.ready() {
 		select {
 		case <-r.exited:
-			t.Fatalf("serve exited (%v) before it was ready:\n%s", r.err, r.logs(t))
+			t.Fatalf("serve exited (%v) before it was ready:\n%s", r.err, r.log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("serve on %s never answered /readyz 200:\n%s", r.base, r.logs(t))
+			t.Fatalf("serve on %s never answered /readyz 200:\n%s", r.base, r.log)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the condition: the database's answer
 	}
 	return r
+}
+
+// bound returns addr, where the replica was asked to listen, or for port 0 the address
+// it logged as msg once it bound a free port.
+func (r *replica) bound(t *testing.T, addr, msg string) string {
+	t.Helper()
+	if _, port, _ := net.SplitHostPort(addr); port != "0" {
+		return addr
+	}
+	return r.log.addr(t, msg, r.exited)
 }
 
 // ready reports whether the replica answers /readyz with 200.
@@ -189,19 +199,9 @@ func (r *replica) stop(t *testing.T) int {
 	case <-r.exited:
 		return r.cmd.ProcessState.ExitCode()
 	case <-ctx.Done():
-		t.Fatalf("serve did not exit after SIGTERM:\n%s", r.logs(t))
+		t.Fatalf("serve did not exit after SIGTERM:\n%s", r.log.String())
 		return -1
 	}
-}
-
-// logs returns what the replica wrote to stderr so far.
-func (r *replica) logs(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(r.stderr.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(bytes.TrimSpace(data))
 }
 
 // unprivileged returns the credential of the nobody user when this runs as root

@@ -35,7 +35,6 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 		"VIBEPASS_UPSTREAM_KIND":   "postgres",
 		"VIBEPASS_UPSTREAM_DB_URL": db.AuthenticatorURL,
 		"VIBEPASS_AUTH_JWT_SECRET": secret,
-		"VIBEPASS_LOG_LEVEL":       "warn",
 		"MODEL_API_KEY":            key,
 	}
 	stopped, survivor := startReplica(t, bin, env), startReplica(t, bin, env)
@@ -70,7 +69,7 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 	waitFor(t, "the first replica's feed to show check-ins", func() bool { return len(feeds[0].seen()) > 0 })
 	signalled := load.seq.Load() // answers after this may have met the stopping replica
 	if code := stopped.stop(t); code != 0 {
-		t.Errorf("the stopped replica exited %d after SIGTERM, want 0:\n%s", code, stopped.logs(t))
+		t.Errorf("the stopped replica exited %d after SIGTERM, want 0:\n%s", code, stopped.log.String())
 	}
 	okAtStop := load.ok.Load()
 	waitFor(t, "check-ins on the survivor after the stop", func() bool { return load.ok.Load() >= okAtStop+100 })
@@ -126,7 +125,7 @@ func TestTwoReplicasActAsOne(t *testing.T) {
 		t.Errorf("the stopped replica's feed (%d events) is not a start of the survivor's (%d): the two disagree", len(before), len(got))
 	}
 	t.Logf("feed: %d events on the survivor, the first %d also on the stopped replica", len(got), len(before))
-	if logs := survivor.logs(t); strings.Contains(logs, `"level":"ERROR"`) {
+	if logs := survivor.log.String(); strings.Contains(logs, `"level":"ERROR"`) {
 		t.Errorf("the survivor logged errors:\n%s", logs)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,8 +103,8 @@ func TestServeRefusesThePublicJWTSecret(t *testing.T) {
 	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.Secret)
 	t.Setenv("MODEL_API_KEY", testModelKey)
 	path := filepath.Join(t.TempDir(), "config.toml")
-	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
-		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n", freeAddr(t))
+	config := "listen = \"127.0.0.1:0\"\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n" +
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[metrics]\nlisten = \"\"\n"
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -156,30 +157,99 @@ func TestServeCheckConfig(t *testing.T) {
 	}
 }
 
-// freeAddr returns a local address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+// serveLog is serve's stderr as a test reads it: every line kept, and the address of
+// each record that says where serve listens ("listening" for the API, "metrics
+// listening"), which is the bound one: a test configures port 0 and reads the port here,
+// so no other process can take it between a test choosing it and serve binding it.
+type serveLog struct {
+	mu      sync.Mutex
+	text    bytes.Buffer
+	scanned int               // bytes of text already read as lines
+	addrs   map[string]string // the address of each record, by msg
+	wrote   chan struct{}     // signalled after each write
 }
 
-// waitHealthy waits until the server at base answers /healthz.
-func waitHealthy(t *testing.T, base string) {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return
+func newServeLog() *serveLog {
+	return &serveLog{addrs: map[string]string{}, wrote: make(chan struct{}, 1)}
+}
+
+// Write keeps p and reads the records of the lines it completes.
+func (l *serveLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.text.Write(p)
+	for {
+		rest := l.text.Bytes()[l.scanned:]
+		end := bytes.IndexByte(rest, '\n')
+		if end < 0 {
+			break
 		}
-		if attempt == 100 {
-			t.Fatal("serve never answered /healthz")
+		var record struct{ Msg, Addr string }
+		if json.Unmarshal(rest[:end], &record) == nil && record.Addr != "" {
+			l.addrs[record.Msg] = record.Addr
 		}
-		time.Sleep(50 * time.Millisecond)
+		l.scanned += end + 1
 	}
+	select {
+	case l.wrote <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (l *serveLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text.String()
+}
+
+// addr waits for the record msg and returns its address as a client dials it (a wildcard
+// host, as PORT binds, becomes 127.0.0.1). It fails t if serve exits first or writes no
+// such record within a minute (a loaded machine's margin).
+func (l *serveLog) addr(t *testing.T, msg string, exited <-chan struct{}) string {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		l.mu.Lock()
+		addr, ok := l.addrs[msg]
+		l.mu.Unlock()
+		if ok {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("serve logged %q with address %q: %v", msg, addr, err)
+			}
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				host = "127.0.0.1"
+			}
+			return net.JoinHostPort(host, port)
+		}
+		select {
+		case <-l.wrote:
+		case <-exited:
+			t.Fatalf("serve exited before logging %q:\n%s", msg, l)
+		case <-deadline:
+			t.Fatalf("serve logged no %q within a minute:\n%s", msg, l)
+		}
+	}
+}
+
+// servingMain is `vibepass serve` running in this process.
+type servingMain struct {
+	log    *serveLog
+	exited chan struct{} // closed when serve returns
+	code   int           // its exit code, once exited is closed
+}
+
+// startServeMain runs serve with the config file at path until ctx ends, logging to a
+// serveLog.
+func startServeMain(ctx context.Context, path string) *servingMain {
+	s := &servingMain{log: newServeLog(), exited: make(chan struct{})}
+	go func() {
+		s.code = runMain(ctx, []string{"serve", "--config", path}, io.Discard, s.log)
+		close(s.exited)
+	}()
+	return s
 }
 
 // TestServeRunsUntilStopped serves a config file with the direct upstream and an
@@ -189,23 +259,20 @@ func waitHealthy(t *testing.T, base string) {
 func TestServeRunsUntilStopped(t *testing.T) {
 	const issuer = "https://abcdefghijklmnopqrst.supabase.co/auth/v1"
 	db := localdbtest.ForTest(t)
-	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
 	t.Setenv("CMD_TEST_JWT_SECRET", devtoken.NewSecret()) // serve refuses the public dev secret
 	t.Setenv("MODEL_API_KEY", testModelKey)
 	path := filepath.Join(t.TempDir(), "config.toml")
-	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
-		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\nissuer = %q\n[log]\nlevel = \"warn\"\n[metrics]\nlisten = %q\n", addr, issuer, metricsAddr)
+	config := fmt.Sprintf("listen = \"127.0.0.1:0\"\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\nissuer = %q\n[metrics]\nlisten = \"127.0.0.1:0\"\n", issuer)
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	exit := make(chan int, 1)
-	go func() { code, _, _ := run(ctx, "serve", "--config", path); exit <- code }()
-
-	base := "http://" + addr
-	waitHealthy(t, base)
+	serve := startServeMain(ctx, path)
+	base := "http://" + serve.log.addr(t, "listening", serve.exited)
+	metricsAddr := serve.log.addr(t, "metrics listening", serve.exited)
 	for _, iss := range []string{devtoken.Issuer, ""} { // the local stack's, and none
 		code, token, _ := run(context.Background(), "token", "--sub", "00000000-0000-4000-8000-000000000001", "--secret-env", "CMD_TEST_JWT_SECRET", "--issuer", iss)
 		if code != 0 {
@@ -232,8 +299,8 @@ func TestServeRunsUntilStopped(t *testing.T) {
 		t.Errorf("GET /metrics on the API address = %d %v, want 404: serve keeps metrics on metrics.listen", status, body)
 	}
 	stop()
-	if code := <-exit; code != 0 {
-		t.Errorf("serve exit %d after the stop, want 0", code)
+	if <-serve.exited; serve.code != 0 {
+		t.Errorf("serve exit %d after the stop, want 0:\n%s", serve.code, serve.log)
 	}
 }
 
@@ -246,26 +313,21 @@ func TestServeExitsZeroWhenTheGraceRunsOut(t *testing.T) {
 	// stream blocks on a client that does not read.
 	storetest.AddUsers(t, db.PostgresURL, 40000)
 	storetest.CheckInEveryone(t, db.PostgresURL)
-	addr, key := freeAddr(t), rand.Text()
+	key := rand.Text()
 	t.Setenv("CMD_TEST_DB_URL", db.AuthenticatorURL)
 	t.Setenv("CMD_TEST_JWT_SECRET", rand.Text()+rand.Text())
 	t.Setenv("MODEL_API_KEY", key)
 	path := filepath.Join(t.TempDir(), "config.toml")
-	config := fmt.Sprintf("listen = %q\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n"+
-		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[log]\nlevel = \"warn\"\n"+
-		"[timeouts]\nshutdown = \"1s\"\nwrite = \"10m\"\n", addr)
+	// A grace of 1 ms: the stream outlives any grace, so none needs to pass in real time.
+	config := "listen = \"127.0.0.1:0\"\n[upstream]\nkind = \"postgres\"\ndb_url = \"env(CMD_TEST_DB_URL)\"\n" +
+		"[auth]\njwt_secret = \"env(CMD_TEST_JWT_SECRET)\"\n[metrics]\nlisten = \"\"\n" +
+		"[timeouts]\nshutdown = \"1ms\"\nwrite = \"10m\"\n"
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A file, not a buffer: the cut stream's goroutine may still log after serve returns.
-	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stderr.Close()
-	exit := make(chan int, 1)
-	go func() { exit <- runMain(context.Background(), []string{"serve", "--config", path}, io.Discard, stderr) }()
-	waitHealthy(t, "http://"+addr)
+	// The log is a serveLog, which the cut stream's goroutine may still write to after serve returns.
+	serve := startServeMain(context.Background(), path)
+	addr := serve.log.addr(t, "listening", serve.exited)
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -284,15 +346,11 @@ func TestServeExitsZeroWhenTheGraceRunsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case code := <-exit:
-		logs, err := os.ReadFile(stderr.Name())
-		if err != nil {
-			t.Fatal(err)
+	case <-serve.exited:
+		if logs := serve.log.String(); serve.code != 0 || !strings.Contains(logs, "grace period over") {
+			t.Errorf("serve exit %d after SIGTERM, want 0 with the cut stream logged; stderr:\n%s", serve.code, logs)
 		}
-		if code != 0 || !strings.Contains(string(logs), "grace period over") {
-			t.Errorf("serve exit %d after SIGTERM, want 0 with the cut stream logged; stderr:\n%s", code, logs)
-		}
-	case <-time.After(time.Second + 60*time.Second): // the 1 s grace, and a margin for a loaded machine
+	case <-time.After(time.Minute): // a loaded machine's margin
 		t.Fatal("serve did not exit after SIGTERM")
 	}
 }
