@@ -65,7 +65,7 @@ func TestModelClientAgainstDev(t *testing.T) {
 	}{
 		{"wrong key", dev.url, []string{"ML_API_KEY=not-the-model-key"}, "Error: Invalid API key\n  HTTP 403: the server does not accept this API key", 1},
 		{"no key", dev.url, nil, "Error: Missing X-API-Key header\n  HTTP 401: no API key was sent: set ML_API_KEY (or MODEL_API_KEY)", 1},
-		{"no server", "http://" + freeAddr(t), []string{"ML_API_KEY=" + modelKey}, "Error: cannot connect to vibepass at", 1},
+		{"no server", "http://" + refusedAddr(t), []string{"ML_API_KEY=" + modelKey}, "Error: cannot connect to vibepass at", 1},
 		// The server's own variable works too, as the server holds it: a comma-separated
 		// list whose first key is sent.
 		{"MODEL_API_KEY alone", dev.url, []string{"MODEL_API_KEY=" + modelKey + ",next-model-key-0123456789"}, "Active users: 3\n", 0},

@@ -657,15 +657,16 @@ func runSQL(t *testing.T, b block, dev *devServer) {
 // database, and checks a user in through it. The JWT secret is a fresh one: serve
 // refuses dev's, which is public.
 func runServeConfig(t *testing.T, b block, dev *devServer) {
-	addr := freeAddr(t)
+	// Port 0 for both listeners: serve binds free ports and its "listening" record names
+	// the API's, so no other process can take it first.
 	file := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(file, []byte(fmt.Sprintf("listen = %q\n", addr)+b.body), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("listen = \"127.0.0.1:0\"\n"+b.body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(vibepassBin, "serve", "--config", file)
 	secret := devtoken.NewSecret()
 	cmd.Env = append(os.Environ(), "VIBEPASS_DB_URL="+dev.authenticatorURL(t),
-		"SUPABASE_JWT_SECRET="+secret, "MODEL_API_KEY="+dev.modelKey)
+		"SUPABASE_JWT_SECRET="+secret, "MODEL_API_KEY="+dev.modelKey, "VIBEPASS_METRICS_LISTEN=127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -674,13 +675,13 @@ func runServeConfig(t *testing.T, b block, dev *devServer) {
 		t.Fatal(err)
 	}
 	var log strings.Builder
-	listening := false
+	addr := ""
 	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
+	for addr == "" && lines.Scan() {
 		log.WriteString(lines.Text() + "\n")
-		if strings.Contains(lines.Text(), `"msg":"listening"`) {
-			listening = true
-			break
+		var record struct{ Msg, Addr string }
+		if json.Unmarshal(lines.Bytes(), &record) == nil && record.Msg == "listening" {
+			addr = record.Addr
 		}
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
@@ -688,7 +689,7 @@ func runServeConfig(t *testing.T, b block, dev *devServer) {
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		_ = cmd.Wait()
 	}()
-	if !listening {
+	if addr == "" {
 		t.Fatalf("vibepass serve with this configuration did not start:\n%s", log.String())
 	}
 	token, err := devtoken.Mint([]byte(secret), devtoken.Request{Sub: musicFanID}, time.Now())

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -220,17 +219,25 @@ func connect(t *testing.T, dbURL string) *pgx.Conn {
 	return conn
 }
 
-// freeAddr returns a local address nothing listens on (for "no server" and for a
-// server the test starts next).
-func freeAddr(t *testing.T) string {
+// refusedAddr returns a loopback address that refuses connections until the test ends:
+// a socket bound to it, never listening, holds its port, so no other process can start
+// listening there (Linux refuses the bind: this socket lacks SO_REUSEADDR). It stands for
+// "no server".
+func refusedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // stderrOf returns what a failed command wrote to stderr, when exec kept it.
