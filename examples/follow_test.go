@@ -164,10 +164,16 @@ func TestModelClientFollows(t *testing.T) {
 	line := expect("join BeatLover: 1 present")
 	checkAverages(t, line, averagePreferences(t, dev.dbURL, []string{"BeatLover"}))
 
-	// A pass that runs out: its expire comes from the feed, with nobody writing.
-	sql("update vibepass.settings set pass_length = '2 seconds'")
+	// A pass that runs out: its expire comes from the feed, with nobody writing. The clock
+	// is moved instead of waited for: once the join is seen, the pass's expires_at becomes
+	// now with the feed's trigger off (replica role), as if its hour had passed.
 	post("/api/checkin", "JazzCat")
 	expect("join JazzCat: 2 present")
+	sql(`begin;
+		set local session_replication_role = replica;
+		update public.sessions s set expires_at = now() from public.profiles p
+		 where p.id = s.user_id and p.display_name = 'JazzCat' and s.status = 'active';
+		commit`)
 	expect("expire JazzCat: 1 present")
 
 	// A cursor older than the history kept: the client is told to reset and lists again.
