@@ -74,9 +74,9 @@ func DecodeReady(raw []byte) error {
 // ActiveUsersSQL reads the model's list, one row per live pass, in the columns ScanActiveUser reads.
 const ActiveUsersSQL = "select user_id::text, coalesce(display_name, ''), checked_in_at, expires_at, preferences, is_anonymous from public.active_users()"
 
-// LivePassesSQL counts the live passes as service_role (RLS would hide others'
-// passes): the idx_sessions_active index answers it without reading profiles.
-const LivePassesSQL = "select pg_catalog.count(*) from public.sessions where status = 'active' and expires_at > pg_catalog.now()"
+// LivePassesSQL counts the live passes (public.live_pass_count(), as service_role),
+// through the database's one statement of what a live pass is (vibepass.live_passes).
+const LivePassesSQL = "select public.live_pass_count()"
 
 // Batcher sends a pgx.Batch: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx.
 type Batcher interface {

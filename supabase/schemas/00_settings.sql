@@ -7,6 +7,7 @@
 --   30_presence_feed.sql   the presence change feed, numbered so no reader misses a change
 --   40_model_reads.sql     what the music model reads: the list, its pages, summary, history
 --   50_operator.sql        monitoring views and the retention function, for postgres only
+--   60_server.sql          what the server asks for itself: readiness and the live-pass gauge
 --
 -- The migrations (supabase/migrations) stay the deploy path: `supabase db push` applies them,
 -- and they carry what a running project needs on the way (data fixes, backfills, renames).
@@ -32,6 +33,14 @@
 --   * Every UPDATE and DELETE an API request can reach has a WHERE (pg-safeupdate).
 --   * Schema public is what the Data API exposes: it holds no SECURITY DEFINER function.
 --     Privileged code lives in the private schema vibepass, behind SECURITY INVOKER wrappers.
+--   * Every function in public has a SQL-standard body (BEGIN ATOMIC): Postgres binds the
+--     names in it when the function is made, so a call checks EXECUTE or SELECT on what it
+--     names in vibepass, never USAGE on the schema, which no API role has. Such a body holds
+--     no bare word containing "end" but its last line: the Supabase CLI splits a migration
+--     into statements itself and takes the first "end" outside quotes and comments after
+--     BEGIN ATOMIC for the body's end (supabase/cli pkg/parser/state.go, AtomicState). So
+--     no CASE, and a column such as ended_at is written quoted ("ended_at"). PL/pgSQL bodies,
+--     in dollar quotes, are not affected.
 --   * A function's body (between $$) is stored as written, so the comments inside it are
 --     part of the definition, equal to the migrations' byte for byte.
 
@@ -39,9 +48,9 @@
  * -------------------------------------------------------
  * Private schema vibepass: helpers, privileged code and operator settings
  * -------------------------------------------------------
- * Not exposed through the Data API. anon and authenticated have no USAGE on it;
- * service_role gets USAGE only to call the feed's three DEFINER functions
- * (30_presence_feed.sql) and may execute nothing else here.
+ * Not exposed through the Data API, and no API role has USAGE on it: none can name
+ * anything here. The functions in public reach what they call here through their
+ * BEGIN ATOMIC bodies, which need only EXECUTE (or SELECT) on each object.
  */
 create schema if not exists vibepass;
 revoke all on schema vibepass from public, anon, authenticated, service_role;

@@ -2,9 +2,10 @@
  * -------------------------------------------------------
  * public.sessions: vibe passes
  * -------------------------------------------------------
- * A pass is live iff status = 'active' and expires_at > now(). It expires by that timestamp
- * comparison alone: no cron and no cleanup are needed for correctness. An expired pass still
- * marked 'active' is closed by the user's next check-in; old rows stay until an operator runs
+ * A pass is live iff status = 'active' and expires_at > now(), the rule vibepass.live_passes
+ * (below) states once for every reader. It expires by that timestamp comparison alone: no
+ * cron and no cleanup are needed for correctness. An expired pass still marked 'active' is
+ * closed by the user's next check-in; old rows stay until an operator runs
  * vibepass.purge_sessions() (50_operator.sql).
  */
 create table public.sessions (
@@ -26,12 +27,13 @@ create table public.sessions (
     check (status = 'inactive' or (ended_at is null and end_reason is null))
 );
 
-comment on table public.sessions is 'Vibe passes. Live iff status = ''active'' and expires_at > now(); changed only through checkin() and checkout().';
+comment on table public.sessions is 'Vibe passes; the live ones are vibepass.live_passes. No API role writes them: checkin(), checkout(), sign-out (a trigger on auth.sessions), an account''s deletion (cascade) and vibepass.purge_sessions() do.';
 
 -- Backs the foreign key: deleting a user deletes their passes through it (docs/supabase.md
 -- has the measurements of each index).
 create index idx_sessions_user on public.sessions (user_id);
--- Serves active_users(), presence_tick()'s search for passes that ran out, and session_counts.
+-- Serves vibepass.live_passes for the model's reads, presence_tick()'s search for passes that
+-- ran out, and session_counts.
 create index idx_sessions_active on public.sessions (status, expires_at);
 -- One live pass per user: at most one 'active' row each. checkin() upserts on it, and
 -- session_status() and checkout() find the caller's pass through it.
@@ -48,6 +50,28 @@ create policy "Users can read their own passes"
   on public.sessions for select
   to authenticated
   using (user_id = (select auth.uid()));
+
+/*
+ * vibepass.live_passes: the passes live now, the one place the rule is written. Whatever
+ * needs live passes reads (or ends them) through it: session_status(), checkout(), the
+ * sign-out trigger, the model's list, summary and gauge, the operator's active_sessions.
+ * A view, not a function: Postgres merges a simple view into each query that names it, so
+ * the plans are those of the predicate written out (idx_sessions_active for the list,
+ * sessions_one_active_per_user for one user's pass), and it is automatically updatable, so
+ * checkout() ends a pass with an UPDATE through it. A SQL function would be inlined only
+ * without SET search_path, which the advisor (lint 0011) flags. security_invoker: it reads
+ * public.sessions with its reader's rights. service_role may read it, through the public
+ * functions that name it (their BEGIN ATOMIC bodies need no USAGE on vibepass).
+ */
+create view vibepass.live_passes
+with (security_invoker = true)
+as
+select s.id, s.user_id, s.checked_in_at, s.expires_at, s.status, s.created_at, s.ended_at, s.end_reason, s.renewed_at
+  from public.sessions s
+ where s.status = 'active' and s.expires_at > pg_catalog.now();
+
+revoke all on table vibepass.live_passes from public, anon, authenticated, service_role;
+grant select on table vibepass.live_passes to service_role;
 
 /*
  * -------------------------------------------------------
@@ -200,8 +224,8 @@ begin
            'expires_at', pg_catalog.to_char(s.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
            'minutes_remaining', pg_catalog.ceil(extract(epoch from (s.expires_at - pg_catalog.now())) / 60)::integer)
     into pass
-    from public.sessions s
-   where s.user_id = uid and s.status = 'active' and s.expires_at > pg_catalog.now();
+    from vibepass.live_passes s
+   where s.user_id = uid;
   return pass;
 end;
 $$;
@@ -223,9 +247,9 @@ declare
   uid uuid := vibepass.caller();
   ended json;
 begin
-  update public.sessions s
+  update vibepass.live_passes s
      set status = 'inactive', ended_at = pg_catalog.now(), end_reason = 'checkout'
-   where s.user_id = uid and s.status = 'active' and s.expires_at > pg_catalog.now()
+   where s.user_id = uid
   returning pg_catalog.json_build_object(
     'session_id', s.id,
     'ended_at', pg_catalog.to_char(s.ended_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
@@ -239,13 +263,13 @@ revoke all on function vibepass.checkin(), vibepass.session_status(), vibepass.c
 grant execute on function vibepass.checkin(), vibepass.session_status(), vibepass.checkout() to authenticated;
 
 /*
- * The public wrappers use a SQL-standard body (BEGIN ATOMIC): Postgres resolves
- * vibepass.checkin() once, when the wrapper is made, and stores the reference, so calling it
- * later checks only EXECUTE on the private function, not USAGE on schema vibepass (the same
- * way the profiles_display_name_plain CHECK calls vibepass.plain_display_name). A body in a
- * string would be parsed at each call as the caller, and would need USAGE on vibepass for
- * authenticated. The reference also makes Postgres refuse to drop the private function while
- * its wrapper exists.
+ * The public wrappers, like every function in public, use a SQL-standard body (BEGIN
+ * ATOMIC): Postgres resolves vibepass.checkin() once, when the wrapper is made, and stores
+ * the reference, so calling it later checks only EXECUTE on the private function, not USAGE
+ * on schema vibepass (the same way the profiles_display_name_plain CHECK calls
+ * vibepass.plain_display_name). A body in a string would be parsed at each call as the
+ * caller, and would need USAGE on vibepass for authenticated. The reference also makes
+ * Postgres refuse to drop the private function while its wrapper exists.
  */
 
 /**
@@ -316,9 +340,9 @@ as $$
 begin
   if not exists (select from auth.sessions a where a.user_id = old.user_id)
      and exists (select from auth.users u where u.id = old.user_id) then
-    update public.sessions s
+    update vibepass.live_passes s
        set status = 'inactive', ended_at = pg_catalog.now(), end_reason = 'signed_out'
-     where s.user_id = old.user_id and s.status = 'active' and s.expires_at > pg_catalog.now();
+     where s.user_id = old.user_id;
   end if;
   return null;
 end;

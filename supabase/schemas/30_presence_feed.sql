@@ -13,11 +13,13 @@
  * step before commit, takes one transaction-level advisory lock, and only then draws the
  * number. The lock has two modes:
  *   * Session writes (check-in, check-out, sign-out, purges: the trigger on public.sessions)
- *     take it shared, so they commit and flush side by side. Two writes of one pass still go
- *     one after the other, on the pass's row lock, and draw their numbers in that order.
- *   * Everything that reads or moves the cursor takes it exclusively: presence_tick(),
- *     presence_head(), presence_changes(), presence_summary(), and a profile change (whose
- *     'update' event reads the user's pass, and whose pass must not change meanwhile).
+ *     take it shared (presence_lock_shared()), so they commit and flush side by side. Two
+ *     writes of one pass still go one after the other, on the pass's row lock, and draw
+ *     their numbers in that order.
+ *   * Everything that reads or moves the cursor takes it exclusively
+ *     (presence_lock_exclusive()): presence_tick(), presence_head(), presence_changes(),
+ *     presence_summary(), and a profile change (whose 'update' event reads the user's pass,
+ *     and whose pass must not change meanwhile).
  * Two session writes may draw n and n+1 and commit in the other order; what holds is that no
  * reader sees a number without every one below it: a reader holds the lock exclusively, so no
  * session write is between drawing its number and being visible, and only then takes the
@@ -80,10 +82,10 @@ create table vibepass.presence_clock (
 revoke all on table vibepass.presence_clock from public, anon, authenticated, service_role;
 
 /**
- * vibepass.presence_lock(): the presence lock, exclusive, for whatever reads or moves the
- * cursor. Held until the transaction ends.
+ * vibepass.presence_lock_exclusive(): takes the presence lock exclusively, for whatever reads
+ * or moves the cursor. Held until the transaction ends.
  */
-create function vibepass.presence_lock()
+create function vibepass.presence_lock_exclusive()
 returns void
 language sql
 volatile
@@ -93,10 +95,10 @@ as $$
 $$;
 
 /**
- * vibepass.presence_write_lock(): the presence lock in shared mode, for session writes.
- * Held until the transaction ends.
+ * vibepass.presence_lock_shared(): takes the presence lock in shared mode, for session
+ * writes. Held until the transaction ends.
  */
-create function vibepass.presence_write_lock()
+create function vibepass.presence_lock_shared()
 returns void
 language sql
 volatile
@@ -150,7 +152,7 @@ declare
   horizon timestamptz;
   was_announced boolean;
 begin
-  perform vibepass.presence_write_lock();
+  perform vibepass.presence_lock_shared();
   select c.expired_through into strict horizon from vibepass.presence_clock c;
   was_announced := tg_op <> 'INSERT' and old.status = 'active' and old.expires_at > horizon;
 
@@ -207,7 +209,7 @@ begin
      and new.is_anonymous is not distinct from old.is_anonymous then
     return null;
   end if;
-  perform vibepass.presence_lock();
+  perform vibepass.presence_lock_exclusive();
   select s.id into sid
     from public.sessions s
    where s.user_id = new.id and s.status = 'active'
@@ -236,7 +238,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform vibepass.presence_lock();
+  perform vibepass.presence_lock_exclusive();
   return coalesce((select max(l.seq) from vibepass.presence_log l),
                   (select c.purged_through from vibepass.presence_clock c));
 end;
@@ -265,7 +267,7 @@ declare
   purged bigint;
   expired bigint;
 begin
-  perform vibepass.presence_lock();
+  perform vibepass.presence_lock_exclusive();
   select * into strict clock from vibepass.presence_clock;
   select s.feed_history into strict history from vibepass.settings s;
   horizon := greatest(pg_catalog.clock_timestamp(), clock.expired_through);
@@ -327,7 +329,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  perform vibepass.presence_lock();
+  perform vibepass.presence_lock_exclusive();
   return query
     select l.seq, l.kind, l.user_id, l.at, l.display_name, l.checked_in_at, l.expires_at, l.preferences, l.is_anonymous
       from vibepass.presence_log l
@@ -337,7 +339,7 @@ begin
 end;
 $$;
 
-revoke all on function vibepass.presence_lock(), vibepass.presence_write_lock(),
+revoke all on function vibepass.presence_lock_exclusive(), vibepass.presence_lock_shared(),
   vibepass.presence_append(text, uuid, uuid, timestamptz, boolean),
   vibepass.presence_session_changed(), vibepass.presence_profile_changed(), vibepass.presence_head(),
   vibepass.presence_tick(), vibepass.presence_changes(bigint, integer)
@@ -347,12 +349,11 @@ revoke all on function vibepass.presence_lock(), vibepass.presence_write_lock(),
  * -------------------------------------------------------
  * The service role's feed: public.presence_tick(), public.presence_changes()
  * -------------------------------------------------------
- * SECURITY INVOKER in public; service_role may use schema vibepass only to call the three
- * DEFINER functions behind them and public.presence_summary() (40_model_reads.sql).
+ * SECURITY INVOKER in public, with BEGIN ATOMIC bodies. In vibepass service_role may
+ * execute only the DEFINER functions behind these two and behind public.presence_summary()
+ * (40_model_reads.sql), and read only vibepass.live_passes (20_passes.sql).
  */
-grant usage on schema vibepass to service_role;
-grant execute on function vibepass.presence_head(), vibepass.presence_tick(), vibepass.presence_changes(bigint, integer)
-  to service_role;
+grant execute on function vibepass.presence_tick(), vibepass.presence_changes(bigint, integer) to service_role;
 
 /**
  * public.presence_tick(): see vibepass.presence_tick(). The feed's poller and the list call it
@@ -363,9 +364,9 @@ returns json
 language sql
 volatile
 set search_path = ''
-as $$
-  select vibepass.presence_tick()
-$$;
+begin atomic
+  select vibepass.presence_tick();
+end;
 
 /**
  * public.presence_changes(after, max_rows): the feed's changes after a cursor, in cursor
@@ -387,9 +388,10 @@ returns table (
 language sql
 stable
 set search_path = ''
-as $$
-  select * from vibepass.presence_changes(after, max_rows)
-$$;
+begin atomic
+  select c.seq, c.kind, c.user_id, c.at, c.display_name, c.checked_in_at, c.expires_at, c.preferences, c.is_anonymous
+    from vibepass.presence_changes(after, max_rows) c;
+end;
 
 revoke all on function public.presence_tick(), public.presence_changes(bigint, integer)
   from public, anon, authenticated, service_role;

@@ -20,24 +20,21 @@ select p.name,
        s.checked_in_at,
        s.expires_at,
        round(extract(epoch from (s.expires_at - pg_catalog.now())) / 60) as mins_left
-  from public.sessions s
+  from vibepass.live_passes s
   join public.profiles p on p.id = s.user_id
- where s.status = 'active'
-   and s.expires_at > pg_catalog.now()
  order by s.checked_in_at desc;
 
 /*
- * vibepass.session_counts: passes still marked active, split into live and expired. Expired
- * ones are closed lazily by the user's next check-in.
+ * vibepass.session_counts: passes still marked active (total), split into the live ones
+ * (active: vibepass.live_passes) and those that ran out (expired), which the user's next
+ * check-in closes. One statement, so both counts come from one snapshot.
  */
 create view vibepass.session_counts
 with (security_invoker = true)
 as
-select count(*) filter (where expires_at > pg_catalog.now()) as active,
-       count(*) filter (where expires_at <= pg_catalog.now()) as expired,
-       count(*) as total
-  from public.sessions
- where status = 'active';
+select l.active, t.total - l.active as expired, t.total
+  from (select count(*) as active from vibepass.live_passes) l
+ cross join (select count(*) as total from public.sessions where status = 'active') t;
 
 revoke all on table vibepass.active_sessions, vibepass.session_counts
   from public, anon, authenticated, service_role;

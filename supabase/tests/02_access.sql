@@ -6,7 +6,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 \ir helpers.psql
-select plan(58);
+select plan(60);
 
 select tests.create_supabase_user('cat', 'cat@test.local');
 select tests.create_supabase_user('dan', 'dan@test.local');
@@ -40,13 +40,20 @@ select is_empty(
       where has_table_privilege(r.rolname, 'public.sessions', priv) $$,
   'no API role may insert, update, delete or truncate sessions'
 );
-select ok(not has_schema_privilege('anon', 'vibepass', 'usage') and not has_schema_privilege('authenticated', 'vibepass', 'usage'),
-  'neither anon nor authenticated may use schema vibepass');
+select ok(not has_schema_privilege('anon', 'vibepass', 'usage') and not has_schema_privilege('authenticated', 'vibepass', 'usage')
+  and not has_schema_privilege('service_role', 'vibepass', 'usage'),
+  'no API role may use schema vibepass: the public functions reach it through their BEGIN ATOMIC bodies');
 select set_eq(
   $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
       where n.nspname = 'vibepass' and has_function_privilege('service_role', p.oid, 'execute') $$,
-  array['vibepass.presence_head()', 'vibepass.presence_tick()', 'vibepass.presence_changes(bigint,integer)'],
-  'in schema vibepass, service_role may execute only the presence feed behind its public wrappers'
+  array['vibepass.presence_tick()', 'vibepass.presence_changes(bigint,integer)', 'vibepass.presence_summary()'],
+  'in schema vibepass, service_role may execute only the presence feed and summary behind their public wrappers'
+);
+select set_eq(
+  $$ select c.oid::regclass::text from pg_class c
+      where c.relnamespace = 'vibepass'::regnamespace and has_table_privilege('service_role', c.oid, 'select') $$,
+  array['vibepass.live_passes'],
+  'in schema vibepass, service_role may read only live_passes, which the model''s reads name'
 );
 select set_eq(
   $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
@@ -144,8 +151,10 @@ select throws_ok($$ update public.sessions set expires_at = now() + interval '1 
   '42501', 'permission denied for table sessions', 'service_role: cannot write passes directly');
 select throws_ok($$ update public.profiles set display_name = 'x' $$,
   '42501', 'permission denied for table profiles', 'service_role: cannot write profiles');
-select throws_ok('select * from vibepass.active_sessions', '42501', 'permission denied for view active_sessions', 'service_role: the monitoring views are for the operator');
-select throws_ok('select vibepass.purge_sessions()', '42501', 'permission denied for function purge_sessions', 'service_role: purge is for the operator');
+select throws_ok('select * from vibepass.active_sessions', '42501', 'permission denied for schema vibepass', 'service_role: the monitoring views are for the operator');
+select throws_ok('select vibepass.purge_sessions()', '42501', 'permission denied for schema vibepass', 'service_role: purge is for the operator');
+select is(public.live_pass_count(), (select count(*) from public.active_users()),
+  'service_role: live_pass_count counts the passes active_users lists');
 
 -- authenticator itself (PostgREST's login role, before it switches) has no rights of its own.
 select tests.clear_authentication();

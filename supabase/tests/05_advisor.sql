@@ -7,7 +7,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 \ir helpers.psql
-select plan(17);
+select plan(19);
 
 /**
  * tests.advisor_findings(schemas): what breaks the advisor's rules in schemas, as (rule,
@@ -158,6 +158,18 @@ select set_eq($$ select object from tests.advisor_findings(array['lint_bait']) w
   array['lint_bait.child_partial.child_partial_parent_fkey', 'lint_bait.child_second_column.child_second_column_parent_fkey'],
   'the foreign key check finds keys with only a partial index, or an index led by another column');
 
+-- This project's own rule beside the advisor's: every function in public has a SQL-standard
+-- body (BEGIN ATOMIC), which Postgres binds when it is made, so calling it needs no USAGE on
+-- vibepass; a body in a string is parsed at every call, as the caller.
+create function lint_bait.atomic_body() returns int language sql set search_path = '' begin atomic select 1; end;
+select is_empty($$ select p.oid::regprocedure::text from pg_proc p where p.pronamespace = 'public'::regnamespace and p.prosqlbody is null $$,
+  'every function in public has a SQL-standard body (BEGIN ATOMIC)');
+select set_eq(
+  $$ select p.oid::regprocedure::text from pg_proc p
+      where p.pronamespace = 'lint_bait'::regnamespace and p.proname in ('atomic_body', 'invoker_for_users') and p.prosqlbody is null $$,
+  array['lint_bait.invoker_for_users()'],
+  'the body check finds a body in a string and passes a BEGIN ATOMIC one');
+
 -- How the rule is kept: the privileged code is in vibepass, the users' part for
 -- authenticated only and checking its caller, the presence feed's for service_role only;
 -- public exposes exactly their SECURITY INVOKER entry points.
@@ -167,9 +179,9 @@ select set_eq(
       where p.pronamespace in ('public'::regnamespace, 'vibepass'::regnamespace) and p.prosecdef
         and has_function_privilege(r.rolname, p.oid, 'execute') $$,
   $$ values ('vibepass.checkin()', 'authenticated'), ('vibepass.session_status()', 'authenticated'),
-            ('vibepass.checkout()', 'authenticated'), ('vibepass.presence_head()', 'service_role'),
+            ('vibepass.checkout()', 'authenticated'), ('vibepass.presence_summary()', 'service_role'),
             ('vibepass.presence_tick()', 'service_role'), ('vibepass.presence_changes(bigint,integer)', 'service_role') $$,
-  'the only SECURITY DEFINER functions an API role may execute are vibepass''s checkin, session_status and checkout, for authenticated, and the presence feed, for service_role'
+  'the only SECURITY DEFINER functions an API role may execute are vibepass''s checkin, session_status and checkout, for authenticated, and the presence feed and summary, for service_role'
 );
 select set_eq(
   $$ select p.proname::text, r.rolname
@@ -178,8 +190,8 @@ select set_eq(
   $$ values ('checkin', 'authenticated'), ('session_status', 'authenticated'), ('checkout', 'authenticated'),
             ('active_users', 'service_role'), ('active_users_page', 'service_role'), ('presence_tick', 'service_role'),
             ('presence_changes', 'service_role'), ('presence_summary', 'service_role'), ('presence_history', 'service_role'),
-            ('vibepass_ready', 'service_role') $$,
-  'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role the model''s list, the presence feed and readiness, and nothing more'
+            ('vibepass_ready', 'service_role'), ('live_pass_count', 'service_role') $$,
+  'the Data API offers authenticated rpc/checkin, rpc/session_status and rpc/checkout, service_role the model''s list, the presence feed, readiness and the live-pass count, and nothing more'
 );
 select throws_ok('select vibepass.checkin()', '42501', 'not signed in',
   'the private checkin checks its caller: no user in the claims is refused, even for the superuser');
