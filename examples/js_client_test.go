@@ -126,7 +126,8 @@ func TestJSClientPackage(t *testing.T) {
 	node := exec.Command("node", append([]string{"--test", "--test-concurrency=1", "--test-force-exit", "--test-reporter=spec"}, files...)...)
 	node.Dir = dir
 	node.Env = append(os.Environ(), "VIBEPASS_URL="+checked.URL, "ML_API_KEY="+dev.modelKey, "MODEL_API_KEY=",
-		"VIBEPASS_TEST_TOKENS="+string(tokens), "VIBEPASS_TEST_CONTROL="+databaseSwitch(t, dev.dbURL))
+		"VIBEPASS_TEST_TOKENS="+string(tokens), "VIBEPASS_TEST_CONTROL="+databaseSwitch(t, dev.dbURL),
+		"VIBEPASS_TEST_REFUSED_URL=http://"+refusedAddr(t))
 	start := time.Now()
 	out, err := node.CombinedOutput()
 	t.Logf("node --test took %s:\n%s", time.Since(start).Round(time.Millisecond), out)

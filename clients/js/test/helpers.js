@@ -76,14 +76,12 @@ export async function cutter (target) {
   }
 }
 
-/** An address nothing listens on. */
-export async function freeURL () {
-  const server = net.createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  return `http://127.0.0.1:${port}`
-}
+/**
+ * An address that refuses connections: the Go test holds its port with a socket that never
+ * listens (Node cannot bind one without listening), so no other process can start listening
+ * there, as it could on a port freed by closing a server.
+ */
+export const refusedURL = () => need('VIBEPASS_TEST_REFUSED_URL')
 
 /** A server that accepts connections and never answers: the client's timeout must end the wait. */
 export async function silentServer () {

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import {
   AuthError, ModelClient, UnavailableError, VERSION, VibepassConnectionError, VibepassError, VibepassTimeoutError,
 } from '../dist/index.js'
-import { apiKey, asUser, database, freeURL, silentServer, url } from './helpers.js'
+import { apiKey, asUser, database, refusedURL, silentServer, url } from './helpers.js'
 
 /** Checks the demo user in for the test t, and out when it ends. */
 async function checkin (t, name) {
@@ -84,7 +84,7 @@ test('every failure throws its typed error, never an empty list', async (t) => {
     { class: AuthError, status: 403, code: 'invalid_api_key', message: 'Invalid API key', transient: false }))
   await t.test('no key', () => everyCallThrows(new ModelClient({ url: url(), apiKey: null }),
     { class: AuthError, status: 401, code: 'missing_api_key', transient: false }))
-  await t.test('no server', async () => everyCallThrows(new ModelClient({ url: await freeURL(), apiKey: apiKey() }),
+  await t.test('no server', async () => everyCallThrows(new ModelClient({ url: refusedURL(), apiKey: apiKey() }),
     { class: VibepassConnectionError, status: null, code: 'connection_error', transient: true }))
   await t.test('no answer', async () => {
     const silent = await silentServer()
