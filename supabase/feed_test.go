@@ -105,22 +105,8 @@ func TestIdleTickWritesNothing(t *testing.T) {
 	db := localdbtest.Unseeded(t)
 	ctx := context.Background()
 	conn := connect(t, db.PostgresURL)
-	tickWrote := func() bool {
-		t.Helper()
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(ctx)
-		var wrote bool
-		if err := tx.QueryRow(ctx, "select public.presence_tick() is not null and pg_current_xact_id_if_assigned() is not null").Scan(&wrote); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return wrote
-	}
+	server := connect(t, db.AuthenticatorURL)
+	tickWrote := func() bool { t.Helper(); return serverTickWrote(t, server) }
 	tickWrote() // whatever setting up the database left due
 	if tickWrote() {
 		t.Fatal("a tick with nothing due wrote")
@@ -154,4 +140,20 @@ func TestIdleTickWritesNothing(t *testing.T) {
 	if kind != "expire" {
 		t.Fatalf("the user's last change is %q, want expire", kind)
 	}
+}
+
+// serverTickWrote runs public.presence_tick() as the server does (service_role, on conn to
+// the authenticator, so under pg-safeupdate) and says whether its transaction took a
+// transaction id: whether it wrote, and so waited for a WAL flush at its commit.
+func serverTickWrote(t *testing.T, conn *pgx.Conn) bool {
+	t.Helper()
+	b := &pgx.Batch{}
+	sqlapi.QueueAs(b, vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims)
+	var wrote bool
+	b.Queue("select public.presence_tick() is not null and pg_current_xact_id_if_assigned() is not null").
+		QueryRow(func(row pgx.Row) error { return row.Scan(&wrote) })
+	if err := conn.SendBatch(context.Background(), b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	return wrote
 }

@@ -6,7 +6,7 @@
 --   20_passes.sql          public.sessions and checkin() / session_status() / checkout()
 --   30_presence_feed.sql   the presence change feed, numbered so no reader misses a change
 --   40_model_reads.sql     what the music model reads: the list, its pages, summary, history
---   50_operator.sql        monitoring views and the retention function, for postgres only
+--   50_operator.sql        monitoring views and the purge of old passes, for postgres only
 --   60_server.sql          what the server asks for itself: readiness and the live-pass gauge
 --
 -- The migrations (supabase/migrations) stay the deploy path: `supabase db push` applies them,
@@ -63,13 +63,25 @@ revoke all on schema vibepass from public, anon, authenticated, service_role;
  *   pass_length      how long a pass lasts from its check-in or last renewal
  *   feed_history     how long the presence log keeps changes; a client away longer lists again
  *   anonymous_users  'allow' or 'refuse' check-ins by Supabase Auth's anonymous users
+ *   pass_retention   how long an ended pass stays in public.sessions; presence_tick() deletes
+ *                    older ones (30_presence_feed.sql)
+ *
+ * pass_retention is at least one hour, the reach of presence_history() (40_model_reads.sql),
+ * and at least feed_history, so every pass the feed can still replay (its leave or expire
+ * names it by session_id) is still in public.sessions. To shorten feed_history and
+ * pass_retention together, set both in one UPDATE: the check reads the row as it ends.
  */
 create table vibepass.settings (
   singleton boolean primary key default true check (singleton),
   pass_length interval not null default '60 minutes' check (pass_length > interval '0'),
   feed_history interval not null default '1 day' check (feed_history > interval '0'),
-  anonymous_users text not null default 'allow' check (anonymous_users in ('allow', 'refuse'))
+  anonymous_users text not null default 'allow' check (anonymous_users in ('allow', 'refuse')),
+  pass_retention interval not null default '30 days',
+  constraint settings_pass_retention_check
+    check (pass_retention >= greatest(feed_history, interval '1 hour'))
 );
 comment on column vibepass.settings.anonymous_users is
   'allow: anonymous Supabase Auth users check in like others; refuse: their check-in gets 42501 "anonymous users may not check in".';
+comment on column vibepass.settings.pass_retention is
+  'How long an ended pass stays in public.sessions: presence_tick() deletes older ones, up to 1,000 a tick. At least 1 hour (presence_history()) and at least feed_history.';
 revoke all on table vibepass.settings from public, anon, authenticated, service_role;

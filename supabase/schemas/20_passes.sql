@@ -5,7 +5,10 @@
  * A pass is live iff status = 'active' and expires_at > now(), the rule vibepass.live_passes
  * (below) states once for every reader. It expires by that timestamp comparison alone: no
  * cron and no cleanup are needed for correctness. An expired pass still marked 'active' is
- * closed by the user's next check-in; old rows stay until an operator runs
+ * closed by the user's next check-in. A pass that ended longer ago than
+ * vibepass.settings.pass_retention (30 days by default) is deleted by presence_tick(), which
+ * runs before every read of the list and poll of the feed (30_presence_feed.sql), so the table
+ * stays bounded with no cron job either; an operator may purge sooner with
  * vibepass.purge_sessions() (50_operator.sql).
  */
 create table public.sessions (
@@ -27,7 +30,7 @@ create table public.sessions (
     check (status = 'inactive' or (ended_at is null and end_reason is null))
 );
 
-comment on table public.sessions is 'Vibe passes; the live ones are vibepass.live_passes. No API role writes them: checkin(), checkout(), sign-out (a trigger on auth.sessions), an account''s deletion (cascade) and vibepass.purge_sessions() do.';
+comment on table public.sessions is 'Vibe passes; the live ones are vibepass.live_passes. No API role writes them: checkin(), checkout(), sign-out (a trigger on auth.sessions), an account''s deletion (cascade), and vibepass.delete_ended_passes() (from presence_tick() after vibepass.settings.pass_retention, and from vibepass.purge_sessions()) do.';
 
 -- Backs the foreign key: deleting a user deletes their passes through it (docs/supabase.md
 -- has the measurements of each index).
@@ -38,6 +41,11 @@ create index idx_sessions_active on public.sessions (status, expires_at);
 -- One live pass per user: at most one 'active' row each. checkin() upserts on it, and
 -- session_status() and checkout() find the caller's pass through it.
 create unique index sessions_one_active_per_user on public.sessions (user_id) where status = 'active';
+-- The passes that were closed (checkout, sign-out, or expired and closed by the next
+-- check-in), by when they ended, for vibepass.delete_ended_passes(). Partial: a check-in or
+-- a renewal, which write 'active' rows, never touch it. Passes still 'active' that ran out
+-- are found through idx_sessions_active.
+create index sessions_ended on public.sessions ((coalesce(ended_at, expires_at))) where status = 'inactive';
 
 alter table public.sessions enable row level security;
 
@@ -72,6 +80,50 @@ select s.id, s.user_id, s.checked_in_at, s.expires_at, s.status, s.created_at, s
 
 revoke all on table vibepass.live_passes from public, anon, authenticated, service_role;
 grant select on table vibepass.live_passes to service_role;
+
+/**
+ * vibepass.delete_ended_passes(cutoff, max_rows): deletes up to max_rows passes (all when
+ * null) that ended before cutoff, oldest first, and returns how many it deleted. A pass ended
+ * when it was closed ("ended_at", status 'inactive') or when it ran out (expires_at, still
+ * 'active' until the user's next check-in); so a cutoff at or before now() never touches a
+ * live pass. Two index ranges (sessions_ended, idx_sessions_active) that end at cutoff: with
+ * nothing to delete they read a page or two each and write nothing. Rows another transaction
+ * is writing are skipped (SKIP LOCKED), so a caller holding the feed's lock, as
+ * presence_tick() does, never waits for a check-in that waits for that lock at its commit.
+ * The feed's trigger logs nothing for these deletions as long as the passes' ends are
+ * already in the feed (presence_tick() logs the expiries before it calls this).
+ * Called by presence_tick() and vibepass.purge_sessions(); no API role may call it.
+ */
+create function vibepass.delete_ended_passes(cutoff timestamptz, max_rows bigint)
+returns bigint
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  closed bigint;
+  ran_out bigint;
+begin
+  delete from public.sessions s
+   where s.ctid = any (array(select e.ctid from public.sessions e
+                              where e.status = 'inactive' and coalesce(e.ended_at, e.expires_at) < cutoff
+                              order by coalesce(e.ended_at, e.expires_at)
+                              limit max_rows
+                              for update skip locked));
+  get diagnostics closed = row_count;
+
+  delete from public.sessions s
+   where s.ctid = any (array(select e.ctid from public.sessions e
+                              where e.status = 'active' and e.expires_at < cutoff
+                              order by e.expires_at
+                              limit max_rows - closed
+                              for update skip locked));
+  get diagnostics ran_out = row_count;
+  return closed + ran_out;
+end;
+$$;
+
+revoke all on function vibepass.delete_ended_passes(timestamptz, bigint) from public, anon, authenticated, service_role;
 
 /*
  * -------------------------------------------------------

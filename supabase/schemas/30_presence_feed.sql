@@ -247,11 +247,15 @@ $$;
 /**
  * vibepass.presence_tick(): logs the expiries due since the last tick (and deletes those
  * passes' rows that carry the user's row, as presence_append does for one pass), trims the
- * log to feed_history, and returns {"cursor": <head>, "floor": <purged_through>}. Cheap: an
- * index range over the passes that ran out since the last tick and at most 1,000 old log rows.
- * It runs before every read of the list and at every poll of the feed, so a tick with nothing
- * to log writes nothing: its transaction commits without a WAL flush. The clock's update
- * names its row, as pg-safeupdate demands of every UPDATE an API request reaches.
+ * log to feed_history, deletes the passes that ended more than settings.pass_retention ago
+ * (vibepass.delete_ended_passes), and returns {"cursor": <head>, "floor": <purged_through>}.
+ * Cheap: an index range over the passes that ran out since the last tick, at most 1,000 old
+ * log rows and at most 1,000 old passes. It runs before every read of the list and at every
+ * poll of the feed, so a tick with nothing to log, trim or delete writes nothing: its
+ * transaction commits without a WAL flush. The old passes are deleted after the expiries are
+ * logged, so each one's end is in the feed already and the feed's trigger logs nothing for
+ * its deletion. The clock's update names its row, as pg-safeupdate demands of every UPDATE an
+ * API request reaches.
  */
 create function vibepass.presence_tick()
 returns json
@@ -264,12 +268,13 @@ declare
   clock vibepass.presence_clock;
   horizon timestamptz;
   history interval;
+  retention interval;
   purged bigint;
   expired bigint;
 begin
   perform vibepass.presence_lock_exclusive();
   select * into strict clock from vibepass.presence_clock;
-  select s.feed_history into strict history from vibepass.settings s;
+  select s.feed_history, s.pass_retention into strict history, retention from vibepass.settings s;
   horizon := greatest(pg_catalog.clock_timestamp(), clock.expired_through);
 
   insert into vibepass.presence_log (seq, kind, user_id, session_id, at)
@@ -302,6 +307,8 @@ begin
      where c.singleton
     returning * into clock;
   end if;
+
+  perform vibepass.delete_ended_passes(horizon - retention, 1000);
 
   return pg_catalog.json_build_object('cursor', vibepass.presence_head(), 'floor', clock.purged_through);
 end;

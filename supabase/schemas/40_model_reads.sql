@@ -126,8 +126,9 @@ end;
  * (the current minute: now), oldest first, as [{"at": timestamptz, "count": N}, ...], for the
  * dashboard's chart. A pass is present from checked_in_at until it ended: ended_at after a
  * checkout or sign-out, else expires_at. Computed from public.sessions, which keeps every
- * pass with when it started and ended, so no history table or writer is needed. Passes purged
- * by vibepass.purge_sessions() are gone from it, as from the list.
+ * pass with when it started and ended for settings.pass_retention (at least an hour) after its
+ * end, so no history table or writer is needed. Passes an operator purged sooner with
+ * vibepass.purge_sessions() are gone from it, as from the list.
  * Callable by service_role only. SECURITY INVOKER.
  */
 create function public.presence_history()

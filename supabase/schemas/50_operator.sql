@@ -2,10 +2,10 @@
  * -------------------------------------------------------
  * Operator tools, in the private schema vibepass
  * -------------------------------------------------------
- * The two monitoring queries as views, and a retention function to schedule if old passes
- * should not stay forever. None of it is reachable by anon, authenticated or service_role;
- * run it as postgres (psql, the SQL editor, pg_cron). The knobs are vibepass.settings
- * (00_settings.sql).
+ * The two monitoring queries as views, and a purge of old passes for an operator who wants
+ * them gone sooner than vibepass.settings.pass_retention (presence_tick() deletes them after
+ * it, with no cron job). None of it is reachable by anon, authenticated or service_role; run
+ * it as postgres (psql, the SQL editor). The knobs are vibepass.settings (00_settings.sql).
  */
 
 /*
@@ -40,10 +40,12 @@ revoke all on table vibepass.active_sessions, vibepass.session_counts
   from public, anon, authenticated, service_role;
 
 /**
- * vibepass.purge_sessions(older_than): deletes passes that ended (checked out, signed out or
- * expired) more than older_than ago (default 30 days) and returns how many it deleted. Live
- * passes are never touched. Optional: expiry never depends on it. Schedule it with pg_cron, e.g.
- *   select cron.schedule('vibepass-purge', '17 3 * * *', $$select vibepass.purge_sessions()$$);
+ * vibepass.purge_sessions(older_than): deletes every pass that ended (checked out, signed out
+ * or expired) more than older_than ago (default 30 days) and returns how many it deleted,
+ * through vibepass.delete_ended_passes(), the delete presence_tick() runs after
+ * settings.pass_retention. Live passes are never touched, nor rows another transaction is
+ * writing at that moment (a later tick gets them). Optional: presence_tick() keeps the table
+ * bounded by itself; this is for purging sooner, e.g. select vibepass.purge_sessions('1 day');
  * Errors: 22023 when older_than is null or negative.
  */
 create function vibepass.purge_sessions(older_than interval default '30 days')
@@ -52,21 +54,12 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
-declare
-  cutoff timestamptz;
-  purged bigint;
 begin
   if older_than is null or older_than < interval '0' then
     raise exception 'older_than must be a non-negative interval, got %', older_than
       using errcode = '22023';
   end if;
-  cutoff := pg_catalog.now() - older_than;
-
-  delete from public.sessions s
-   where s.expires_at < cutoff
-      or (s.status = 'inactive' and s.ended_at < cutoff);
-  get diagnostics purged = row_count;
-  return purged;
+  return vibepass.delete_ended_passes(pg_catalog.now() - older_than, null);
 end;
 $$;
 
