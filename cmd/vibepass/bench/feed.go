@@ -26,7 +26,7 @@ const (
 	// maxCheckinGap spaces the feed figure's check-ins, at random, so that they fall
 	// anywhere in the poll interval.
 	maxCheckinGap = 100 * time.Millisecond
-	// eventDataPrefix starts the data line of every join and renew event.
+	// eventDataPrefix starts the data line of every event that names a user.
 	eventDataPrefix = `data: {"user_id":"`
 )
 
@@ -237,37 +237,120 @@ func (r *benchRun) eventLatency(ctx context.Context, subs *subscriberSet) (feedL
 	return l, nil
 }
 
-// subscriberSet is the event streams the bench holds open on the proxy.
+// subscriberSet is the event streams the bench holds open on the proxy, each with
+// when the first event naming each user reached it.
 type subscriberSet struct {
 	run     *benchRun
 	client  *http.Client
-	streams []*eventStream
+	streams []*firstArrivals
+}
+
+// firstArrivals is one subscriber of the feed figure: when the first event naming each
+// user arrived.
+type firstArrivals struct {
+	stream *eventStream
+
+	mu      sync.Mutex
+	arrived map[string]time.Time
+	changed chan struct{} // closed when arrived grows or the stream ends, then replaced
 }
 
 // grow opens streams until there are n, each one past its opening comment.
 func (s *subscriberSet) grow(ctx context.Context, n int) error {
 	for len(s.streams) < n {
-		st, err := s.open(ctx)
+		f := &firstArrivals{arrived: map[string]time.Time{}, changed: make(chan struct{})}
+		st, err := s.run.openEventStream(ctx, s.client, "", f.note, f.ended)
 		if err != nil {
 			return fmt.Errorf("event stream %d: %w", len(s.streams)+1, err)
 		}
-		s.streams = append(s.streams, st)
+		f.stream = st
+		s.streams = append(s.streams, f)
 	}
 	return nil
 }
 
-// open starts one stream from now on and waits for its opening comment.
-func (s *subscriberSet) open(ctx context.Context) (*eventStream, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.run.proxy.url+"/api/model/events", nil)
+// close ends every stream and waits for their readers.
+func (s *subscriberSet) close() {
+	for _, f := range s.streams {
+		f.stream.close()
+	}
+	s.client.CloseIdleConnections()
+}
+
+// note records the first event naming each user; heartbeats and repeats wake no one.
+func (f *firstArrivals) note(ev feedEvent, at time.Time) {
+	if ev.userID == "" {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, seen := f.arrived[ev.userID]; !seen {
+		f.arrived[ev.userID] = at
+		close(f.changed)
+		f.changed = make(chan struct{})
+	}
+}
+
+// ended wakes whoever waits, once the stream has ended.
+func (f *firstArrivals) ended() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// arrival waits for the first event naming user id.
+func (f *firstArrivals) arrival(ctx context.Context, id string) (time.Time, error) {
+	for {
+		f.mu.Lock()
+		at, ok := f.arrived[id]
+		changed := f.changed
+		f.mu.Unlock()
+		switch {
+		case ok:
+			return at, nil
+		case f.stream.finished():
+			return time.Time{}, fmt.Errorf("stream ended: %w", f.stream.err)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("no event for user %s: %w", id, ctx.Err())
+		}
+	}
+}
+
+// feedEvent is one event of /api/model/events as a follower reads it.
+type feedEvent struct {
+	id     string // the cursor after it; "" for reset and dropped
+	kind   string // join, renew, update, leave, expire, reset, dropped
+	userID string // "" for reset and dropped
+	data   string
+}
+
+// eventStream is one open /api/model/events stream, read by a goroutine of its own.
+type eventStream struct {
+	body io.Closer
+	done chan struct{} // closed when the reader returns
+	err  error         // why the stream ended, set before done is closed
+}
+
+// openEventStream opens the feed after cursor lastEventID ("" for from now), waits for
+// its opening comment, and hands every event to handle, with when it arrived, from a
+// goroutine of its own; ended, if not nil, is called once the stream has ended.
+func (r *benchRun) openEventStream(ctx context.Context, client *http.Client, lastEventID string, handle func(feedEvent, time.Time), ended func()) (*eventStream, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.proxy.url+"/api/model/events", nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("X-API-Key", s.run.modelKey)
-	resp, err := s.client.Do(req)
+	req.Header.Set("X-API-Key", r.modelKey)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
-	st := &eventStream{arrived: map[string]time.Time{}, changed: make(chan struct{}), body: resp.Body}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		return nil, fmt.Errorf("GET /api/model/events: %d", resp.StatusCode)
@@ -278,75 +361,57 @@ func (s *subscriberSet) open(ctx context.Context) (*eventStream, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("GET /api/model/events began with %q (%v)", opening, err)
 	}
-	st.done = make(chan struct{})
-	go st.read(lines)
+	st := &eventStream{body: resp.Body, done: make(chan struct{})}
+	go func() {
+		st.err = readEvents(lines, handle)
+		if ended != nil {
+			ended()
+		}
+		close(st.done)
+	}()
 	return st, nil
 }
 
-// close ends every stream and waits for their readers.
-func (s *subscriberSet) close() {
-	for _, st := range s.streams {
-		st.body.Close()
-		<-st.done
+// close ends the stream and waits for its reader.
+func (st *eventStream) close() {
+	st.body.Close()
+	<-st.done
+}
+
+// finished reports whether the stream has ended.
+func (st *eventStream) finished() bool {
+	select {
+	case <-st.done:
+		return true
+	default:
+		return false
 	}
-	s.client.CloseIdleConnections()
 }
 
-// eventStream is one subscriber: when the first event naming each user arrived.
-type eventStream struct {
-	body io.Closer
-	done chan struct{} // closed when the reader returns
-
-	mu      sync.Mutex
-	arrived map[string]time.Time
-	changed chan struct{} // closed when arrived grows or the stream ends, then replaced
-	err     error         // why the stream ended
-}
-
-// read records each event's arrival until the stream ends.
-func (st *eventStream) read(lines *bufio.Reader) {
-	defer close(st.done)
+// readEvents parses Server-Sent Events until the stream ends, and returns why.
+func readEvents(lines *bufio.Reader, handle func(feedEvent, time.Time)) error {
+	var ev feedEvent
 	for {
 		line, err := lines.ReadString('\n')
-		now := time.Now()
-		st.mu.Lock()
-		changed := err != nil
-		if changed {
-			st.err = err
-		} else if id, ok := strings.CutPrefix(line, eventDataPrefix); ok {
-			id, _, _ = strings.Cut(id, `"`)
-			if _, seen := st.arrived[id]; !seen {
-				st.arrived[id], changed = now, true
-			}
-		}
-		if changed { // heartbeats, ids and repeated users wake no one
-			close(st.changed)
-			st.changed = make(chan struct{})
-		}
-		st.mu.Unlock()
 		if err != nil {
-			return
+			return err
 		}
-	}
-}
-
-// arrival waits for the first event naming user id.
-func (st *eventStream) arrival(ctx context.Context, id string) (time.Time, error) {
-	for {
-		st.mu.Lock()
-		at, ok := st.arrived[id]
-		changed, err := st.changed, st.err
-		st.mu.Unlock()
+		line = strings.TrimSuffix(line, "\n")
 		switch {
-		case ok:
-			return at, nil
-		case err != nil:
-			return time.Time{}, fmt.Errorf("stream ended: %w", err)
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("no event for user %s: %w", id, ctx.Err())
+		case line == "":
+			if ev.kind != "" {
+				handle(ev, time.Now())
+			}
+			ev = feedEvent{}
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[len("id: "):]
+		case strings.HasPrefix(line, "event: "):
+			ev.kind = line[len("event: "):]
+		case strings.HasPrefix(line, "data: "):
+			ev.data = line[len("data: "):]
+			if id, ok := strings.CutPrefix(line, eventDataPrefix); ok {
+				ev.userID, _, _ = strings.Cut(id, `"`)
+			}
 		}
 	}
 }

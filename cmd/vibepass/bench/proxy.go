@@ -21,7 +21,8 @@ import (
 // with as many user connections as the baselines' pool and a model stream for each
 // model client, room for the feed figure's event streams at the default poll, the
 // HS256 secret the bench tokens are signed with, rate limits far above any rate
-// reached here (the limiter still runs on every request), and production logging.
+// reached here (the limiter still runs on every request), production logging, and
+// metrics on a loopback port of their own (the soak reads them).
 // Tokens of both kinds are accepted: HS256 with the bench's secret, ES256 through the
 // JWKS the bench serves.
 const benchProxyConfig = `listen = %q
@@ -50,15 +51,19 @@ model_key_per_minute = 1000000000
 
 [log]
 level = "info"
+
+[metrics]
+listen = %q
 `
 
 // benchProxy is the proxy under measurement: `vibepass serve` in a process of its own,
 // so that its resident set is its own and not the load generator's.
 type benchProxy struct {
-	cmd  *exec.Cmd
-	url  string
-	dir  string // config and log
-	done chan error
+	cmd        *exec.Cmd
+	url        string
+	metricsURL string // GET /metrics
+	dir        string // config and log
+	done       chan error
 }
 
 // startBenchProxy starts `binary serve` on a free loopback port over dbURL, with conns
@@ -70,13 +75,17 @@ func startBenchProxy(ctx context.Context, binary, dbURL string, conns, modelStre
 	if err != nil {
 		return nil, err
 	}
+	metricsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "vibepass-bench-")
 	if err != nil {
 		return nil, err
 	}
-	p := &benchProxy{url: "http://" + addr, dir: dir, done: make(chan error, 1)}
+	p := &benchProxy{url: "http://" + addr, metricsURL: "http://" + metricsAddr + "/metrics", dir: dir, done: make(chan error, 1)}
 	configPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams, feedPoll.String(), feedSubscribers, signer.jwksURL), 0o600); err != nil {
+	if err := os.WriteFile(configPath, fmt.Appendf(nil, benchProxyConfig, addr, conns, modelStreams, feedPoll.String(), feedSubscribers, signer.jwksURL, metricsAddr), 0o600); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "proxy.log"))

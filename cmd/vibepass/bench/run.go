@@ -55,40 +55,12 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 	if err != nil {
 		return nil, err
 	}
-
-	r := &benchRun{cfg: cfg}
-	if r.signer, err = newBenchSigner(); err != nil {
-		return nil, err
-	}
-	defer r.signer.close()
-	if r.users, err = loadBenchUsers(ctx, superURL); err != nil {
-		return nil, err
-	}
-	if len(r.users) != cfg.Users {
-		return nil, fmt.Errorf("loaded %d bench users, found %d", cfg.Users, len(r.users))
-	}
 	conns := max(cfg.Concurrency, activeUsersClients[len(activeUsersClients)-1])
-	if r.pool, err = openBenchPool(ctx, authURL, conns); err != nil {
+	r, err := startRun(ctx, cfg, authURL, superURL, conns, slices.Max(activeUsersClients))
+	if err != nil {
 		return nil, err
 	}
-	defer r.pool.Close()
-	r.postmaster = findPostmaster(ctx, r.pool)
-	r.modelKey = auth.NewAPIKey()
-	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, slices.Max(activeUsersClients), r.signer, r.modelKey, cfg.ProxyProfile); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := r.proxy.stop(); err != nil {
-			cfg.Logf("stopping the proxy: %v", err)
-		}
-	}()
-	r.client = &http.Client{
-		Timeout:   time.Minute,
-		Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true, ReadBufferSize: 64 << 10},
-	}
-	defer r.client.CloseIdleConnections()
-	r.userClient = &fasthttp.HostClient{Addr: strings.TrimPrefix(r.proxy.url, "http://"), MaxConns: conns}
-	defer r.userClient.CloseIdleConnections()
+	defer r.close()
 
 	if err := r.userFigures(ctx, report, superURL); err != nil {
 		return nil, err
@@ -105,6 +77,63 @@ func Run(ctx context.Context, cfg Config, superURL, authURL string) (*Report, er
 		return nil, err
 	}
 	return report, nil
+}
+
+// startRun reads the loaded bench users and starts what every figure is measured with:
+// the token signer, a pool of conns authenticator connections for the baselines, the
+// proxy (conns user connections, modelStreams model streams) and the HTTP clients.
+// close stops them.
+func startRun(ctx context.Context, cfg Config, authURL, superURL string, conns, modelStreams int) (r *benchRun, err error) {
+	r = &benchRun{cfg: cfg}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if r.signer, err = newBenchSigner(); err != nil {
+		return nil, err
+	}
+	if r.users, err = loadBenchUsers(ctx, superURL); err != nil {
+		return nil, err
+	}
+	if len(r.users) != cfg.Users {
+		return nil, fmt.Errorf("loaded %d bench users, found %d", cfg.Users, len(r.users))
+	}
+	if r.pool, err = openBenchPool(ctx, authURL, conns); err != nil {
+		return nil, err
+	}
+	r.postmaster = findPostmaster(ctx, r.pool)
+	r.modelKey = auth.NewAPIKey()
+	if r.proxy, err = startBenchProxy(ctx, cfg.Binary, authURL, conns, modelStreams, r.signer, r.modelKey, cfg.ProxyProfile); err != nil {
+		return nil, err
+	}
+	r.client = &http.Client{
+		Timeout:   time.Minute,
+		Transport: &http.Transport{MaxIdleConnsPerHost: conns, DisableCompression: true, ReadBufferSize: 64 << 10},
+	}
+	r.userClient = &fasthttp.HostClient{Addr: strings.TrimPrefix(r.proxy.url, "http://"), MaxConns: conns}
+	return r, nil
+}
+
+// close stops what startRun started.
+func (r *benchRun) close() {
+	if r.userClient != nil {
+		r.userClient.CloseIdleConnections()
+	}
+	if r.client != nil {
+		r.client.CloseIdleConnections()
+	}
+	if r.proxy != nil {
+		if err := r.proxy.stop(); err != nil {
+			r.cfg.Logf("stopping the proxy: %v", err)
+		}
+	}
+	if r.pool != nil {
+		r.pool.Close()
+	}
+	if r.signer != nil {
+		r.signer.close()
+	}
 }
 
 // userFigures measures check-in and session status through the proxy against the
