@@ -26,6 +26,8 @@ type Config struct {
 	Rounds int
 	// ProxyProfile is the file for the proxy's CPU profile, "" for none.
 	ProxyProfile string
+	// Mix is the traffic and the search of `bench --mix`, nil for the other figures.
+	Mix *MixConfig
 	// Logf receives progress lines.
 	Logf func(format string, args ...any)
 }

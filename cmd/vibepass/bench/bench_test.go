@@ -139,3 +139,57 @@ func TestSQLBenchMeasuresEveryFigure(t *testing.T) {
 	report.Print(&out)
 	t.Log("\n" + out.String())
 }
+
+// TestMixSmallRunSearchesAndSoaks runs `bench --mix --soak` at a small scale, time
+// compressed so that a few seconds hold arrivals, renewals, checkouts and passes running
+// out: the search, then the soak at half the capacity it found. It asserts that every
+// target and every sample was measured and that nothing failed, never how fast, nor
+// the soak's verdict on this shared machine (TestSoakJudgeFindsAGrowingSeries tests it).
+func TestMixSmallRunSearchesAndSoaks(t *testing.T) {
+	db := localdbtest.Unseeded(t)
+	mix := DefaultMix
+	mix.Compress, mix.Start, mix.Precision, mix.Warmup, mix.Workers = 120, 100, 1, time.Second, 16
+	mix.Soak, mix.Sample = 10*time.Second, time.Second
+	cfg := Config{Binary: buildVibepass(t), Users: 300, PassesPerUser: 2, Duration: 3 * time.Second, Mix: &mix, Logf: t.Logf}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	report, err := RunMix(ctx, cfg, db.AdminURL, db.AuthenticatorURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	report.Print(&out)
+	t.Log("\n" + out.String())
+	if len(report.steps) == 0 {
+		t.Fatal("the search measured no target")
+	}
+	for _, s := range report.steps {
+		u := s.w.users()
+		if u.ops == 0 || s.present == 0 || s.live < s.present/2 || s.cpu.proxy <= 0 || s.pg.samples == 0 {
+			t.Errorf("target %d: %d calls, %d present, %d live passes, proxy CPU %s, %d pg_stat_activity samples", s.target, u.ops, s.present, s.live, s.cpu.proxy, s.pg.samples)
+		}
+		if n, first := s.w.errs(); n > 0 {
+			t.Errorf("target %d: %d errors, first: %v", s.target, n, first)
+		}
+	}
+	if report.soak == nil {
+		t.Fatalf("no soak after the search (capacity %d)", report.capacity)
+	}
+	if n := len(report.soak.rows); n != 10 {
+		t.Fatalf("%d soak samples, want 10", n)
+	}
+	for i, r := range report.soak.rows {
+		if r[colRSS] <= 0 || r[colGoroutines] <= 0 || r[colFDs] <= 0 || r[colBackends] <= 0 || r[colSubscribers] != 1 || r[colSessionsRows] <= 0 || r[colRate] <= 0 {
+			t.Errorf("sample %d not measured: %v", i, r)
+		}
+	}
+	if n := report.soak.errors(); n > 0 {
+		t.Errorf("%d errors in the soak, first: %v", n, report.soak.firstErr)
+	}
+	for _, row := range []string{"capacity: ", "present  live passes", "soak: ", "proxy RSS MB", "presence_log rows", "bounds: "} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("the report has no %q", row)
+		}
+	}
+}
