@@ -40,6 +40,8 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&mix.PassLength, "pass", mix.PassLength, "--mix: the pass length (vibepass.settings.pass_length, set for the run)")
 	fs.DurationVar(&mix.RenewMargin, "renew-margin", mix.RenewMargin, "--mix: a present page checks in again when less than this is left")
 	fs.Float64Var(&mix.NoCheckout, "no-checkout", mix.NoCheckout, "--mix: fraction of sessions that end without a checkout")
+	fs.DurationVar(&mix.SummaryEvery, "summary-every", mix.SummaryEvery, "--mix: how often the model reads the summary")
+	fs.DurationVar(&mix.ListEvery, "list-every", mix.ListEvery, "--mix: how often the model reads the whole list (with If-None-Match)")
 	fs.Float64Var(&mix.Compress, "compress", mix.Compress, "--mix: run users' clocks this many times faster (shorter pass, faster requests)")
 	fs.IntVar(&mix.Start, "start", mix.Start, "--mix: the search's first target of present users")
 	fs.Float64Var(&mix.Precision, "precision", mix.Precision, "--mix: bisect until the failing target is within this fraction of the passing one")
@@ -142,7 +144,7 @@ func applyMixFlags(fs *flag.FlagSet, mixOn, sqlOn bool, cfg *bench.Config, mix b
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !mixOn {
-		for _, name := range []string{"session", "status-every", "focus-every", "pass", "renew-margin", "no-checkout", "compress", "start",
+		for _, name := range []string{"session", "status-every", "focus-every", "pass", "renew-margin", "no-checkout", "summary-every", "list-every", "compress", "start",
 			"precision", "warmup", "workers", "soak", "present", "at", "sample", "soak-out", "feed-history"} {
 			if set[name] {
 				return usageError(fmt.Sprintf("--%s is a --mix flag", name))

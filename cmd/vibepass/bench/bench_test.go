@@ -149,7 +149,7 @@ func TestMixSmallRunSearchesAndSoaks(t *testing.T) {
 	db := localdbtest.Unseeded(t)
 	mix := DefaultMix
 	mix.Compress, mix.Start, mix.Precision, mix.Warmup, mix.Workers = 120, 100, 1, time.Second, 16
-	mix.Soak, mix.Sample = 10*time.Second, time.Second
+	mix.Soak, mix.Sample = 10*time.Second, 500*time.Millisecond
 	cfg := Config{Binary: buildVibepass(t), Users: 300, PassesPerUser: 2, Duration: 3 * time.Second, Mix: &mix, Logf: t.Logf}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -176,8 +176,8 @@ func TestMixSmallRunSearchesAndSoaks(t *testing.T) {
 	if report.soak == nil {
 		t.Fatalf("no soak after the search (capacity %d)", report.capacity)
 	}
-	if n := len(report.soak.rows); n != 10 {
-		t.Fatalf("%d soak samples, want 10", n)
+	if n := len(report.soak.rows); n != 20 {
+		t.Fatalf("%d soak samples, want 20", n)
 	}
 	for i, r := range report.soak.rows {
 		if r[colRSS] <= 0 || r[colGoroutines] <= 0 || r[colFDs] <= 0 || r[colBackends] <= 0 || r[colSubscribers] != 1 || r[colSessionsRows] <= 0 || r[colRate] <= 0 {

@@ -247,9 +247,9 @@ func (rep *MixReport) measure(ctx context.Context, g *mixGen, superURL string, n
 	}
 	s.judge()
 	u := s.w.users()
-	cfg.Logf("mix: %d present, %d live passes: %.0f user req/s, p99 %s ms, feed p99 %s ms, %d errors; CPU cores proxy %.2f Postgres %.2f load %.2f; %s",
-		s.present, s.live, u.rate(), ms(u.percentile(99)), ms(s.w.feedPercentile(99)), u.errs+s.w.feedErr.errs,
-		cores(s.cpu.proxy, s.w.elapsed), cores(s.cpu.postgres, s.w.elapsed), cores(s.cpu.client, s.w.elapsed), met(s.pass))
+	cfg.Logf("mix: %d present, %d live passes: %.0f user req/s, p99 %s ms (%s), feed p99 %s ms, %d errors; CPU cores proxy %.2f Postgres %.2f load %.2f other %.2f; Postgres backends %s; %s",
+		s.present, s.live, u.rate(), ms(u.percentile(99)), s.w.byCall(), ms(s.w.feedPercentile(99)), u.errs+s.w.feedErr.errs,
+		cores(s.cpu.proxy, s.w.elapsed), cores(s.cpu.postgres, s.w.elapsed), cores(s.cpu.client, s.w.elapsed), cores(max(0, s.busy-s.cpu.proxy-s.cpu.postgres-s.cpu.client), s.w.elapsed), s.pg.top(4), met(s.pass))
 	return s, nil
 }
 
@@ -481,11 +481,7 @@ func (m *MixReport) printCapacity(w io.Writer) {
 		u.rate(), cores(at.cpu.proxy, el), cores(at.cpu.postgres, el), cores(at.cpu.client, el),
 		cores(max(0, at.busy-at.cpu.proxy-at.cpu.postgres-at.cpu.client), el), runtime.NumCPU())
 	fmt.Fprintf(w, "  CPU per user request (µs: proxy/Postgres/load generator): %s, the model's reads and the feed included\n", perReq.micros())
-	var kinds []string
-	for i, c := range at.w.calls {
-		kinds = append(kinds, fmt.Sprintf("%s %.0f/s p99 %s ms", callNames[i], c.rate(), ms(c.percentile(99))))
-	}
-	fmt.Fprintf(w, "  by call: %s\n", strings.Join(kinds, ", "))
+	fmt.Fprintf(w, "  by call: %s\n", at.w.byCall())
 	goal := mix.rates().total() * goalPresent
 	need := goal * (perReq.proxy + perReq.postgres).Seconds()
 	fmt.Fprintf(w, "  goal: %d present users = %.0f req/s, which at this CPU per request needs %.1f cores for the proxy and Postgres alone (%.1fx this machine)\n",

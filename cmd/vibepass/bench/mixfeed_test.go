@@ -55,3 +55,39 @@ func TestMixRatesArithmetic(t *testing.T) {
 	near("live passes of those gone, per present user", r.ghosts, 0.25*(60-(30-55*q/(1-q)))/30)
 	near("requests per present user per second", r.total(), 12.1/3600)
 }
+
+// TestBulkJoinsStartAtTheSteadyState checks that users made present at once renew and ask
+// their status at the model's steady rates from the first minute: a target is measured
+// after a short warm-up, long before a whole status interval or renewal cycle has passed.
+func TestBulkJoinsStartAtTheSteadyState(t *testing.T) {
+	m := DefaultMix
+	r := m.rates()
+	g := &mixGen{m: m}
+	const draws = 200_000
+	window := 5 * time.Minute
+	renewing, asking := 0, 0
+	for range draws {
+		// A renewal happens if the user is still here: their time left is exponential too.
+		if next := time.Duration(m.stationaryPass(false)) - m.RenewMargin; next < window && next < time.Duration(exp(m.Session)) {
+			renewing++
+		}
+		if time.Duration(residual(g.statusGap, int64(m.StatusEvery))) < window {
+			asking++
+		}
+	}
+	near := func(name string, got, want float64) {
+		if math.Abs(got-want) > want*0.05 {
+			t.Errorf("%s in the first %s: %.4f of the users, want %.4f", name, window, got, want)
+		}
+	}
+	near("renewals", float64(renewing)/draws, r.renew*window.Seconds())
+	// The status asks: the first comes within the window for this share of the users.
+	near("status asks", float64(asking)/draws, 1-integralResidualTail(m, window))
+}
+
+// integralResidualTail returns P(residual > w) for the status intervals min(T, Exp(F)):
+// the integral from w to T of P(X > x) dx over E[X], with P(X > x) = exp(-x/F) below T.
+func integralResidualTail(m MixConfig, w time.Duration) float64 {
+	f, tt := m.FocusEvery.Seconds(), m.StatusEvery.Seconds()
+	return f * (math.Exp(-w.Seconds()/f) - math.Exp(-tt/f)) / (f * (1 - math.Exp(-tt/f)))
+}

@@ -141,6 +141,15 @@ func (w *mixWindow) users() loadResult {
 	return all
 }
 
+// byCall describes each kind of user call: its rate and p99.
+func (w *mixWindow) byCall() string {
+	var kinds []string
+	for i, c := range w.calls {
+		kinds = append(kinds, fmt.Sprintf("%s %.1f/s p99 %s ms", callNames[i], c.rate(), ms(c.percentile(99))))
+	}
+	return strings.Join(kinds, ", ")
+}
+
 // errs returns every failure in the window: user calls, feed and model.
 func (w *mixWindow) errs() (int, error) {
 	u := w.users()
@@ -200,9 +209,9 @@ func (g *mixGen) start(ctx context.Context) {
 	// minute would cut it).
 	followClient := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	g.spawn(func() { g.follow(ctx, followClient) })
-	g.spawn(func() { g.every(ctx, time.Second, g.readSummary) })
+	g.spawn(func() { g.every(ctx, g.m.SummaryEvery, g.readSummary) })
 	var etag string
-	g.spawn(func() { g.every(ctx, time.Minute, func(ctx context.Context) { etag = g.readList(ctx, etag) }) })
+	g.spawn(func() { g.every(ctx, g.m.ListEvery, func(ctx context.Context) { etag = g.readList(ctx, etag) }) })
 }
 
 // spawn runs f in a goroutine that stop waits for.
@@ -380,12 +389,13 @@ func (g *mixGen) arrive(ctx context.Context, ev mixEvent) {
 		return
 	}
 	now := done.UnixNano()
-	g.join(i, now, now+int64(g.m.scaled(g.m.PassLength)))
+	g.join(i, now, now+int64(g.m.scaled(g.m.PassLength)), false)
 }
 
 // join makes absent user i present with a pass that runs until passUntil, renewed
-// RenewMargin before its end, and schedules them. Callers hold mu.
-func (g *mixGen) join(i int32, now, passUntil int64) {
+// RenewMargin before its end, and schedules them; midSession says they have been here a
+// while (a bulk join), so their status timer is somewhere in its course. Callers hold mu.
+func (g *mixGen) join(i int32, now, passUntil int64, midSession bool) {
 	u := &g.users[i]
 	u.present = true
 	u.noCheckout = rand.Float64() < g.m.NoCheckout
@@ -393,8 +403,36 @@ func (g *mixGen) join(i int32, now, passUntil int64) {
 	u.nextRenew = passUntil - int64(g.m.scaled(g.m.RenewMargin))
 	u.leaveAt = now + exp(g.m.scaled(g.m.Session))
 	u.nextStatus = now + g.statusGap()
+	if midSession {
+		u.nextStatus = now + residual(g.statusGap, int64(g.m.scaled(g.m.StatusEvery)))
+	}
 	g.addTo(&g.present, i)
 	g.schedule(i)
+}
+
+// stationaryPass returns the time left of the live pass of a user caught at a random
+// moment: present, or gone without a checkout. A present user has been here an exponential
+// time A (sessions are exponential), so their last check-in was A mod cycle ago. One who
+// left without a checkout had pass - (D mod cycle) of it left after their session D, and is
+// caught at a uniform point of that (residual).
+func (m MixConfig) stationaryPass(gone bool) int64 {
+	pass, cycle, session := int64(m.scaled(m.PassLength)), int64(m.scaled(m.PassLength-m.RenewMargin)), m.scaled(m.Session)
+	if !gone {
+		return pass - exp(session)%cycle
+	}
+	return residual(func() int64 { return pass - exp(session)%cycle }, pass)
+}
+
+// residual returns the time left of an interval under way at a random moment, for
+// intervals drawn by draw and never longer than most: an interval is caught in proportion
+// to its length (drawn, then kept with probability length/most), and is then at a uniform
+// point of its course.
+func residual(draw func() int64, most int64) int64 {
+	for {
+		if x := draw(); rand.Int64N(most) < x {
+			return rand.Int64N(x)
+		}
+	}
 }
 
 // leave makes present user i absent. Callers hold mu.
@@ -589,16 +627,16 @@ where s.user_id = any($1::text[]::uuid[]) and s.status = 'active'`
 
 // setTarget moves the mix to n present users: arrivals at n per mean session from now
 // on, and at once, by set-based SQL rather than through the API, the users it takes to
-// get there. A joining user's pass is in a random phase of its renewal cycle, and passes
-// of users who left without a checkout are added or ended to match n (their count per
-// present user is in rates), so the load is at its steady state from the start: sessions
-// are exponential, so a present user's time left is too. The SQL runs in replica mode,
-// without the feed's trigger: the follower only sees what the users' calls do.
+// get there. A joining user's pass and status timer are where a present user's are at a
+// random moment (stationaryPass, residual), and passes of users who left without a
+// checkout are added or ended to match n (their count per present user is in rates), so
+// the load is at its steady state from the start: sessions are exponential, so a present
+// user's time left is too. The SQL runs in replica mode, without the feed's trigger: the
+// follower only sees what the users' calls do.
 func (g *mixGen) setTarget(ctx context.Context, n int) error {
 	now := time.Now()
 	nowNs := now.UnixNano()
 	pass := int64(g.m.scaled(g.m.PassLength))
-	cycle := int64(g.m.scaled(g.m.PassLength - g.m.RenewMargin))
 
 	g.mu.Lock()
 	g.arrivalGap = float64(g.m.scaled(g.m.Session)) / float64(n)
@@ -650,7 +688,6 @@ func (g *mixGen) setTarget(ctx context.Context, n int) error {
 	}
 	g.mu.Unlock()
 
-	// A joining user's next renewal is uniform over the cycle; a ghost's pass over the pass.
 	ids := func(list []int32) []string {
 		out := make([]string, len(list))
 		for k, i := range list {
@@ -662,11 +699,7 @@ func (g *mixGen) setTarget(ctx context.Context, n int) error {
 	until := make([]int64, len(adding))
 	times := make([]time.Time, len(adding))
 	for k := range adding {
-		if k < len(join) {
-			until[k] = nowNs + rand.Int64N(cycle) + (pass - cycle)
-		} else {
-			until[k] = nowNs + rand.Int64N(pass)
-		}
+		until[k] = nowNs + g.m.stationaryPass(k >= len(join))
 		times[k] = time.Unix(0, until[k])
 	}
 	err := pgx.BeginFunc(ctx, g.admin, func(tx pgx.Tx) error {
@@ -689,7 +722,7 @@ func (g *mixGen) setTarget(ctx context.Context, n int) error {
 	for k, i := range adding {
 		g.users[i].inFlight = false
 		if err == nil && k < len(join) {
-			g.join(i, now2, until[k])
+			g.join(i, now2, until[k], true)
 			continue
 		}
 		if err == nil {

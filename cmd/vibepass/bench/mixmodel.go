@@ -25,6 +25,9 @@ type MixConfig struct {
 	// NoCheckout is the fraction of sessions that end without a checkout (no pagehide, or
 	// its request lost): the pass runs out on its own.
 	NoCheckout float64
+	// SummaryEvery and ListEvery are the model's reads: the summary, and the whole list
+	// with If-None-Match.
+	SummaryEvery, ListEvery time.Duration
 	// Compress runs every user's clock this many times faster: pass, session, timer and
 	// focus intervals divided by it, so each simulated user makes Compress times the
 	// requests of a real one. 1 is real time.
@@ -55,26 +58,28 @@ type MixConfig struct {
 
 // DefaultMix is the traffic model `bench --mix` uses unless told otherwise.
 var DefaultMix = MixConfig{
-	Session:     30 * time.Minute,
-	StatusEvery: 10 * time.Minute,
-	FocusEvery:  15 * time.Minute,
-	PassLength:  time.Hour,
-	RenewMargin: 5 * time.Minute,
-	NoCheckout:  0.25,
-	Compress:    1,
-	Start:       10_000,
-	Precision:   0.1,
-	Warmup:      15 * time.Second,
-	Workers:     256,
-	At:          0.5,
-	Sample:      10 * time.Second,
+	Session:      30 * time.Minute,
+	StatusEvery:  10 * time.Minute,
+	FocusEvery:   15 * time.Minute,
+	PassLength:   time.Hour,
+	RenewMargin:  5 * time.Minute,
+	NoCheckout:   0.25,
+	SummaryEvery: time.Second,
+	ListEvery:    time.Minute,
+	Compress:     1,
+	Start:        10_000,
+	Precision:    0.1,
+	Warmup:       15 * time.Second,
+	Workers:      256,
+	At:           0.5,
+	Sample:       10 * time.Second,
 }
 
 // Validate says what is wrong with the model, if anything.
 func (m MixConfig) Validate() error {
 	switch {
-	case m.Session <= 0 || m.StatusEvery <= 0 || m.FocusEvery <= 0 || m.PassLength <= 0:
-		return fmt.Errorf("--session, --status-every, --focus-every and --pass must be positive")
+	case m.Session <= 0 || m.StatusEvery <= 0 || m.FocusEvery <= 0 || m.PassLength <= 0 || m.SummaryEvery <= 0 || m.ListEvery <= 0:
+		return fmt.Errorf("--session, --status-every, --focus-every, --pass, --summary-every and --list-every must be positive")
 	case m.RenewMargin <= 0 || m.RenewMargin >= m.PassLength:
 		return fmt.Errorf("--renew-margin must be positive and shorter than --pass")
 	case m.NoCheckout < 0 || m.NoCheckout > 1:
@@ -145,7 +150,7 @@ func (m MixConfig) describe(w io.Writer, present int) {
 	fmt.Fprintf(w, "  visibility/focus (Poisson, mean every %s): one every %s on average; renewal when under %s of the %s pass is left;\n",
 		m.FocusEvery, r.statusGap.Round(time.Second), m.RenewMargin, m.PassLength)
 	fmt.Fprintf(w, "  checkout on leaving, except %.0f%% who let the pass run out (%.2f such live passes per present user).\n", m.NoCheckout*100, r.ghosts)
-	fmt.Fprintln(w, "  model: one event-feed follower, the summary every second, the whole list every minute with If-None-Match.")
+	fmt.Fprintf(w, "  model: one event-feed follower, the summary every %s, the whole list every %s with If-None-Match.\n", m.SummaryEvery, m.ListEvery)
 	if m.Compress != 1 {
 		fmt.Fprintf(w, "  time compressed %gx: every user interval divided by %g, so each simulated user makes %g users' requests;\n", m.Compress, m.Compress, m.Compress)
 		fmt.Fprintln(w, "  the model's list and summary read the simulated users only, so they cost less than for as many real users.")
