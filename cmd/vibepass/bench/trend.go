@@ -8,7 +8,9 @@ import (
 // A soak's series "keeps growing" when, over the second half of the run (the first half
 // lets caches fill and the feed's log reach its window), both hold:
 //   - the Mann-Kendall test finds an upward trend at trendAlpha (one-sided): most later
-//     samples exceed most earlier ones, whatever the shape of the growth;
+//     samples exceed most earlier ones, whatever the shape of the growth. trendAlpha is
+//     0.01 shared among the dozen series a soak tests (Bonferroni), so a run of flat
+//     series fails by chance about once in a hundred;
 //   - the Theil-Sen slope (the median of the slopes between every two samples, which a
 //     few outliers such as a GC cycle do not move) times the half's length exceeds the
 //     series' floor and trendShare of its median: a statistically clear but tiny drift
@@ -18,12 +20,12 @@ import (
 // orders); with ties, or past exactTrendN samples, its normal approximation with the tie
 // correction and a continuity correction.
 const (
-	trendAlpha  = 0.01
+	trendAlpha  = 0.001
 	trendShare  = 0.10
 	exactTrendN = 12
 	// minTrendSamples is the fewest samples in the second half with which Mann-Kendall can
-	// reach trendAlpha (5: the exact p of a strictly rising run is 1/120).
-	minTrendSamples = 5
+	// reach trendAlpha (the exact p of a strictly rising run of 7 is 1/5040; of 6, 1/720).
+	minTrendSamples = 7
 )
 
 // trend is what the test found in one series.
