@@ -110,8 +110,10 @@ func RunMix(ctx context.Context, cfg Config, superURL, authURL string) (*MixRepo
 	if err != nil {
 		return nil, err
 	}
-	g.start(ctx)
 	defer g.stop()
+	if err := g.start(ctx); err != nil {
+		return nil, err
+	}
 
 	if m.Soak == 0 || m.Present == 0 {
 		if err := rep.search(ctx, g, superURL); err != nil {
@@ -271,6 +273,24 @@ func (s *mixStep) judge() {
 	}
 	s.pass = len(why) == 0
 	s.why = strings.Join(why, "; ")
+}
+
+// marginalCPU fits the proxy's and Postgres's cores against the present users over every
+// target measured (least squares): what one more present user costs, apart from what the
+// run costs whatever the load (the feed's polls, the model's reads of few rows, background
+// work), which the CPU per request at a small capacity includes.
+func (m *MixReport) marginalCPU() (fixed, perUser float64, ok bool) {
+	var n, sx, sy, sxx, sxy float64
+	for _, s := range m.steps {
+		x, y := float64(s.present), cores(s.cpu.proxy+s.cpu.postgres, s.w.elapsed)
+		n, sx, sy, sxx, sxy = n+1, sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	d := n*sxx - sx*sx
+	if n < 3 || d == 0 {
+		return 0, 0, false
+	}
+	perUser = (n*sxy - sx*sy) / d
+	return (sy - perUser*sx) / n, perUser, true
 }
 
 // sleep waits d or until ctx ends, and reports whether d passed.
@@ -486,5 +506,9 @@ func (m *MixReport) printCapacity(w io.Writer) {
 	need := goal * (perReq.proxy + perReq.postgres).Seconds()
 	fmt.Fprintf(w, "  goal: %d present users = %.0f req/s, which at this CPU per request needs %.1f cores for the proxy and Postgres alone (%.1fx this machine)\n",
 		goalPresent, goal, need, need/float64(runtime.NumCPU()))
+	if fixed, perUser, ok := m.marginalCPU(); ok {
+		fmt.Fprintf(w, "  marginal: %.2f cores of proxy and Postgres per 100,000 present users, %.2f fixed (least squares over the %d targets); the goal would need %.1f cores\n",
+			perUser*100_000, fixed, len(m.steps), fixed+perUser*goalPresent)
+	}
 	fmt.Fprintf(w, "  Postgres backends at capacity (mean over %d samples of pg_stat_activity): %s\n", at.pg.samples, at.pg.top(6))
 }

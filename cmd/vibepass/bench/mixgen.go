@@ -189,9 +189,11 @@ func newMixGen(ctx context.Context, r *benchRun, m MixConfig, superURL string) (
 	return g, nil
 }
 
-// start runs the dispatcher, the workers and the model's side until stop.
-func (g *mixGen) start(ctx context.Context) {
+// start runs the dispatcher, the workers and the model's side until stop, once the
+// follower's stream is open: an event committed before it opened would never reach it.
+func (g *mixGen) start(ctx context.Context) error {
 	ctx, g.cancel = context.WithCancel(ctx)
+	following := make(chan struct{})
 	g.spawn(func() { g.dispatch(ctx) })
 	for range g.m.Workers {
 		g.spawn(func() {
@@ -208,10 +210,18 @@ func (g *mixGen) start(ctx context.Context) {
 	// The follower's stream lasts the whole run: its client has no timeout (r.client's
 	// minute would cut it).
 	followClient := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	g.spawn(func() { g.follow(ctx, followClient) })
+	g.spawn(func() { g.follow(ctx, followClient, following) })
+	select {
+	case <-following:
+	case <-time.After(time.Minute):
+		return errors.New("the model's follower could not open its event stream within a minute")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	g.spawn(func() { g.every(ctx, g.m.SummaryEvery, g.readSummary) })
 	var etag string
 	g.spawn(func() { g.every(ctx, g.m.ListEvery, func(ctx context.Context) { etag = g.readList(ctx, etag) }) })
+	return nil
 }
 
 // spawn runs f in a goroutine that stop waits for.
@@ -496,8 +506,9 @@ func (g *mixGen) swapWindow() *mixWindow {
 }
 
 // follow is the model's follower: one event stream, resumed from its last cursor when it
-// ends (each end counts as an error: nothing in the mix should end it).
-func (g *mixGen) follow(ctx context.Context, client *http.Client) {
+// ends (each end counts as an error: nothing in the mix should end it). following is
+// closed once the first stream is open.
+func (g *mixGen) follow(ctx context.Context, client *http.Client, following chan struct{}) {
 	defer client.CloseIdleConnections()
 	cursor := ""
 	for ctx.Err() == nil {
@@ -519,6 +530,10 @@ func (g *mixGen) follow(ctx context.Context, client *http.Client) {
 			}
 		}, nil)
 		if err == nil {
+			if following != nil {
+				close(following)
+				following = nil
+			}
 			select {
 			case <-st.done:
 				err = st.err
