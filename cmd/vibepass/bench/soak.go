@@ -193,7 +193,9 @@ type soakRow struct {
 }
 
 // soakSample reads every series once: the proxy's process and metrics, Postgres's
-// activity and tables, and the load measured since the last sample. waitsBefore is the
+// activity and tables, and the load measured since the last sample. The rows are counted
+// (n_live_tup is an estimate that autovacuum's analyze resets), the dead tuples taken
+// from the statistics. waitsBefore is the
 // pool waits counter at the last sample; the counter now is returned.
 func (g *mixGen) soakSample(ctx context.Context, conn *pgx.Conn, waitsBefore float64) (soakRow, float64, error) {
 	var row soakRow
@@ -222,8 +224,8 @@ func (g *mixGen) soakSample(ctx context.Context, conn *pgx.Conn, waitsBefore flo
 	err = conn.QueryRow(ctx, `select
 		(select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend'),
 		(select count(*) from public.sessions s where s.status = 'active' and s.expires_at > pg_catalog.now()),
-		t.n_live_tup, t.n_dead_tup, pg_catalog.pg_total_relation_size(t.relid),
-		l.n_live_tup, l.n_dead_tup, pg_catalog.pg_total_relation_size(l.relid)
+		(select count(*) from public.sessions), t.n_dead_tup, pg_catalog.pg_total_relation_size(t.relid),
+		(select count(*) from vibepass.presence_log), l.n_dead_tup, pg_catalog.pg_total_relation_size(l.relid)
 		from pg_catalog.pg_stat_user_tables t, pg_catalog.pg_stat_user_tables l
 		where t.schemaname = 'public' and t.relname = 'sessions' and l.schemaname = 'vibepass' and l.relname = 'presence_log'`).
 		Scan(&v[colBackends], &v[colLivePasses], &v[colSessionsRows], &v[colSessionsDead], &sessionsBytes,

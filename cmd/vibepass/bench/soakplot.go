@@ -38,10 +38,10 @@ func (s *soakReport) svg() []byte {
 		for _, r := range s.rows {
 			lo, hi = min(lo, r[c]), max(hi, r[c])
 		}
-		if hi == lo {
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s: %s to %s</text>`+"\n", x0, y0-6, html.EscapeString(def.name), formatSample(lo), formatSample(hi))
+		if hi == lo { // a flat line, drawn across the middle
 			lo, hi = lo-1, hi+1
 		}
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s: %s to %s</text>`+"\n", x0, y0-6, html.EscapeString(def.name), formatSample(lo), formatSample(hi))
 		half := s.at[len(s.rows)/2].Seconds() / end * panelWidth
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%d" fill="#eef2f7"/>`+"\n", x0+half, y0, panelWidth-half, panelHeight)
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", x0, y0, panelWidth, panelHeight)
