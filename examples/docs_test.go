@@ -46,10 +46,14 @@ var harnessCommands = map[string]bool{
 	"go test -race -count=1 ./...": true, // what runs this test
 }
 
-// scaleDown shrinks the long runs of `sh scaled` blocks: a full bench or fuzz run takes
-// minutes.
+// scaleDown shrinks the long runs of `sh scaled` blocks: a full bench, mix, soak or fuzz
+// run takes minutes. The mix runs on a few hundred users whose clocks run 120x faster, and
+// the soak at a fixed target instead of half of what a search finds.
 var scaleDown = strings.NewReplacer(
+	`"$VIBEPASS" bench --mix`, `"$VIBEPASS" bench --mix --users 400 --passes-per-user 2 --duration 3s --compress 120 --warmup 1s --start 100 --precision 1 --workers 16`,
 	`"$VIBEPASS" bench`, `"$VIBEPASS" bench --users 1000 --passes-per-user 2 --duration 1s --rounds 1`,
+	"--soak 30m --at 0.5", "--soak 8s --sample 500ms --present 100",
+	"--soak-out docs/soak", `--soak-out "$(mktemp -d)"`,
 	"-fuzztime 60s", "-fuzztime 20x",
 )
 
@@ -359,7 +363,9 @@ func runShell(t *testing.T, b block, dev *devServer, postgrest *resttest.Server)
 			}
 		}
 	}
-	if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench --sql") {
+	if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench --mix") {
+		checkMixReport(t, string(out), strings.Contains(b.body, "--soak"))
+	} else if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench --sql") {
 		checkSQLBenchReport(t, string(out))
 	} else if b.info == "sh scaled" && strings.Contains(b.body, "cmd/vibepass bench") {
 		checkBenchReport(t, string(out))
@@ -454,6 +460,37 @@ func checkBenchReport(t *testing.T, out string) {
 	}
 	if !regexp.MustCompile(`\nerrors, all runs\s+0\s`).MatchString(out) {
 		t.Errorf("the bench report shows errors:\n%s", out)
+	}
+}
+
+// checkMixReport checks what a scaled-down `vibepass bench --mix` printed: the model,
+// every target's row with no errors and the capacity, or the soak's series and verdict
+// (the block exits non-zero when a series keeps growing). Never a speed.
+func checkMixReport(t *testing.T, out string, soak bool) {
+	t.Helper()
+	rows := []string{"traffic model (per present user)", "per present user per hour: ", "present  live passes", "capacity: "}
+	if soak {
+		rows = []string{"traffic model (per present user)", "soak: 100 present users", "proxy RSS MB", "presence_log rows", "sessions rows", "bounds: ", "soak passed"}
+	}
+	for _, row := range rows {
+		if !strings.Contains(out, row) {
+			t.Errorf("the mix report has no %q:\n%s", row, out)
+		}
+	}
+	if soak {
+		return
+	}
+	// The targets' table: columns apart by two spaces or more, the errors seventh.
+	_, table, _ := strings.Cut(out, "\npresent  live passes")
+	table, _, _ = strings.Cut(table, "\n\n")
+	targets := strings.Split(strings.TrimSpace(table), "\n")[1:]
+	if len(targets) == 0 {
+		t.Errorf("the mix report measured no target:\n%s", out)
+	}
+	for _, row := range targets {
+		if cols := regexp.MustCompile(`\s{2,}`).Split(row, -1); len(cols) < 7 || cols[6] != "0" {
+			t.Errorf("a target had errors (or the table changed shape): %q", row)
+		}
 	}
 }
 
