@@ -324,7 +324,7 @@ func (s *soakReport) judge() {
 				s.failures = append(s.failures, def.name+" keeps growing past what autovacuum allows")
 			}
 		case byDesign:
-			s.verdicts[c] = fmt.Sprintf("grows by design: %+.3g/h (every pass stays until vibepass.purge_sessions)", perHour)
+			s.verdicts[c] = fmt.Sprintf("grows by design until pass_retention: %+.3g/h (the tick deletes ended passes older than it, at least 1 hour, 30 days by default)", perHour)
 		case errorCount:
 			s.verdicts[c] = "none"
 			if n := s.errors(); n > 0 {
@@ -381,8 +381,8 @@ func (s *soakReport) printBounds(w io.Writer) {
 	fmt.Fprintf(w, "\nbounds: the presence log keeps the changes of the last feed_history: %.0f rows at %s here. A pass that ends leaves one row (its\n", last[colLogRows], s.feedHistory)
 	fmt.Fprintf(w, "  join and renewals go), so at the default 1 day and this load (%.1f new passes/s) it would hold about %.0f rows, and %.0f at %d present users.\n",
 		arrivals, arrivals*86400+last[colLivePasses], s.rates.arrive*goalPresent*86400+goalPresent*(1+s.rates.ghosts), goalPresent)
-	fmt.Fprintln(w, "  passes: every pass stays in public.sessions until vibepass.purge_sessions deletes it (optional; 30 days when scheduled):")
-	fmt.Fprintf(w, "  %.0f rows a day here, %.0f after 30 days; at %d present users %.0f a day; unbounded when no purge is scheduled.\n",
+	fmt.Fprintln(w, "  passes: an ended pass stays in public.sessions for vibepass.settings.pass_retention (default 30 days), then the tick deletes it:")
+	fmt.Fprintf(w, "  %.0f rows a day here, %.0f at the 30 days' bound; at %d present users %.0f a day.\n",
 		arrivals*86400, arrivals*86400*30, goalPresent, s.rates.arrive*goalPresent*86400)
 }
 
