@@ -63,7 +63,8 @@ func TestJSClientInChromium(t *testing.T) {
 	resetPasses(t, dev.dbURL)
 	server := servePage(t, dev, app)
 	browser := browsertest.Start(t)
-	model := goClient(t, dev.url, client.WithAPIKey(dev.modelKey))
+	checked := checkedServer(t, dev.url)
+	model := goClient(t, checked.URL, client.WithAPIKey(dev.modelKey))
 	db := connect(t, dev.dbURL)
 	ctx := context.Background()
 
@@ -247,7 +248,7 @@ func TestJSClientInChromium(t *testing.T) {
 		two := open(t, user)
 		closeTab(one)
 		// A check-in after the close: the feed must show it before any leave of ChillWave.
-		if _, err := goClient(t, dev.url, client.WithTokenSource(client.StaticToken(dev.tokens["IndieKid"]))).Checkin(ctx); err != nil {
+		if _, err := goClient(t, checked.URL, client.WithTokenSource(client.StaticToken(dev.tokens["IndieKid"]))).Checkin(ctx); err != nil {
 			t.Fatal(err)
 		}
 		nextFeedEvent(t, feed, "join", "IndieKid", user)

@@ -116,8 +116,7 @@ func TestJSClientPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked := httptest.NewServer(checkingProxy(t, dev.url))
-	t.Cleanup(checked.Close)
+	checked := checkedServer(t, dev.url)
 	files, err := filepath.Glob(filepath.Join(dir, "test", "*.test.js"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no clients/js/test/*.test.js (%v)", err)
@@ -136,8 +135,17 @@ func TestJSClientPackage(t *testing.T) {
 	}
 }
 
-// checkingProxy is a reverse proxy to target that checks every answer but an event
-// stream against openapi.json on the way.
+// checkedServer serves checkingProxy(t, target) until the test ends.
+func checkedServer(t *testing.T, target string) *httptest.Server {
+	t.Helper()
+	server := httptest.NewServer(checkingProxy(t, target))
+	t.Cleanup(server.Close)
+	return server
+}
+
+// checkingProxy is a reverse proxy to target that checks every exchange against
+// openapi.json on the way: every answer but an event stream's body, and every request
+// the server took (one it refused is a test of that refusal: no key, an unknown path).
 func checkingProxy(t *testing.T, target string) *httputil.ReverseProxy {
 	t.Helper()
 	u, err := url.Parse(target)
@@ -146,6 +154,11 @@ func checkingProxy(t *testing.T, target string) *httputil.ReverseProxy {
 	}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.StatusCode < 400 {
+			if err := openapitest.CheckRequest(resp.Request); err != nil {
+				t.Errorf("openapi: %v", err)
+			}
+		}
 		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 			return nil
 		}

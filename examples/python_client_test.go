@@ -58,7 +58,8 @@ func pythonVenv(t *testing.T) (python, src string) {
 }
 
 // TestPythonClientPackage installs clients/python into a venv, checks it with
-// mypy --strict, and runs its pytest suite against `vibepass dev`: typed rows, 304 as
+// mypy --strict, and runs its pytest suite against `vibepass dev`, through a proxy that
+// checks every exchange against openapi.json: typed rows, 304 as
 // Unchanged, each failure kind (no key, a wrong key, the database down, a timeout, no
 // server) raising its error rather than answering an empty list, and follow()
 // resuming after a cut connection with no gap or repeat.
@@ -86,7 +87,7 @@ func TestPythonClientPackage(t *testing.T) {
 
 	pytest := exec.Command(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "console_output_style=classic", "tests")
 	pytest.Dir = src
-	pytest.Env = append(os.Environ(), "VIBEPASS_URL="+dev.url, "ML_API_KEY="+dev.modelKey, "MODEL_API_KEY=",
+	pytest.Env = append(os.Environ(), "VIBEPASS_URL="+checkedServer(t, dev.url).URL, "ML_API_KEY="+dev.modelKey, "MODEL_API_KEY=",
 		"VIBEPASS_TEST_TOKENS="+string(tokens), "VIBEPASS_TEST_CONTROL="+control,
 		"VIBEPASS_TEST_EXAMPLES="+examples, "PYTHONDONTWRITEBYTECODE=1")
 	start := time.Now()

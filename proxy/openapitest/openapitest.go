@@ -1,5 +1,5 @@
-// Package openapitest checks HTTP responses against the API's OpenAPI document
-// (proxy.OpenAPI), so that every response a test receives keeps the document honest.
+// Package openapitest checks HTTP requests and responses against the API's OpenAPI
+// document (proxy.OpenAPI), so that every exchange a test sees keeps the document honest.
 package openapitest
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -86,6 +87,45 @@ func Check(req *http.Request, status int, header http.Header, body []byte) error
 		return fmt.Errorf("%s %s: %d response departs from openapi.json: %w", req.Method, req.URL.Path, status, err)
 	}
 	return nil
+}
+
+// CheckRequest reports how req departs from the document, or nil: it must be an
+// operation the document describes, with the parameters it declares and the
+// credential its security scheme names (present; whether it is valid is the server's
+// call). Its body is not read: no operation takes one.
+func CheckRequest(req *http.Request) error {
+	s, err := loaded()
+	if err != nil {
+		return err
+	}
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: openapi.json has no such operation: %w", req.Method, req.URL.Path, err)
+	}
+	bodiless := req.Clone(context.Background())
+	bodiless.Body = http.NoBody
+	in := &openapi3filter.RequestValidationInput{
+		Request: bodiless, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: credentialPresent, MultiError: true},
+	}
+	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+		return fmt.Errorf("%s %s: request departs from openapi.json: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+// credentialPresent passes a request that carries the credential the security scheme
+// names: its API key header, or an Authorization header of its HTTP scheme.
+func credentialPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	scheme, header := in.SecurityScheme, in.RequestValidationInput.Request.Header
+	authorization := strings.Fields(header.Get("Authorization"))
+	switch {
+	case scheme.Type == "apiKey" && scheme.In == "header" && header.Get(scheme.Name) != "":
+		return nil
+	case scheme.Type == "http" && len(authorization) == 2 && strings.EqualFold(authorization[0], scheme.Scheme):
+		return nil
+	}
+	return fmt.Errorf("no %s credential", in.SecuritySchemeName)
 }
 
 // checkUndocumented checks a response to a request no operation describes.
