@@ -25,11 +25,11 @@ import (
 type seriesKind uint8
 
 const (
-	mustStayFlat seriesKind = iota // fails when it keeps growing
-	deadTuples                     // fails when it keeps growing and ends past autovacuum's trigger
-	byDesign                       // grows by design; its rate is reported
-	errorCount                     // fails on any error
-	informative                    // printed only
+	mustStayFlat   seriesKind = iota // fails when it keeps growing
+	deadTuples                       // fails when it keeps growing and ends past autovacuum's trigger
+	untilRetention                   // grows until pass_retention, then must stay flat
+	errorCount                       // fails on any error
+	informative                      // printed only
 )
 
 // soakSeries is one series the soak samples.
@@ -76,8 +76,8 @@ var soakColumns = [numCols]soakSeries{
 	colPoolWaits:    {name: "pool waits", kind: mustStayFlat, floor: 10},
 	colBackends:     {name: "Postgres backends", kind: mustStayFlat, floor: 3},
 	colLivePasses:   {name: "live passes", kind: mustStayFlat, floor: 10},
-	colSessionsRows: {name: "sessions rows", kind: byDesign},
-	colSessionsMB:   {name: "sessions MB", kind: byDesign},
+	colSessionsRows: {name: "sessions rows", kind: untilRetention, floor: 100},
+	colSessionsMB:   {name: "sessions MB", kind: untilRetention, floor: 1},
 	colSessionsDead: {name: "sessions dead", kind: deadTuples, live: colSessionsRows},
 	colLogRows:      {name: "presence_log rows", kind: mustStayFlat, floor: 100},
 	colLogMB:        {name: "presence_log MB", kind: mustStayFlat, floor: 1},
@@ -96,13 +96,16 @@ type soakReport struct {
 	duration    time.Duration
 	sample      time.Duration
 	feedHistory time.Duration
-	compress    float64
-	rates       mixRates
-	at          []time.Duration // since the soak began
-	rows        [][numCols]float64
-	firstErr    error
-	verdicts    [numCols]string
-	failures    []string
+	// passRetention and passLength are vibepass.settings' during the run: an ended pass
+	// is deleted passRetention after it ends, at most passLength after it began.
+	passRetention, passLength time.Duration
+	compress                  float64
+	rates                     mixRates
+	at                        []time.Duration // since the soak began
+	rows                      [][numCols]float64
+	firstErr                  error
+	verdicts                  [numCols]string
+	failures                  []string
 	// autovacuum's trigger: dead tuples past threshold + scale × live rows start a vacuum,
 	// at its next look, naptime later at most.
 	vacuumThreshold, vacuumScale, vacuumNaptime float64
@@ -124,18 +127,29 @@ func (s *soakReport) failed() string {
 
 // soak runs the mix at n present users for the configured duration, sampling every
 // Sample, then judges each series. feed_history is set for the soak (to a quarter of it
-// unless told), so that the presence log reaches its bound within the first half.
+// unless told), so that the presence log reaches its bound within the first half, and
+// pass_retention to the least it may be, so that a run longer than twice pass_retention
+// shows the passes' bound too.
 func soak(ctx context.Context, g *mixGen, superURL string, n int) (*soakReport, error) {
 	m := g.m
-	rep := &soakReport{present: n, workers: m.Workers, duration: m.Soak, sample: m.Sample, feedHistory: m.FeedHistory, compress: m.Compress, rates: m.rates()}
+	rep := &soakReport{present: n, workers: m.Workers, duration: m.Soak, sample: m.Sample, feedHistory: m.FeedHistory,
+		passLength: m.scaled(m.PassLength), compress: m.Compress, rates: m.rates()}
 	if rep.feedHistory <= 0 {
 		rep.feedHistory = m.Soak / 4
 	}
-	restore, err := setSetting(ctx, superURL, "feed_history", rep.feedHistory)
-	if err != nil {
-		return nil, err
+	rep.passRetention = max(rep.feedHistory, minPassRetention)
+	// In this order, and put back in the reverse one, so that every step keeps
+	// pass_retention >= feed_history.
+	for _, set := range []struct {
+		column string
+		d      time.Duration
+	}{{"feed_history", rep.feedHistory}, {"pass_retention", rep.passRetention}} {
+		restore, err := setSetting(ctx, superURL, set.column, set.d)
+		if err != nil {
+			return nil, err
+		}
+		defer restore()
 	}
-	defer restore()
 	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
 		return nil, err
@@ -184,6 +198,16 @@ func soak(ctx context.Context, g *mixGen, superURL string, n int) (*soakReport, 
 		}
 	}
 	return rep, nil
+}
+
+// minPassRetention is the least vibepass.settings.pass_retention may be (00_settings.sql):
+// presence_history()'s reach.
+const minPassRetention = time.Hour
+
+// settled is when the passes table stops growing: the first passes of the run have
+// ended (passLength at most) and been kept passRetention since.
+func (s *soakReport) settled() time.Duration {
+	return s.passLength + s.passRetention
 }
 
 // soakRow is one sample.
@@ -287,31 +311,41 @@ func hasLabel(m *dto.Metric, label, value string) bool {
 	return false
 }
 
-// judge runs the trend test over the second half of each series.
+// judge runs the trend test over the second half of each series; for the passes table,
+// over the samples after it settled (and after the first half).
 func (s *soakReport) judge() {
 	half := len(s.rows) / 2
 	if len(s.rows)-half < minTrendSamples {
 		s.failures = append(s.failures, fmt.Sprintf("%d samples in the second half, too few to find a trend (at least %d: a longer --soak or a shorter --sample)",
 			len(s.rows)-half, minTrendSamples))
 	}
-	ts := make([]float64, 0, len(s.rows)-half)
-	for _, at := range s.at[half:] {
-		ts = append(ts, at.Seconds())
+	settled := half
+	for settled < len(s.at) && s.at[settled] < s.settled() {
+		settled++
 	}
 	for c, def := range soakColumns {
-		ys := make([]float64, 0, len(ts))
-		for _, r := range s.rows[half:] {
+		from := half
+		if def.kind == untilRetention {
+			from = settled
+		}
+		ts := make([]float64, 0, len(s.rows)-from)
+		ys := make([]float64, 0, len(s.rows)-from)
+		for i, r := range s.rows[from:] {
+			ts = append(ts, s.at[from+i].Seconds())
 			ys = append(ys, r[c])
 		}
 		t := findTrend(ts, ys)
 		perHour := t.slope * 3600
 		switch def.kind {
 		case mustStayFlat:
-			s.verdicts[c] = fmt.Sprintf("flat (Theil-Sen %+.3g/h, Mann-Kendall p %.2g)", perHour, t.p)
-			if t.rising(def.floor + def.perWorker*float64(s.workers)) {
-				s.verdicts[c] = fmt.Sprintf("GROWS: %+.3g over the second half (%+.3g/h, Mann-Kendall p %.2g)", t.growth, perHour, t.p)
-				s.failures = append(s.failures, def.name+" keeps growing")
+			s.judgeFlat(c, t, "")
+		case untilRetention:
+			if len(ys) < minTrendSamples {
+				s.verdicts[c] = fmt.Sprintf("grows until pass_retention, not judged: it settles %s into the run (pass_length %s + pass_retention %s), too late for this one (a --soak of at least %s judges it)",
+					s.settled(), s.passLength, s.passRetention, 2*s.settled())
+				continue
 			}
+			s.judgeFlat(c, t, fmt.Sprintf(" after it settled at %s", s.settled()))
 		case deadTuples:
 			// Past the trigger, autovacuum looks within a naptime and then needs a while to
 			// get through the table: dead tuples may pile up for two naptimes at the rate seen.
@@ -323,8 +357,6 @@ func (s *soakReport) judge() {
 				s.verdicts[c] = fmt.Sprintf("GROWS past what autovacuum allows (%.0f against %.0f, %+.3g/h)", last[c], bound, perHour)
 				s.failures = append(s.failures, def.name+" keeps growing past what autovacuum allows")
 			}
-		case byDesign:
-			s.verdicts[c] = fmt.Sprintf("grows by design until pass_retention: %+.3g/h (the tick deletes ended passes older than it, at least 1 hour, 30 days by default)", perHour)
 		case errorCount:
 			s.verdicts[c] = "none"
 			if n := s.errors(); n > 0 {
@@ -337,10 +369,24 @@ func (s *soakReport) judge() {
 	}
 }
 
+// judgeFlat fails column c when its trend t is growth; when is how the verdict names
+// the samples tested.
+func (s *soakReport) judgeFlat(c int, t trend, when string) {
+	def := soakColumns[c]
+	perHour := t.slope * 3600
+	s.verdicts[c] = fmt.Sprintf("flat%s (Theil-Sen %+.3g/h, Mann-Kendall p %.2g)", when, perHour, t.p)
+	if t.rising(def.floor + def.perWorker*float64(s.workers)) {
+		s.verdicts[c] = fmt.Sprintf("GROWS%s: %+.3g over the samples tested (%+.3g/h, Mann-Kendall p %.2g)", when, t.growth, perHour, t.p)
+		s.failures = append(s.failures, def.name+" keeps growing")
+	}
+}
+
 // print writes the series, sample by sample, and the verdicts.
 func (s *soakReport) print(w io.Writer) {
-	fmt.Fprintf(w, "soak: %d present users for %s after a warm-up, sampled every %s; vibepass.settings.feed_history = %s for the run (default 1 day)\n",
+	fmt.Fprintf(w, "soak: %d present users for %s after a warm-up, sampled every %s; for the run vibepass.settings.feed_history = %s (default 1 day),\n",
 		s.present, s.duration, s.sample, s.feedHistory)
+	fmt.Fprintf(w, "  pass_retention = %s (default 30 days), pass_length = %s: the passes table settles %s into the run\n",
+		s.passRetention, s.passLength, s.settled())
 	fmt.Fprintf(w, "growth test over the second half of each series: Mann-Kendall p < %g (one-sided) and a Theil-Sen slope that adds more than %.0f%% of the median (and the series' floor)\n\n",
 		trendAlpha, trendShare*100)
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
@@ -381,9 +427,9 @@ func (s *soakReport) printBounds(w io.Writer) {
 	fmt.Fprintf(w, "\nbounds: the presence log keeps the changes of the last feed_history: %.0f rows at %s here. A pass that ends leaves one row (its\n", last[colLogRows], s.feedHistory)
 	fmt.Fprintf(w, "  join and renewals go), so at the default 1 day and this load (%.1f new passes/s) it would hold about %.0f rows, and %.0f at %d present users.\n",
 		arrivals, arrivals*86400+last[colLivePasses], s.rates.arrive*goalPresent*86400+goalPresent*(1+s.rates.ghosts), goalPresent)
-	fmt.Fprintln(w, "  passes: an ended pass stays in public.sessions for vibepass.settings.pass_retention (default 30 days), then the tick deletes it:")
-	fmt.Fprintf(w, "  %.0f rows a day here, %.0f at the 30 days' bound; at %d present users %.0f a day.\n",
-		arrivals*86400, arrivals*86400*30, goalPresent, s.rates.arrive*goalPresent*86400)
+	fmt.Fprintf(w, "  passes: an ended pass stays in public.sessions for vibepass.settings.pass_retention, then the tick deletes it: %.0f rows at\n", last[colSessionsRows])
+	fmt.Fprintf(w, "  %s here. At this load %.0f new rows a day, %.0f at the default 30 days; at %d present users %.0f a day.\n",
+		s.passRetention, arrivals*86400, arrivals*86400*30, goalPresent, s.rates.arrive*goalPresent*86400)
 }
 
 // formatSample prints a sample with a few significant digits.

@@ -50,10 +50,10 @@ func TestFindTrend(t *testing.T) {
 
 // TestSoakJudgeFindsAGrowingSeries checks the soak's verdicts on made-up samples: a proxy
 // whose goroutines climb fails, naming the series; the same run with them flat passes; and
-// the passes table growing is reported, never failed.
+// the passes table growing is reported, not failed, in a run too short for it to settle.
 func TestSoakJudgeFindsAGrowingSeries(t *testing.T) {
 	build := func(leak bool) *soakReport {
-		s := &soakReport{present: 100, workers: 8, duration: time.Minute, sample: time.Second, vacuumThreshold: 50, vacuumScale: 0.2, vacuumNaptime: 60}
+		s := &soakReport{present: 100, workers: 8, duration: time.Minute, sample: time.Second, passLength: 2 * time.Minute, passRetention: time.Hour, vacuumThreshold: 50, vacuumScale: 0.2, vacuumNaptime: 60}
 		for i := range 20 {
 			var r [numCols]float64
 			r[colRSS], r[colGoroutines], r[colFDs], r[colBackends], r[colSubscribers] = 40, 60, 40, 12, 1
@@ -75,11 +75,42 @@ func TestSoakJudgeFindsAGrowingSeries(t *testing.T) {
 	if s.failed() != "" {
 		t.Errorf("every series flat but the passes: failed with %q", s.failed())
 	}
-	if !strings.HasPrefix(s.verdicts[colSessionsRows], "grows by design") {
-		t.Errorf("sessions rows: %q", s.verdicts[colSessionsRows])
+	if !strings.HasPrefix(s.verdicts[colSessionsRows], "grows until pass_retention, not judged") {
+		t.Errorf("sessions rows, in a run shorter than pass_retention: %q", s.verdicts[colSessionsRows])
 	}
 	short := &soakReport{rows: make([][numCols]float64, 6), at: make([]time.Duration, 6)}
 	if short.judge(); !strings.Contains(short.failed(), "too few to find a trend") {
 		t.Errorf("6 samples: %q, want too few", short.failed())
+	}
+}
+
+// TestSoakJudgesThePassesOnceSettled checks that the passes table is judged over the
+// samples after pass_length + pass_retention: growth there fails, growth before it does
+// not.
+func TestSoakJudgesThePassesOnceSettled(t *testing.T) {
+	build := func(growsAfterSettling bool) *soakReport {
+		s := &soakReport{workers: 8, sample: time.Minute, passLength: 6 * time.Minute, passRetention: time.Hour,
+			vacuumThreshold: 50, vacuumScale: 0.2, vacuumNaptime: 60}
+		for i := range 100 {
+			at := time.Duration(i+1) * time.Minute
+			var r [numCols]float64
+			r[colRSS], r[colGoroutines], r[colFDs], r[colBackends], r[colSubscribers] = 40, 60, 40, 12, 1
+			r[colLogRows], r[colLogMB], r[colLivePasses] = 500, 1, 130
+			rows := 1000 * min(at, s.settled()).Minutes()
+			if growsAfterSettling {
+				rows = 1000 * at.Minutes()
+			}
+			r[colSessionsRows], r[colSessionsMB] = rows+float64(i%3), rows/8000
+			s.at = append(s.at, at)
+			s.rows = append(s.rows, r)
+		}
+		s.judge()
+		return s
+	}
+	if s := build(false); s.failed() != "" || !strings.HasPrefix(s.verdicts[colSessionsRows], "flat after it settled at 1h6m0s") {
+		t.Errorf("passes growing until 1h6m, flat after: failed %q, verdict %q", s.failed(), s.verdicts[colSessionsRows])
+	}
+	if s := build(true); !strings.Contains(s.failed(), "sessions rows keeps growing") || !strings.Contains(s.failed(), "sessions MB keeps growing") {
+		t.Errorf("passes growing past pass_retention: failed %q", s.failed())
 	}
 }
