@@ -100,13 +100,10 @@ func (s *Service) Head(ctx context.Context) (vibepass.FeedHead, error) {
 	return s.store.PresenceTick(ctx)
 }
 
-// Summary returns the count and mean preferences of the people present, computed in
-// the database after a tick, so that passes that ran out are gone from both the numbers
-// and the cursor.
+// Summary returns the count and mean preferences of the people present, as the database
+// keeps them at the feed's head. Its summary ticks first, so that passes that ran out are
+// gone from both the numbers and the cursor.
 func (s *Service) Summary(ctx context.Context) (vibepass.Summary, error) {
-	if _, err := s.store.PresenceTick(ctx); err != nil {
-		return vibepass.Summary{}, err
-	}
 	return s.store.PresenceSummary(ctx)
 }
 

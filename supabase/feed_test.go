@@ -98,9 +98,10 @@ func TestSessionWritesShareTheFeedLock(t *testing.T) {
 	}
 }
 
-// TestIdleTickWritesNothing: a tick that finds no pass run out and nothing to trim takes no
-// transaction id, so its commit waits for no WAL flush while it holds the feed's lock; one
-// that finds a pass run out still logs it.
+// TestIdleTickWritesNothing: a tick that finds no pass run out, no change to the summary
+// and nothing to trim takes no transaction id, so its commit waits for no WAL flush while it
+// holds the feed's lock; one after a check-in folds the summary's change, and one that finds
+// a pass run out still logs it.
 func TestIdleTickWritesNothing(t *testing.T) {
 	db := localdbtest.Unseeded(t)
 	ctx := context.Background()
@@ -115,6 +116,9 @@ func TestIdleTickWritesNothing(t *testing.T) {
 	user := storetest.AddUsers(t, db.PostgresURL, 1)[0]
 	if _, err := checkinAs(ctx, connect(t, db.AuthenticatorURL), user); err != nil {
 		t.Fatal(err)
+	}
+	if !tickWrote() {
+		t.Fatal("the tick after a check-in wrote nothing: it folds the summary's change")
 	}
 	if tickWrote() {
 		t.Fatal("a tick with a live pass and nothing due wrote")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,6 +305,102 @@ func summary(t *testing.T, env Env) {
 	for i := range want {
 		if math.Abs(got.Mean[i]-want[i]) > 1e-12 {
 			t.Fatalf("mean = %v, want %v", got.Mean, want)
+		}
+	}
+}
+
+// summaryFollowsEveryChange: the summary the database keeps as the feed changes equals
+// the one counted from the model's list after every kind of change, in a seeded random
+// order: joins, renewals, checkouts, profile changes while present, away, and after a pass
+// ran out but before a tick saw it, passes run out, deleted accounts, and check-ins and
+// checkouts committing side by side.
+func summaryFollowsEveryChange(t *testing.T, env Env) {
+	ctx := context.Background()
+	admin := OpenPool(t, env.PostgresURL)
+	ids := AddUsers(t, env.PostgresURL, 16)
+	rng := rand.New(rand.NewPCG(24, 7))
+	live := map[string]bool{}
+	setPreferences := func(id string) {
+		t.Helper()
+		p := make([]float64, 5)
+		for i := range p {
+			p[i] = float64(rng.IntN(1001)) / 1000
+		}
+		if _, err := admin.Exec(ctx, "update public.profiles set preferences = $2 where id = $1", id, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for step := range 120 {
+		id := ids[rng.IntN(len(ids))]
+		switch op := rng.IntN(10); {
+		case op < 4:
+			if _, err := env.Store.Checkin(ctx, Caller(t, id)); err != nil {
+				t.Fatal(err)
+			}
+			live[id] = true
+		case op < 6:
+			if _, err := env.Store.Checkout(ctx, Caller(t, id)); err != nil {
+				t.Fatal(err)
+			}
+			live[id] = false
+		case op < 8:
+			setPreferences(id)
+		case op < 9 && live[id]:
+			RunOut(t, env.PostgresURL, id)
+			setPreferences(id) // the feed shows no update for it, and the expire takes the old ones away
+			live[id] = false
+		case op == 9 && len(ids) > 8:
+			if _, err := admin.Exec(ctx, "delete from auth.users where id = $1", id); err != nil {
+				t.Fatal(err)
+			}
+			ids = slices.DeleteFunc(ids, func(u string) bool { return u == id })
+			delete(live, id)
+		}
+		if step%3 == 2 {
+			checkSummary(t, env.Store, fmt.Sprintf("step %d", step))
+		}
+	}
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			c := Caller(t, id)
+			if _, err := env.Store.Checkin(ctx, c); err != nil {
+				t.Error(err)
+			} else if i%2 == 0 {
+				if _, err := env.Store.Checkout(ctx, c); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkSummary(t, env.Store, "after check-ins and checkouts side by side")
+}
+
+// checkSummary fails t unless the store's summary counts and averages the model's list.
+func checkSummary(t *testing.T, store vibepass.Store, when string) {
+	t.Helper()
+	got, err := store.PresenceSummary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	sums := make([]float64, 5)
+	if err := store.ActiveUsers(context.Background(), func(u vibepass.ActiveUser) error {
+		n++
+		for i, p := range u.Preferences {
+			sums[i] += p
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Count != n || (n == 0) != (got.Mean == nil) || (n > 0 && len(got.Mean) != 5) {
+		t.Fatalf("%s: summary %+v, the list has %d", when, got, n)
+	}
+	for i := range got.Mean {
+		if want := sums[i] / float64(n); math.Abs(got.Mean[i]-want) > 1e-12 {
+			t.Fatalf("%s: summary means %v, the list's dimension %d is %v", when, got.Mean, i+1, want)
 		}
 	}
 }

@@ -145,6 +145,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("FeedNoUpdateAfterExpiry", func(t *testing.T) { t.Parallel(); feedNoUpdateAfterExpiry(t, env(t)) })
 	t.Run("FeedBurst", func(t *testing.T) { t.Parallel(); feedBurst(t, env(t)) })
 	t.Run("Summary", func(t *testing.T) { t.Parallel(); summary(t, env(t)) })
+	t.Run("SummaryFollowsEveryChange", func(t *testing.T) { t.Parallel(); summaryFollowsEveryChange(t, env(t)) })
 	t.Run("History", func(t *testing.T) { t.Parallel(); history(t, env(t)) })
 	t.Run("DatabaseRestart", func(t *testing.T) { t.Parallel(); databaseRestart(t, open) })
 	t.Run("NotMigrated", func(t *testing.T) { t.Parallel(); notMigrated(t, open) })

@@ -77,9 +77,39 @@ create table vibepass.presence_clock (
   -- Every pass that ran out at or before this time has its expire logged.
   expired_through timestamptz not null default pg_catalog.now(),
   -- The highest seq removed by retention: an older cursor gets a reset.
-  purged_through bigint not null default 0
+  purged_through bigint not null default 0,
+  -- The summary as of the head: how many passes are announced, and the sums of their
+  -- preferences, dimension by dimension (presence_tick() folds presence_count_changes in).
+  present bigint not null default 0,
+  preference_sums numeric[] not null default '{0,0,0,0,0}'
 );
 revoke all on table vibepass.presence_clock from public, anon, authenticated, service_role;
+
+/*
+ * The summary's totals, kept as the feed changes rather than counted at each read: counting
+ * every live pass under the exclusive lock, once a second, held back every check-in while it
+ * ran, and at 40,000 present users most of them waited on it (docs/performance.md).
+ *   * vibepass.presence_counted holds, for each announced pass, the preferences it adds to the
+ *     sums: those of its last join, renew or update. Its leave or expire takes away exactly
+ *     these, whatever the profile says by then.
+ *   * A session write may not update the totals' one row (every check-in would wait for the
+ *     one before it to commit): under the shared lock it appends its changes to the sums to
+ *     vibepass.presence_count_changes, and presence_tick(), under the exclusive lock, when no
+ *     write is between its trigger and its commit, folds them all into presence_clock.
+ * The sums are numeric: a pass's preferences are added and later taken away as the same
+ * exact numbers, so no rounding accumulates over millions of passes.
+ */
+create table vibepass.presence_counted (
+  session_id uuid primary key,
+  preferences double precision[] not null
+);
+revoke all on table vibepass.presence_counted from public, anon, authenticated, service_role;
+
+create table vibepass.presence_count_changes (
+  change smallint not null check (change in (-1, 1)),
+  preferences double precision[] not null
+);
+revoke all on table vibepass.presence_count_changes from public, anon, authenticated, service_role;
 
 /**
  * vibepass.presence_lock_exclusive(): takes the presence lock exclusively, for whatever reads
@@ -111,7 +141,9 @@ $$;
  * vibepass.presence_append(kind, user, session, at, with_row): logs one change with the next
  * number. with_row adds the user's row as the model's list shows it (profile as of now,
  * is_anonymous included). A leave or expire first deletes the pass's rows that carry the
- * user's row, so no replay shows them. Callers hold the presence lock.
+ * user's row, so no replay shows them. The summary follows: a leave or expire takes the
+ * pass's counted preferences away, a row with other preferences than those counted replaces
+ * them. Callers hold the presence lock.
  */
 create function vibepass.presence_append(kind text, uid uuid, sid uuid, at timestamptz, with_row boolean)
 returns void
@@ -119,16 +151,32 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
+declare
+  counted double precision[];
+  shown double precision[];
 begin
   if kind in ('leave', 'expire') then
     delete from vibepass.presence_log l where l.session_id = sid and l.kind in ('join', 'renew', 'update');
+    delete from vibepass.presence_counted c where c.session_id = sid returning c.preferences into counted;
+    if counted is not null then
+      insert into vibepass.presence_count_changes (change, preferences) values (-1, counted);
+    end if;
   end if;
   if with_row then
     insert into vibepass.presence_log (seq, kind, user_id, session_id, at, display_name, checked_in_at, expires_at, preferences, is_anonymous)
     select pg_catalog.nextval('vibepass.presence_seq'), kind, uid, sid, at, p.display_name, s.checked_in_at, s.expires_at, p.preferences, p.is_anonymous
       from public.sessions s
       join public.profiles p on p.id = s.user_id
-     where s.id = sid;
+     where s.id = sid
+    returning preferences into shown;
+    select c.preferences into counted from vibepass.presence_counted c where c.session_id = sid;
+    if counted is null then
+      insert into vibepass.presence_counted (session_id, preferences) values (sid, shown);
+      insert into vibepass.presence_count_changes (change, preferences) values (1, shown);
+    elsif counted is distinct from shown then
+      update vibepass.presence_counted c set preferences = shown where c.session_id = sid;
+      insert into vibepass.presence_count_changes (change, preferences) values (-1, counted), (1, shown);
+    end if;
   else
     insert into vibepass.presence_log (seq, kind, user_id, session_id, at)
     values (pg_catalog.nextval('vibepass.presence_seq'), kind, uid, sid, at);
@@ -246,16 +294,17 @@ $$;
 
 /**
  * vibepass.presence_tick(): logs the expiries due since the last tick (and deletes those
- * passes' rows that carry the user's row, as presence_append does for one pass), trims the
- * log to feed_history, deletes the passes that ended more than settings.pass_retention ago
+ * passes' rows that carry the user's row and their counted preferences, as presence_append
+ * does for one pass), folds the summary's changes into presence_clock, trims the log to
+ * feed_history, deletes the passes that ended more than settings.pass_retention ago
  * (vibepass.delete_ended_passes), and returns {"cursor": <head>, "floor": <purged_through>}.
- * Cheap: an index range over the passes that ran out since the last tick, at most 1,000 old
- * log rows and at most 1,000 old passes. It runs before every read of the list and at every
- * poll of the feed, so a tick with nothing to log, trim or delete writes nothing: its
- * transaction commits without a WAL flush. The old passes are deleted after the expiries are
- * logged, so each one's end is in the feed already and the feed's trigger logs nothing for
- * its deletion. The clock's update names its row, as pg-safeupdate demands of every UPDATE an
- * API request reaches.
+ * Cheap: an index range over the passes that ran out since the last tick, the summary's
+ * changes since the last tick, at most 1,000 old log rows and at most 1,000 old passes. It
+ * runs before every read of the list and the summary and at every poll of the feed, so a tick
+ * with nothing to log, fold, trim or delete writes nothing: its transaction commits without a
+ * WAL flush. The old passes are deleted after the expiries are logged, so each one's end is in
+ * the feed already and the feed's trigger logs nothing for its deletion. The clock's update
+ * names its row, as pg-safeupdate demands of every UPDATE an API request reaches.
  */
 create function vibepass.presence_tick()
 returns json
@@ -271,6 +320,9 @@ declare
   retention interval;
   purged bigint;
   expired bigint;
+  folded bigint;
+  present_change bigint;
+  sums_change numeric[];
 begin
   perform vibepass.presence_lock_exclusive();
   select * into strict clock from vibepass.presence_clock;
@@ -290,7 +342,27 @@ begin
      using public.sessions s
      where l.session_id = s.id and l.kind in ('join', 'renew', 'update')
        and s.status = 'active' and s.expires_at > clock.expired_through and s.expires_at <= horizon;
+    with gone as (
+      delete from vibepass.presence_counted c
+       using public.sessions s
+       where c.session_id = s.id
+         and s.status = 'active' and s.expires_at > clock.expired_through and s.expires_at <= horizon
+      returning c.preferences)
+    insert into vibepass.presence_count_changes (change, preferences)
+    select -1, g.preferences from gone g;
   end if;
+
+  -- Every change to the sums, all committed: no session write is between its trigger and its
+  -- commit while the lock is held exclusively.
+  with changes as (
+    delete from vibepass.presence_count_changes x where true
+    returning x.change, x.preferences)
+  select pg_catalog.count(*), pg_catalog.sum(x.change),
+         array[pg_catalog.sum(x.change * x.preferences[1]::numeric), pg_catalog.sum(x.change * x.preferences[2]::numeric),
+               pg_catalog.sum(x.change * x.preferences[3]::numeric), pg_catalog.sum(x.change * x.preferences[4]::numeric),
+               pg_catalog.sum(x.change * x.preferences[5]::numeric)]
+    into folded, present_change, sums_change
+    from changes x;
 
   with gone as (
     delete from vibepass.presence_log l
@@ -298,12 +370,18 @@ begin
     returning l.seq)
   select max(g.seq) into purged from gone g;
 
-  -- Only when a pass ran out or the log was trimmed: otherwise the tick writes nothing, and its
-  -- transaction commits without a WAL flush (20261202180000_idle_tick_writes_nothing.sql).
-  if expired > 0 or purged is not null then
+  -- Only when a pass ran out, the sums changed or the log was trimmed: otherwise the tick
+  -- writes nothing, and its transaction commits without a WAL flush
+  -- (20261202180000_idle_tick_writes_nothing.sql).
+  if expired > 0 or folded > 0 or purged is not null then
     update vibepass.presence_clock c
        set expired_through = horizon,
-           purged_through = greatest(c.purged_through, coalesce(purged, 0))
+           purged_through = greatest(c.purged_through, coalesce(purged, 0)),
+           present = c.present + coalesce(present_change, 0),
+           preference_sums = case when folded = 0 then c.preference_sums
+                                  else array[c.preference_sums[1] + sums_change[1], c.preference_sums[2] + sums_change[2],
+                                             c.preference_sums[3] + sums_change[3], c.preference_sums[4] + sums_change[4],
+                                             c.preference_sums[5] + sums_change[5]] end
      where c.singleton
     returning * into clock;
   end if;

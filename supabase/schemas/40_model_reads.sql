@@ -76,11 +76,10 @@ end;
 /**
  * vibepass.presence_summary(): {"count": N, "mean": [m1..m5] or null, "cursor": <head>} for
  * the passes public.active_users() lists, with the per-dimension mean of their preferences.
- * The feed's lock is taken (by presence_head()) in a statement before the summary's, so that
- * the count, the means and the cursor all come from a snapshot taken with no session write in
- * flight (30_presence_feed.sql).
- * PL/pgSQL, which keeps its plan for the session: as a two-statement SQL function (BEGIN
- * ATOMIC, planned at every call) it took 14-18 % more CPU per call on 10,000 live passes.
+ * It ticks first (presence_tick(), under the feed's exclusive lock), so passes that ran out
+ * are gone from the numbers and in the cursor, and the count and sums it reads are those
+ * presence_clock holds at that head: kept as the feed changes (30_presence_feed.sql), so a
+ * summary costs the changes since the last tick, not a scan of every live pass.
  * SECURITY DEFINER only so that PL/pgSQL, which resolves names when it runs, may name
  * vibepass's objects without service_role having USAGE on vibepass; the owner reads the
  * same rows service_role may read.
@@ -92,17 +91,19 @@ volatile
 security definer
 set search_path = ''
 as $$
+declare
+  head json;
+  clock vibepass.presence_clock;
 begin
-  perform vibepass.presence_head();
-  return (
-    select pg_catalog.json_build_object(
-      'count', pg_catalog.count(*),
-      'mean', case when pg_catalog.count(*) = 0 then null
-                   else pg_catalog.json_build_array(pg_catalog.avg(p.preferences[1]), pg_catalog.avg(p.preferences[2]),
-                          pg_catalog.avg(p.preferences[3]), pg_catalog.avg(p.preferences[4]), pg_catalog.avg(p.preferences[5])) end,
-      'cursor', vibepass.presence_head())
-      from vibepass.live_passes s
-      join public.profiles p on p.id = s.user_id);
+  head := vibepass.presence_tick();
+  select * into strict clock from vibepass.presence_clock;
+  return pg_catalog.json_build_object(
+    'count', clock.present,
+    'mean', case when clock.present = 0 then null
+                 else pg_catalog.json_build_array((clock.preference_sums[1] / clock.present)::double precision,
+                        (clock.preference_sums[2] / clock.present)::double precision, (clock.preference_sums[3] / clock.present)::double precision,
+                        (clock.preference_sums[4] / clock.present)::double precision, (clock.preference_sums[5] / clock.present)::double precision) end,
+    'cursor', head -> 'cursor');
 end;
 $$;
 

@@ -646,8 +646,10 @@ where s.user_id = any($1::text[]::uuid[]) and s.status = 'active'`
 // random moment (stationaryPass, residual), and passes of users who left without a
 // checkout are added or ended to match n (their count per present user is in rates), so
 // the load is at its steady state from the start: sessions are exponential, so a present
-// user's time left is too. The SQL runs in replica mode, without the feed's trigger: the
-// follower only sees what the users' calls do.
+// user's time left is too. The new passes are made in replica mode, without the feed's
+// trigger: the follower sees only what the users' calls do, and the summary counts such a
+// pass from its first renewal. The passes ended here go through the trigger, which logs
+// their leave and takes away from the summary what a renewal added to it.
 func (g *mixGen) setTarget(ctx context.Context, n int) error {
 	now := time.Now()
 	nowNs := now.UnixNano()
@@ -725,6 +727,9 @@ func (g *mixGen) setTarget(ctx context.Context, n int) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, bulkPassesSQL, ids(adding), times, fmt.Sprintf("%d microseconds", pass/1000)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "set local session_replication_role = origin"); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, bulkCheckoutSQL, ids(append(slices.Clone(end), endGhost...)))
