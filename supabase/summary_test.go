@@ -6,7 +6,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vibepass/vibepass"
+	"github.com/vibepass/vibepass/proxy/storetest"
+	"github.com/vibepass/vibepass/sql/localdb/localdbtest"
 	"github.com/vibepass/vibepass/sql/sqlapi"
 )
 
@@ -66,5 +70,32 @@ func TestSummaryMigrationCountsLivePasses(t *testing.T) {
 	}
 	if s := summary(); s.Count != 2 || !near(s.Mean, []float64{0.2, 0.2, 0.2, 0.2, 0.75}) {
 		t.Fatalf("summary after a checkout = %+v, want the two passes left", s)
+	}
+}
+
+// TestSummaryPassMadeAndGoneInOneTransaction: a pass made and deleted in one transaction
+// (an account that checks in and is deleted before the commit) commits, and the summary
+// counts nobody: the feed's trigger finds no row to count for its join.
+func TestSummaryPassMadeAndGoneInOneTransaction(t *testing.T) {
+	db := localdbtest.Unseeded(t)
+	ctx := context.Background()
+	admin := connect(t, db.PostgresURL)
+	user := storetest.AddUsers(t, db.PostgresURL, 1)[0]
+	err := pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "insert into public.sessions (user_id, expires_at) values ($1, now() + interval '1 hour')", user); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "delete from auth.users where id = $1", user)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a pass made and deleted in one transaction: %v", err)
+	}
+	raw, err := sqlapi.CallJSON(ctx, connect(t, db.AuthenticatorURL), vibepass.RoleServiceRole, sqlapi.ServiceRoleClaims, sqlapi.PresenceSummarySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := sqlapi.DecodeSummary(raw); err != nil || s.Count != 0 {
+		t.Fatalf("summary = %+v, %v; want nobody present", s, err)
 	}
 }

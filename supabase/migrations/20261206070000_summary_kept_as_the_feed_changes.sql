@@ -59,6 +59,9 @@ begin
       join public.profiles p on p.id = s.user_id
      where s.id = sid
     returning preferences into shown;
+    if shown is null then -- the pass was deleted in the transaction that made it: nothing to count
+      return;
+    end if;
     select c.preferences into counted from vibepass.presence_counted c where c.session_id = sid;
     if counted is null then
       insert into vibepass.presence_counted (session_id, preferences) values (sid, shown);
