@@ -166,10 +166,12 @@ func TestModelClientFollows(t *testing.T) {
 
 	// A pass that runs out: its expire comes from the feed, with nobody writing. The clock
 	// is moved instead of waited for: once the join is seen, the pass's expires_at becomes
-	// now with the feed's trigger off (replica role), as if its hour had passed.
+	// now with the feed's trigger off (replica role), as if its hour had passed, under the
+	// feed's lock so that no tick is looking past that moment meanwhile (storetest.RunOut).
 	post("/api/checkin", "JazzCat")
 	expect("join JazzCat: 2 present")
 	sql(`begin;
+		select vibepass.presence_lock_exclusive();
 		set local session_replication_role = replica;
 		update public.sessions s set expires_at = now() from public.profiles p
 		 where p.id = s.user_id and p.display_name = 'JazzCat' and s.status = 'active';
