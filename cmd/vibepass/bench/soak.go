@@ -319,15 +319,8 @@ func (s *soakReport) judge() {
 		s.failures = append(s.failures, fmt.Sprintf("%d samples in the second half, too few to find a trend (at least %d: a longer --soak or a shorter --sample)",
 			len(s.rows)-half, minTrendSamples))
 	}
-	settled := half
-	for settled < len(s.at) && s.at[settled] < s.settled() {
-		settled++
-	}
 	for c, def := range soakColumns {
-		from := half
-		if def.kind == untilRetention {
-			from = settled
-		}
+		from := s.testedFrom(c)
 		ts := make([]float64, 0, len(s.rows)-from)
 		ys := make([]float64, 0, len(s.rows)-from)
 		for i, r := range s.rows[from:] {
@@ -367,6 +360,18 @@ func (s *soakReport) judge() {
 			s.verdicts[c] = fmt.Sprintf("median %s, highest %s (not judged: it follows the machine's other load)", formatSample(t.median), formatSample(slices.Max(ys)))
 		}
 	}
+}
+
+// testedFrom returns the first sample the trend test reads for column c: the second
+// half's, and for the passes table none before it settled.
+func (s *soakReport) testedFrom(c int) int {
+	from := len(s.rows) / 2
+	if soakColumns[c].kind == untilRetention {
+		for from < len(s.at) && s.at[from] < s.settled() {
+			from++
+		}
+	}
+	return from
 }
 
 // judgeFlat fails column c when its trend t is growth; when is how the verdict names

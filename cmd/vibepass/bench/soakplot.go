@@ -7,7 +7,7 @@ import (
 	"math"
 )
 
-// The soak's plot: one small panel per series, the second half (the one tested) shaded.
+// The soak's plot: one small panel per series, the samples the trend test reads shaded.
 const (
 	plotCols    = 3
 	panelWidth  = 300
@@ -42,8 +42,10 @@ func (s *soakReport) svg() []byte {
 		if hi == lo { // a flat line, drawn across the middle
 			lo, hi = lo-1, hi+1
 		}
-		half := s.at[len(s.rows)/2].Seconds() / end * panelWidth
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%d" fill="#eef2f7"/>`+"\n", x0+half, y0, panelWidth-half, panelHeight)
+		if from := s.testedFrom(c); from < len(s.rows) {
+			tested := s.at[from].Seconds() / end * panelWidth
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%d" fill="#eef2f7"/>`+"\n", x0+tested, y0, panelWidth-tested, panelHeight)
+		}
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", x0, y0, panelWidth, panelHeight)
 		fmt.Fprint(&b, `<polyline fill="none" stroke="#1f5fa8" stroke-width="1.5" points="`)
 		for i, r := range s.rows {
