@@ -52,8 +52,8 @@ var harnessCommands = map[string]bool{
 var scaleDown = strings.NewReplacer(
 	`"$VIBEPASS" bench --mix`, `"$VIBEPASS" bench --mix --users 400 --passes-per-user 2 --duration 3s --compress 120 --warmup 1s --start 100 --precision 1 --workers 16`,
 	`"$VIBEPASS" bench`, `"$VIBEPASS" bench --users 1000 --passes-per-user 2 --duration 1s --rounds 1`,
-	"--soak 30m --at 0.5", "--soak 8s --sample 500ms --present 100",
-	"--soak 30m --present 4000 --compress 10", "--soak 8s --sample 500ms --present 100",
+	"--soak 3h --at 0.5", "--soak 8s --sample 500ms --present 100",
+	"--soak 90m --present 4000 --compress 10", "--soak 8s --sample 500ms --present 100",
 	"--soak-out docs/soak", `--soak-out "$(mktemp -d)"`,
 	"-fuzztime 60s", "-fuzztime 20x",
 )
