@@ -14,7 +14,10 @@
 -- * presence_summary() ticks, then reads the totals: its cost is the changes since the last
 --   tick, not the number of people present.
 -- The passes announced now are counted in, under the feed's lock, with their profile's
--- preferences (those the feed shows for them).
+-- preferences (those the feed shows for them). The lock is the transaction's and holds to the
+-- end of this file: `supabase db push` sends a migration's statements as one batch, which is
+-- one implicit transaction (supabase/cli apps/cli-go/pkg/migration/file.go, ExecBatch, at
+-- 1d1e71912), so no session write commits between the new functions and the backfill.
 -- supabase/schemas has the same definitions, each with why.
 
 select vibepass.presence_lock_exclusive();
