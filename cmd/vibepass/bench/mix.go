@@ -54,19 +54,6 @@ type mixStep struct {
 	why     string // what failed
 }
 
-// Errors returns the failures of every measured window.
-func (m *MixReport) Errors() int {
-	n := 0
-	for _, s := range m.steps {
-		e, _ := s.w.errs()
-		n += e
-	}
-	if m.soak != nil {
-		n += m.soak.errors()
-	}
-	return n
-}
-
 // Failed says why the run should exit non-zero, or "" when it should not: a soak whose
 // series grew or that had errors. A search that found a failing target did its job.
 func (m *MixReport) Failed() string {
@@ -100,7 +87,7 @@ func RunMix(ctx context.Context, cfg Config, superURL, authURL string) (*MixRepo
 		return nil, err
 	}
 	cfg.Logf("minted %d ES256 tokens in %s", len(r.users), time.Since(start).Round(time.Second/10))
-	restore, err := setPassLength(ctx, superURL, m.scaled(m.PassLength))
+	restore, err := setSetting(ctx, superURL, "pass_length", m.scaled(m.PassLength))
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +122,6 @@ func RunMix(ctx context.Context, cfg Config, superURL, authURL string) (*MixRepo
 		return nil, err
 	}
 	return rep, nil
-}
-
-// setPassLength sets vibepass.settings.pass_length and returns what puts it back.
-func setPassLength(ctx context.Context, superURL string, d time.Duration) (func(), error) {
-	return setSetting(ctx, superURL, "pass_length", d)
 }
 
 // setSetting sets an interval column of vibepass.settings and returns what puts it back.
@@ -249,8 +231,9 @@ func (rep *MixReport) measure(ctx context.Context, g *mixGen, superURL string, n
 	}
 	s.judge()
 	u := s.w.users()
+	errs, _ := s.w.errs()
 	cfg.Logf("mix: %d present, %d live passes: %.0f user req/s, p99 %s ms (%s), feed p99 %s ms, %d errors; CPU cores proxy %.2f Postgres %.2f load %.2f other %.2f; Postgres backends %s; %s",
-		s.present, s.live, u.rate(), ms(u.percentile(99)), s.w.byCall(), ms(s.w.feedPercentile(99)), u.errs+s.w.feedErr.errs,
+		s.present, s.live, u.rate(), ms(u.percentile(99)), s.w.byCall(), ms(s.w.feedPercentile(99)), errs,
 		cores(s.cpu.proxy, s.w.elapsed), cores(s.cpu.postgres, s.w.elapsed), cores(s.cpu.client, s.w.elapsed), cores(max(0, s.busy-s.cpu.proxy-s.cpu.postgres-s.cpu.client), s.w.elapsed), s.pg.top(4), met(s.pass))
 	return s, nil
 }
@@ -305,10 +288,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// livePassesSQL counts the live passes.
+const livePassesSQL = "select count(*) from public.sessions s where s.status = 'active' and s.expires_at > pg_catalog.now()"
+
 // countLivePasses counts the live passes.
 func countLivePasses(ctx context.Context, conn *pgx.Conn) (int, error) {
 	var n int
-	err := conn.QueryRow(ctx, "select count(*) from public.sessions s where s.status = 'active' and s.expires_at > pg_catalog.now()").Scan(&n)
+	err := conn.QueryRow(ctx, livePassesSQL).Scan(&n)
 	return n, err
 }
 

@@ -152,9 +152,10 @@ func (w *mixWindow) byCall() string {
 
 // errs returns every failure in the window: user calls, feed and model.
 func (w *mixWindow) errs() (int, error) {
-	u := w.users()
 	t := tally{}
-	t.addErrors(u.errs, u.firstErr)
+	for _, c := range w.calls {
+		t.addErrors(c.errs, c.firstErr)
+	}
 	t.addErrors(w.feedErr.errs, w.feedErr.firstErr)
 	t.addErrors(w.summary.errs, w.summary.firstErr)
 	t.addErrors(w.list.errs, w.list.firstErr)

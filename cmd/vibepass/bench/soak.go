@@ -247,7 +247,7 @@ func (g *mixGen) soakSample(ctx context.Context, conn *pgx.Conn, waitsBefore flo
 	var sessionsBytes, logBytes float64
 	err = conn.QueryRow(ctx, `select
 		(select count(*) from pg_catalog.pg_stat_activity a where a.backend_type = 'client backend'),
-		(select count(*) from public.sessions s where s.status = 'active' and s.expires_at > pg_catalog.now()),
+		(`+livePassesSQL+`),
 		(select count(*) from public.sessions), t.n_dead_tup, pg_catalog.pg_total_relation_size(t.relid),
 		(select count(*) from vibepass.presence_log), l.n_dead_tup, pg_catalog.pg_total_relation_size(l.relid)
 		from pg_catalog.pg_stat_user_tables t, pg_catalog.pg_stat_user_tables l
